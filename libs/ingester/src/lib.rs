@@ -1,0 +1,26 @@
+//! The ingester: holds every tenant's recent samples in memory.
+//!
+//! Each tenant has its own [`TenantDb`]: series keyed by a 64-bit label
+//! fingerprint (with label comparison on lookup, so colliding fingerprints
+//! never merge two series), samples packed into Prometheus XOR chunks, and
+//! an inverted index from label pairs to series that answers `=`, `!=`,
+//! `=~` and `!~` matchers, with or without a metric name.
+//!
+//! [`Ingester`] owns the tenants and the limits that keep memory bounded;
+//! [`service::IngesterService`] exposes it over gRPC.
+
+mod config;
+mod error;
+mod index;
+mod ingester;
+mod metrics;
+mod series;
+pub mod service;
+mod tenant;
+
+pub use config::{IngesterConfig, Limits};
+pub use error::IngesterError;
+pub use ingester::{Ingester, PushOutcome};
+pub use metrics::IngesterMetrics;
+pub use series::{ChunkData, CHUNK_ENCODING_XOR};
+pub use tenant::{QueriedSeries, TenantDb, TenantStats};

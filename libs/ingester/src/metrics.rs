@@ -1,0 +1,65 @@
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Metrics the ingester exports about itself.
+#[derive(Clone, Default)]
+pub struct IngesterMetrics {
+    pub memory_series: Gauge,
+    pub memory_tenants: Gauge,
+    pub series_created: Counter,
+    pub samples_appended: Counter,
+    pub samples_rejected: Family<ReasonLabel, Counter>,
+    pub push_requests: Counter,
+}
+
+impl IngesterMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("strata_ingester");
+        r.register(
+            "memory_series",
+            "Series held in memory",
+            self.memory_series.clone(),
+        );
+        r.register(
+            "memory_tenants",
+            "Tenants with series in memory",
+            self.memory_tenants.clone(),
+        );
+        r.register(
+            "series_created",
+            "Series created",
+            self.series_created.clone(),
+        );
+        r.register(
+            "samples_appended",
+            "Samples appended to series",
+            self.samples_appended.clone(),
+        );
+        r.register(
+            "samples_rejected",
+            "Samples refused, by reason",
+            self.samples_rejected.clone(),
+        );
+        r.register(
+            "push_requests",
+            "Push calls received",
+            self.push_requests.clone(),
+        );
+    }
+
+    pub(crate) fn rejected(&self, reason: &str, n: u64) {
+        self.samples_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc_by(n);
+    }
+}

@@ -1,0 +1,268 @@
+//! The ingester's gRPC service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use strata_model::{MatchOp, Matcher};
+use strata_proto::ingester::{
+    self as pb, ingester_server::Ingester as IngesterRpc, AllTenantStatsRequest,
+    AllTenantStatsResponse, LabelNamesRequest, LabelNamesResponse, LabelValuesRequest,
+    LabelValuesResponse, PushResponse, QueryRequest, QueryStreamResponse, SeriesRequest,
+    SeriesResponse, TenantStatsRequest, TenantStatsResponse,
+};
+use strata_proto::prometheus::Label as PbLabel;
+use strata_proto::{RawWriteRequest, TENANT_METADATA_KEY};
+use tonic::{Request, Response, Status};
+
+use crate::{Ingester, TenantStats};
+
+/// Series per streamed query message.
+const QUERY_BATCH: usize = 128;
+
+pub use strata_proto::ingester::ingester_server::IngesterServer;
+
+#[derive(Clone)]
+pub struct IngesterService {
+    ingester: Arc<Ingester>,
+}
+
+impl IngesterService {
+    pub fn new(ingester: Arc<Ingester>) -> Self {
+        Self { ingester }
+    }
+
+    pub fn into_server(self) -> IngesterServer<Self> {
+        IngesterServer::new(self)
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+}
+
+/// The tenant of a call, from its `x-scope-orgid` metadata.
+pub fn tenant_of<T>(req: &Request<T>) -> Result<String, Status> {
+    let value = req
+        .metadata()
+        .get(TENANT_METADATA_KEY)
+        .ok_or_else(|| Status::unauthenticated("no tenant ID in x-scope-orgid metadata"))?;
+    let id = value
+        .to_str()
+        .map_err(|_| Status::invalid_argument("tenant ID is not valid ASCII"))?;
+    strata_model::validate_tenant_id(id)
+        .map_err(|e| Status::invalid_argument(format!("invalid tenant ID: {e}")))?;
+    Ok(id.to_string())
+}
+
+/// Converts matchers from their protobuf form.
+pub fn matchers_from_pb(ms: &[pb::LabelMatcher]) -> Result<Vec<Matcher>, Status> {
+    ms.iter()
+        .map(|m| {
+            let op = match pb::MatchType::try_from(m.r#type) {
+                Ok(pb::MatchType::Equal) => MatchOp::Equal,
+                Ok(pb::MatchType::NotEqual) => MatchOp::NotEqual,
+                Ok(pb::MatchType::RegexMatch) => MatchOp::RegexMatch,
+                Ok(pb::MatchType::RegexNoMatch) => MatchOp::RegexNoMatch,
+                Err(_) => {
+                    return Err(Status::invalid_argument(format!(
+                        "unknown matcher type {}",
+                        m.r#type
+                    )))
+                }
+            };
+            Matcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| Status::invalid_argument(e.to_string()))
+        })
+        .collect()
+}
+
+/// Converts matchers to their protobuf form.
+pub fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
+    ms.iter()
+        .map(|m| pb::LabelMatcher {
+            r#type: match m.op {
+                MatchOp::Equal => pb::MatchType::Equal,
+                MatchOp::NotEqual => pb::MatchType::NotEqual,
+                MatchOp::RegexMatch => pb::MatchType::RegexMatch,
+                MatchOp::RegexNoMatch => pb::MatchType::RegexNoMatch,
+            } as i32,
+            name: m.name.clone(),
+            value: m.value.clone(),
+        })
+        .collect()
+}
+
+fn labels_to_pb(labels: &strata_model::Labels) -> Vec<PbLabel> {
+    labels
+        .iter()
+        .map(|l| PbLabel {
+            name: l.name.clone(),
+            value: l.value.clone(),
+        })
+        .collect()
+}
+
+fn stats_to_pb(tenant: String, s: TenantStats) -> pb::TenantStats {
+    pb::TenantStats {
+        tenant,
+        series: s.series,
+        samples_appended: s.samples_appended,
+        ingestion_rate: s.ingestion_rate,
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("ingester task failed: {e}")))
+}
+
+type QueryStream = Pin<Box<dyn Stream<Item = Result<QueryStreamResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngesterRpc for IngesterService {
+    async fn push(&self, req: Request<RawWriteRequest>) -> Result<Response<PushResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let body = req.into_inner().0;
+        let ingester = self.ingester.clone();
+        let outcome = blocking(move || ingester.push(&tenant, &body)).await??;
+        Ok(Response::new(PushResponse {
+            samples_appended: outcome.appended,
+            samples_rejected: outcome.rejected,
+            rejection: outcome.first_rejection.unwrap_or_default(),
+        }))
+    }
+
+    type QueryStreamStream = QueryStream;
+
+    async fn query_stream(
+        &self,
+        req: Request<QueryRequest>,
+    ) -> Result<Response<Self::QueryStreamStream>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let matchers = matchers_from_pb(&req.matchers)?;
+        let ingester = self.ingester.clone();
+        let series =
+            blocking(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
+        let batches: Vec<Result<QueryStreamResponse, Status>> = series
+            .chunks(QUERY_BATCH)
+            .map(|batch| {
+                Ok(QueryStreamResponse {
+                    series: batch
+                        .iter()
+                        .map(|s| pb::SeriesChunks {
+                            labels: labels_to_pb(&s.labels),
+                            chunks: s
+                                .chunks
+                                .iter()
+                                .map(|c| pb::Chunk {
+                                    start_ms: c.min_time,
+                                    end_ms: c.max_time,
+                                    encoding: c.encoding,
+                                    data: c.data.clone(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
+    }
+
+    async fn label_names(
+        &self,
+        req: Request<LabelNamesRequest>,
+    ) -> Result<Response<LabelNamesResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let matchers = matchers_from_pb(&req.matchers)?;
+        let ingester = self.ingester.clone();
+        let mut names =
+            blocking(move || ingester.label_names(&tenant, &matchers, req.start_ms, req.end_ms))
+                .await?;
+        if req.limit > 0 {
+            names.truncate(req.limit as usize);
+        }
+        Ok(Response::new(LabelNamesResponse { names }))
+    }
+
+    async fn label_values(
+        &self,
+        req: Request<LabelValuesRequest>,
+    ) -> Result<Response<LabelValuesResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let matchers = matchers_from_pb(&req.matchers)?;
+        let ingester = self.ingester.clone();
+        let name = req.name.clone();
+        let mut values = blocking(move || {
+            ingester.label_values(&tenant, &name, &matchers, req.start_ms, req.end_ms)
+        })
+        .await?;
+        if req.limit > 0 {
+            values.truncate(req.limit as usize);
+        }
+        Ok(Response::new(LabelValuesResponse { values }))
+    }
+
+    async fn series(
+        &self,
+        req: Request<SeriesRequest>,
+    ) -> Result<Response<SeriesResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let sets: Vec<Vec<Matcher>> = req
+            .matcher_sets
+            .iter()
+            .map(|s| matchers_from_pb(&s.matchers))
+            .collect::<Result<_, _>>()?;
+        let ingester = self.ingester.clone();
+        let limit = req.limit as usize;
+        let series = blocking(move || {
+            let mut all: Vec<strata_model::Labels> = sets
+                .iter()
+                .flat_map(|ms| ingester.series(&tenant, ms, req.start_ms, req.end_ms, 0))
+                .collect();
+            all.sort();
+            all.dedup();
+            if limit > 0 {
+                all.truncate(limit);
+            }
+            all
+        })
+        .await?;
+        Ok(Response::new(SeriesResponse {
+            series: series
+                .iter()
+                .map(|l| pb::LabelSet {
+                    labels: labels_to_pb(l),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn tenant_stats(
+        &self,
+        req: Request<TenantStatsRequest>,
+    ) -> Result<Response<TenantStatsResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let stats = self.ingester.stats(&tenant);
+        Ok(Response::new(TenantStatsResponse {
+            stats: Some(stats_to_pb(tenant, stats)),
+        }))
+    }
+
+    async fn all_tenant_stats(
+        &self,
+        _req: Request<AllTenantStatsRequest>,
+    ) -> Result<Response<AllTenantStatsResponse>, Status> {
+        let stats = self
+            .ingester
+            .all_stats()
+            .into_iter()
+            .map(|(t, s)| stats_to_pb(t, s))
+            .collect();
+        Ok(Response::new(AllTenantStatsResponse { stats }))
+    }
+}

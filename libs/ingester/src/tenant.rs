@@ -1,0 +1,274 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use strata_model::{Label, Labels, Matcher, METRIC_NAME};
+
+use crate::index::{Index, SeriesId};
+use crate::series::{ChunkData, Series};
+
+/// Samples and chunks of one series returned by a query.
+#[derive(Clone, Debug)]
+pub struct QueriedSeries {
+    pub labels: Labels,
+    pub chunks: Vec<ChunkData>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TenantStats {
+    pub series: u64,
+    pub samples_appended: u64,
+    /// Samples per second over the last rate interval.
+    pub ingestion_rate: f64,
+}
+
+/// Why a new series could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CreateError {
+    TenantLimit(usize),
+    MetricLimit(usize),
+}
+
+#[derive(Default)]
+struct TenantState {
+    series: Vec<Arc<Series>>,
+    /// Fingerprint → series ID. Fingerprints that collide keep the extra
+    /// IDs in `collisions`.
+    by_fingerprint: HashMap<u64, SeriesId>,
+    collisions: HashMap<u64, Vec<SeriesId>>,
+    per_metric: HashMap<Arc<str>, usize>,
+    index: Index,
+}
+
+impl TenantState {
+    fn lookup(&self, fp: u64, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        let id = *self.by_fingerprint.get(&fp)?;
+        let first = &self.series[id as usize];
+        if first.labels_equal(labels) {
+            return Some(first);
+        }
+        self.collisions
+            .get(&fp)?
+            .iter()
+            .map(|id| &self.series[*id as usize])
+            .find(|s| s.labels_equal(labels))
+    }
+}
+
+/// Everything one ingester holds for one tenant.
+pub struct TenantDb {
+    id: String,
+    state: RwLock<TenantState>,
+    samples_appended: AtomicU64,
+    rate: parking_lot::Mutex<RateState>,
+}
+
+struct RateState {
+    last_total: u64,
+    rate: f64,
+}
+
+impl TenantDb {
+    pub(crate) fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            state: RwLock::new(TenantState::default()),
+            samples_appended: AtomicU64::new(0),
+            rate: parking_lot::Mutex::new(RateState {
+                last_total: 0,
+                rate: 0.0,
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.state.read().series.len()
+    }
+
+    pub(crate) fn add_appended(&self, n: u64) {
+        self.samples_appended.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Updates the ingestion rate; `secs` is the time since the last call.
+    pub(crate) fn tick_rate(&self, secs: f64) {
+        let total = self.samples_appended.load(Ordering::Relaxed);
+        let mut r = self.rate.lock();
+        let instant = (total - r.last_total) as f64 / secs.max(1e-3);
+        // Exponentially weighted so one quiet interval does not zero it.
+        r.rate = if r.last_total == 0 && r.rate == 0.0 {
+            instant
+        } else {
+            0.8 * instant + 0.2 * r.rate
+        };
+        r.last_total = total;
+    }
+
+    pub fn stats(&self) -> TenantStats {
+        TenantStats {
+            series: self.series_count() as u64,
+            samples_appended: self.samples_appended.load(Ordering::Relaxed),
+            ingestion_rate: self.rate.lock().rate,
+        }
+    }
+
+    /// Finds the series with exactly these (sorted) labels.
+    pub(crate) fn get(&self, fp: u64, labels: &[(&str, &str)]) -> Option<Arc<Series>> {
+        self.state.read().lookup(fp, labels).cloned()
+    }
+
+    /// Finds or creates the series; `admit` is asked before creating and may
+    /// refuse (the instance-wide series limit).
+    pub(crate) fn get_or_create<E>(
+        &self,
+        fp: u64,
+        labels: &[(&str, &str)],
+        limits: &crate::Limits,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<Arc<Series>, CreateError>, E> {
+        if let Some(s) = self.get(fp, labels) {
+            return Ok(Ok(s));
+        }
+        let mut state = self.state.write();
+        if let Some(s) = state.lookup(fp, labels) {
+            return Ok(Ok(s.clone()));
+        }
+        if limits.max_series_per_tenant > 0 && state.series.len() >= limits.max_series_per_tenant {
+            return Ok(Err(CreateError::TenantLimit(limits.max_series_per_tenant)));
+        }
+        let metric = labels
+            .iter()
+            .find(|(n, _)| *n == METRIC_NAME)
+            .map(|(_, v)| *v)
+            .unwrap_or("");
+        let metric_count = state.per_metric.get(metric).copied().unwrap_or(0);
+        if limits.max_series_per_metric > 0 && metric_count >= limits.max_series_per_metric {
+            return Ok(Err(CreateError::MetricLimit(limits.max_series_per_metric)));
+        }
+        admit()?;
+        let interned: Box<[(Arc<str>, Arc<str>)]> = labels
+            .iter()
+            .map(|(n, v)| state.index.intern(n, v))
+            .collect();
+        let metric_key = interned
+            .iter()
+            .find(|(n, _)| &**n == METRIC_NAME)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| Arc::from(""));
+        let id = state.series.len() as SeriesId;
+        state.index.add(id, &interned);
+        let series = Arc::new(Series::new(interned));
+        state.series.push(series.clone());
+        *state.per_metric.entry(metric_key).or_insert(0) += 1;
+        match state.by_fingerprint.entry(fp) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                state.collisions.entry(fp).or_default().push(id);
+            }
+        }
+        Ok(Ok(series))
+    }
+
+    fn select(&self, matchers: &[Matcher]) -> Vec<Arc<Series>> {
+        let state = self.state.read();
+        let ids = state.index.select(matchers, state.series.len() as SeriesId);
+        ids.into_iter()
+            .map(|id| state.series[id as usize].clone())
+            .collect()
+    }
+
+    /// Series matching all matchers with samples in `[start, end]`, with the
+    /// chunks that cover that range.
+    pub fn query(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<QueriedSeries> {
+        self.select(matchers)
+            .into_iter()
+            .filter_map(|s| {
+                let chunks = s.data.lock().chunks_in(start, end);
+                if chunks.is_empty() {
+                    return None;
+                }
+                Some(QueriedSeries {
+                    labels: to_labels(&s),
+                    chunks,
+                })
+            })
+            .collect()
+    }
+
+    /// Label sets of the series matching all matchers with samples in
+    /// `[start, end]`, sorted, at most `limit` (0 = all).
+    pub fn series(&self, matchers: &[Matcher], start: i64, end: i64, limit: usize) -> Vec<Labels> {
+        let mut out: Vec<Labels> = self
+            .select(matchers)
+            .into_iter()
+            .filter(|s| s.data.lock().overlaps(start, end))
+            .map(|s| to_labels(&s))
+            .collect();
+        out.sort();
+        if limit > 0 {
+            out.truncate(limit);
+        }
+        out
+    }
+
+    pub fn label_names(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<String> {
+        if matchers.is_empty() {
+            return self.state.read().index.label_names();
+        }
+        let mut names: Vec<String> = self
+            .select(matchers)
+            .into_iter()
+            .filter(|s| s.data.lock().overlaps(start, end))
+            .flat_map(|s| {
+                s.labels
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<String> {
+        if matchers.is_empty() {
+            return self.state.read().index.label_values(name);
+        }
+        let mut values: Vec<String> = self
+            .select(matchers)
+            .into_iter()
+            .filter(|s| s.data.lock().overlaps(start, end))
+            .filter_map(|s| {
+                s.labels
+                    .iter()
+                    .find(|(n, _)| &**n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+}
+
+fn to_labels(s: &Series) -> Labels {
+    Labels::from_sorted(
+        s.labels
+            .iter()
+            .map(|(n, v)| Label::new(n.as_ref(), v.as_ref()))
+            .collect(),
+    )
+}
