@@ -1,1 +1,334 @@
+//! Harness for end-to-end tests: starts the real binaries (built by
+//! `cargo build --bins` before the tests run) and the real servers they talk
+//! to, all on 127.0.0.1, and stops them when the test ends.
 
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use strata_ingester_client::{with_tenant, IngesterClientPool, PoolConfig};
+use strata_proto::ingester::{LabelMatcher, MatchType, QueryRequest};
+use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Path of a binary of this workspace in the same profile as the test.
+pub fn binary(name: &str) -> PathBuf {
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile> directory");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// Where test processes write their logs.
+pub fn log_dir() -> PathBuf {
+    let dir = workspace_root().join("target/e2e-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn start(name: &str, program: &Path, args: &[String], cwd: Option<&Path>) -> Proc {
+        let log = log_dir().join(format!("{name}-{}.log", std::process::id()));
+        let out = std::fs::File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait up to `timeout` for a clean exit; returns whether it
+    /// exited successfully.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `url` until it answers 200 or `timeout` passes.
+pub async fn wait_ready(url: &str, timeout: Duration, proc: &mut Proc) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if !proc.is_running() {
+            bail!("{} exited early; log:\n{}", proc.name, proc.log_text());
+        }
+        match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "{url} not ready after {timeout:?} (last answer: {last}); log:\n{}",
+        proc.log_text()
+    )
+}
+
+/// A Strata process with its ports.
+pub struct Strata {
+    pub proc: Proc,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Strata {
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn grpc_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Starts `binary` (e.g. `strata`, `strata-ingester`) with its ports on
+    /// 127.0.0.1 and `extra` flags.
+    pub fn start(name: &str, bin: &str, extra: &[String]) -> Strata {
+        let http_port = free_port();
+        let grpc_port = free_port();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec![
+            format!("--server.http-listen-port={http_port}"),
+            format!("--server.grpc-listen-port={grpc_port}"),
+            "--server.http-listen-address=127.0.0.1".to_string(),
+            "--server.grpc-listen-address=127.0.0.1".to_string(),
+            format!("--data-dir={}", data_dir.path().display()),
+        ];
+        args.extend(extra.iter().cloned());
+        let proc = Proc::start(name, &binary(bin), &args, None);
+        Strata {
+            proc,
+            http_port,
+            grpc_port,
+            data_dir,
+        }
+    }
+
+    pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let url = format!("{}/ready", self.http());
+        wait_ready(&url, Duration::from_secs(30), &mut self.proc).await
+    }
+}
+
+/// Encodes and snappy-compresses a remote write request.
+pub fn write_body(series: &[OwnedTimeSeries]) -> Vec<u8> {
+    compress(&encode_write_request(series, &[]))
+}
+
+/// A series with the given labels (any order; the encoder keeps it) and samples.
+pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> OwnedTimeSeries {
+    OwnedTimeSeries::new(
+        labels.iter().map(|(n, v)| (n.to_string(), v.to_string())),
+        samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { timestamp, value }),
+    )
+}
+
+/// POSTs a remote write body; returns status and body text.
+pub async fn push(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, String)> {
+    let mut req = client
+        .post(format!("{base}/api/v1/push"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body);
+    if let Some(t) = tenant {
+        req = req.header("X-Scope-OrgID", t);
+    }
+    let resp = req.send().await.context("push request")?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Every sample of every series an ingester holds for `tenant` in
+/// `[start, end]`, keyed by the series' text form. Stale markers are kept.
+pub async fn read_ingester(
+    addr: &str,
+    tenant: &str,
+    start: i64,
+    end: i64,
+) -> anyhow::Result<BTreeMap<String, Vec<(i64, u64)>>> {
+    let pool = IngesterClientPool::new(PoolConfig::default());
+    let mut client = pool.get(addr)?;
+    let req = with_tenant(
+        tenant,
+        QueryRequest {
+            start_ms: start,
+            end_ms: end,
+            matchers: vec![LabelMatcher {
+                r#type: MatchType::RegexMatch as i32,
+                name: "__name__".into(),
+                value: ".+".into(),
+            }],
+        },
+    )?;
+    let mut stream = client.query_stream(req).await?.into_inner();
+    let mut out = BTreeMap::new();
+    while let Some(msg) = stream.message().await? {
+        for s in msg.series {
+            let labels = strata_model::Labels::from_pairs(
+                s.labels.iter().map(|l| (l.name.clone(), l.value.clone())),
+            );
+            let entry: &mut Vec<(i64, u64)> = out.entry(labels.to_string()).or_default();
+            for c in &s.chunks {
+                let mut it = strata_chunk::XorIterator::new(&c.data);
+                for (t, v) in it.by_ref() {
+                    if t >= start && t <= end {
+                        entry.push((t, v.to_bits()));
+                    }
+                }
+                if let Some(e) = it.err() {
+                    bail!("corrupt chunk from {addr}: {e}");
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Installed location of the `dynalite` DynamoDB-API server (installed by
+/// `make test` into `.tmp/npm`, or given by `DYNALITE_BIN`).
+pub fn dynalite_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("DYNALITE_BIN") {
+        return PathBuf::from(p);
+    }
+    workspace_root().join(".tmp/npm/node_modules/.bin/dynalite")
+}
+
+/// A running dynalite on 127.0.0.1.
+pub struct Dynalite {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Dynalite {
+    pub async fn start() -> anyhow::Result<Dynalite> {
+        let bin = dynalite_bin();
+        if !bin.exists() {
+            bail!(
+                "dynalite is not installed at {}: run `make test-deps` (npm install --prefix .tmp/npm dynalite@4)",
+                bin.display()
+            );
+        }
+        let port = free_port();
+        let args = vec!["--port".to_string(), port.to_string()];
+        let mut proc = Proc::start("dynalite", &bin, &args, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Dynalite { proc, port });
+            }
+            if !proc.is_running() {
+                bail!("dynalite exited: {}", proc.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("dynalite did not start: {}", proc.log_text())
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,361 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::Router;
+use strata_distributor::{push_routes, Distributor, DistributorMetrics};
+use strata_ingester::service::IngesterService;
+use strata_ingester::{Ingester, IngesterMetrics};
+use strata_ingester_client::{IngesterClientPool, PoolConfig};
+use strata_ring::{
+    quorum, Lifecycler, LifecyclerConfig, MemoryRingStore, Ring, RingConfig, RingStore,
+};
+use strata_server::http::{common_routes, ReadyCheck};
+use strata_server::{load_config_with, shutdown_signal, LoadedConfig, MetricsRegistry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, RingStoreKind};
+use crate::ring_http::ring_routes;
+
+/// Which parts a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in one process (in-memory ring, replication factor 1).
+    All,
+    Distributor,
+    Ingester,
+    Querier,
+    Ruler,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Distributor => "distributor",
+            Role::Ingester => "ingester",
+            Role::Querier => "querier",
+            Role::Ruler => "ruler",
+        }
+    }
+
+    fn runs_ingester(self) -> bool {
+        matches!(self, Role::All | Role::Ingester)
+    }
+
+    fn runs_distributor(self) -> bool {
+        matches!(self, Role::All | Role::Distributor)
+    }
+}
+
+/// The `main` of every service binary: parses flags, runs the role until
+/// SIGTERM/SIGINT, and maps failures to a non-zero exit code.
+pub fn main_for(role: Role) -> ExitCode {
+    let program = match role {
+        Role::All => "strata".to_string(),
+        other => format!("strata-{}", other.name()),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let defaults = match role {
+        Role::All => Config::single_process_defaults(),
+        _ => Config::default(),
+    };
+    let config = match load_config_with(&defaults, &program, &args) {
+        Ok(LoadedConfig::Run(c)) => c,
+        Ok(LoadedConfig::Help(text)) | Ok(LoadedConfig::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    strata_server::logging::init_logging(&program);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{program}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        shutdown_signal(shutdown.clone());
+        run(role, config, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "exiting");
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ring_config(config: &Config) -> RingConfig {
+    RingConfig {
+        heartbeat_timeout: config.ring.heartbeat_timeout,
+        forget_timeout: (!config.ring.forget_timeout.is_zero())
+            .then_some(config.ring.forget_timeout),
+        replication_factor: config.ring.replication_factor,
+        zone_awareness: config.ring.zone_awareness,
+        poll_interval: config.ring.poll_interval,
+    }
+}
+
+async fn ring_store(role: Role, config: &Config) -> anyhow::Result<Arc<dyn RingStore>> {
+    match config.ring.store {
+        RingStoreKind::Memory => {
+            if role != Role::All {
+                bail!(
+                    "ring.store=memory only works when every part runs in one process; \
+                     for separate services set ring.store=dynamodb (and ring.dynamodb.*)"
+                );
+            }
+            Ok(Arc::new(MemoryRingStore::new()))
+        }
+        RingStoreKind::Dynamodb => {
+            let d = &config.ring.dynamodb;
+            let mut store_config =
+                strata_aws::DynamoRingStoreConfig::new(d.table.clone(), config.ring.name.clone());
+            store_config.aws.region = d.region.clone();
+            store_config.aws.endpoint_url = (!d.endpoint.is_empty()).then(|| d.endpoint.clone());
+            let store = strata_aws::DynamoRingStore::connect(&store_config).await;
+            if d.create_table {
+                store
+                    .ensure_table()
+                    .await
+                    .context("creating the DynamoDB ring table")?;
+            }
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn instance_id(config: &Config) -> String {
+    if !config.lifecycler.id.is_empty() {
+        return config.lifecycler.id.clone();
+    }
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "ingester-1".to_string())
+}
+
+/// Runs `role` until `shutdown` is cancelled.
+pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let metrics = MetricsRegistry::new();
+    let data_dir = if config.data_dir.as_os_str().is_empty() {
+        PathBuf::from("data")
+    } else {
+        config.data_dir.clone()
+    };
+
+    let store = ring_store(role, &config).await?;
+    let ring = Arc::new(
+        Ring::new(ring_config(&config), store.clone()).context("starting the ring client")?,
+    );
+    metrics.register(|r| ring.register_metrics(r.sub_registry_with_prefix("strata")));
+
+    let http_listener = TcpListener::bind(config.server.http_addr())
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_addr()))?;
+    tracing::info!(addr = %config.server.http_addr(), role = role.name(), "HTTP server listening");
+
+    let mut router = Router::new().merge(ring_routes(ring.clone()));
+    let mut links = vec![("/ring".to_string(), "Ingester ring status".to_string())];
+    let mut tasks = Vec::new();
+
+    // Ingester: in-memory store, gRPC service, ring membership.
+    let mut lifecycler: Option<Arc<tokio::sync::Mutex<Option<Lifecycler>>>> = None;
+    let mut grpc_task = None;
+    let grpc_shutdown = CancellationToken::new();
+    if role.runs_ingester() {
+        let ingester_metrics = IngesterMetrics::default();
+        metrics.register(|r| ingester_metrics.register(r));
+        let ingester = Arc::new(Ingester::new(config.ingester.clone(), ingester_metrics));
+        let grpc_listener = TcpListener::bind(config.server.grpc_addr())
+            .await
+            .with_context(|| format!("cannot listen for gRPC on {}", config.server.grpc_addr()))?;
+        tracing::info!(addr = %config.server.grpc_addr(), "gRPC server listening");
+        let service = IngesterService::new(ingester.clone()).into_server();
+        let stop = grpc_shutdown.clone();
+        grpc_task = Some(tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                    stop.cancelled_owned(),
+                )
+                .await
+        }));
+
+        let rates = ingester.clone();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let period = Duration::from_secs(15);
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => rates.tick_rates(period.as_secs_f64()),
+                }
+            }
+        }));
+
+        let tokens_file = if config.lifecycler.tokens_file.is_empty() {
+            data_dir.join("tokens.json")
+        } else {
+            PathBuf::from(&config.lifecycler.tokens_file)
+        };
+        if let Some(parent) = tokens_file.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create data directory {}", parent.display()))?;
+        }
+        let lc_config = LifecyclerConfig {
+            id: instance_id(&config),
+            addr: config.server.advertised_grpc_addr(),
+            http_addr: config.server.http_addr(),
+            zone: config.lifecycler.zone.clone(),
+            num_tokens: config.lifecycler.num_tokens,
+            tokens_file: Some(tokens_file),
+            heartbeat_period: config.lifecycler.heartbeat_period,
+            join_after: config.lifecycler.join_after,
+            unregister_on_shutdown: config.lifecycler.unregister_on_shutdown,
+        };
+        let lc = Lifecycler::start(lc_config, store.clone())
+            .await
+            .context("joining the ring")?;
+        metrics.register(|r| lc.register_metrics(r.sub_registry_with_prefix("strata_lifecycler")));
+        tracing::info!(id = lc.id(), "joined the ring");
+        lifecycler = Some(Arc::new(tokio::sync::Mutex::new(Some(lc))));
+        if let Err(e) = ring.refresh().await {
+            tracing::warn!(error = %e, "ring refresh failed");
+        }
+    }
+
+    if role.runs_distributor() {
+        let distributor_metrics = DistributorMetrics::default();
+        metrics.register(|r| distributor_metrics.register(r));
+        let pool = Arc::new(IngesterClientPool::new(PoolConfig {
+            request_timeout: config.distributor.remote_timeout,
+            ..PoolConfig::default()
+        }));
+        let distributor = Arc::new(Distributor::new(
+            config.distributor.clone(),
+            ring.clone(),
+            pool.clone(),
+            distributor_metrics,
+        ));
+        router = router.merge(push_routes(distributor, config.auth_enabled));
+        links.push((
+            "/api/v1/push".to_string(),
+            "Remote write endpoint (POST)".to_string(),
+        ));
+
+        // Drop clients of ingesters that left the ring.
+        let ring_for_pool = ring.clone();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        let keep = ring_for_pool
+                            .snapshot()
+                            .members()
+                            .iter()
+                            .map(|m| m.desc.addr.clone())
+                            .collect();
+                        pool.retain(&keep);
+                    }
+                }
+            }
+        }));
+    }
+
+    let ready: ReadyCheck = {
+        let ring = ring.clone();
+        let lifecycler = lifecycler.clone();
+        let needs_quorum = role.runs_distributor();
+        let rf = config.ring.replication_factor;
+        Arc::new(move || {
+            if let Some(lc) = &lifecycler {
+                let active = lc
+                    .try_lock()
+                    .map(|g| g.as_ref().is_some_and(|l| l.is_ready()))
+                    .unwrap_or(true);
+                if !active {
+                    return Err("ingester is not ACTIVE in the ring yet".into());
+                }
+            }
+            if needs_quorum {
+                let healthy = ring.healthy_count();
+                if healthy < quorum(rf) {
+                    return Err(format!(
+                        "ring has {healthy} healthy ingesters, a write needs {}",
+                        quorum(rf)
+                    ));
+                }
+            }
+            Ok(())
+        })
+    };
+    router = router.merge(common_routes(role.name(), metrics.clone(), ready, links));
+
+    let http_stop = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, router)
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
+    });
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    // Leave the ring first so distributors stop sending here, then stop
+    // serving.
+    if let Some(lc) = lifecycler {
+        if let Some(lc) = lc.lock().await.take() {
+            if let Err(e) = lc.shutdown().await {
+                tracing::warn!(error = %e, "leaving the ring failed");
+            }
+        }
+    }
+    grpc_shutdown.cancel();
+    let grace = config.server.graceful_shutdown_timeout;
+    if let Some(t) = grpc_task {
+        match tokio::time::timeout(grace, t).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server stopped with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server task failed"),
+            Err(_) => tracing::warn!("gRPC server did not stop in time"),
+        }
+    }
+    match tokio::time::timeout(grace, http_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP server did not stop in time"),
+    }
+    for t in tasks {
+        t.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

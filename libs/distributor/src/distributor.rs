@@ -1,0 +1,415 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use strata_ingester_client::{with_tenant, IngesterClientPool};
+use strata_model::METRIC_NAME;
+use strata_proto::RawWriteRequest;
+use strata_remote_write::{
+    decompress, encode_series_parts_into, encode_series_raw_into, DecodeError, LabelRef,
+    WriteRequestRef,
+};
+use strata_ring::{now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError};
+
+use crate::metrics::TenantLabel;
+use crate::validate::{series_text, validate_series};
+use crate::{DistributorConfig, DistributorMetrics, PushError, RateLimiter};
+
+/// What a successful push stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushSummary {
+    pub series: usize,
+    pub samples: u64,
+}
+
+pub struct Distributor {
+    config: DistributorConfig,
+    ring: Arc<Ring>,
+    pool: Arc<IngesterClientPool>,
+    limiter: RateLimiter,
+    metrics: DistributorMetrics,
+}
+
+/// The series of one request destined for one ingester.
+struct Batch {
+    instance: String,
+    addr: String,
+    body: Vec<u8>,
+    series: Vec<u32>,
+}
+
+/// Replication requirement of one series.
+#[derive(Clone, Copy)]
+struct Need {
+    min_success: u16,
+    max_errors: u16,
+}
+
+/// The outcome of decoding, validating and placing a request.
+struct Plan {
+    batches: Vec<Batch>,
+    needs: Vec<Need>,
+    samples: u64,
+    /// Why the first refused series or sample was refused.
+    refused: Option<String>,
+    refused_samples: u64,
+}
+
+impl Distributor {
+    pub fn new(
+        config: DistributorConfig,
+        ring: Arc<Ring>,
+        pool: Arc<IngesterClientPool>,
+        metrics: DistributorMetrics,
+    ) -> Self {
+        Self {
+            config,
+            ring,
+            pool,
+            limiter: RateLimiter::new(),
+            metrics,
+        }
+    }
+
+    pub fn config(&self) -> &DistributorConfig {
+        &self.config
+    }
+
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+
+    pub fn metrics(&self) -> &DistributorMetrics {
+        &self.metrics
+    }
+
+    /// Handles one snappy-compressed remote write body for `tenant`.
+    ///
+    /// Invalid series are dropped and the rest stored, then the request is
+    /// answered 400 naming the first problem (as Cortex and Mimir do), so one
+    /// bad series never makes a sender drop a whole batch of good ones.
+    pub async fn push(
+        self: &Arc<Self>,
+        tenant: &str,
+        body: Bytes,
+    ) -> Result<PushSummary, PushError> {
+        let started = Instant::now();
+        let result = self.push_inner(tenant, body).await;
+        self.metrics
+            .request_duration
+            .observe(started.elapsed().as_secs_f64());
+        let status = match &result {
+            Ok(_) => "200".to_string(),
+            Err(e) => e.status().as_u16().to_string(),
+        };
+        self.metrics
+            .requests
+            .get_or_create(&crate::metrics::StatusLabel { status })
+            .inc();
+        result
+    }
+
+    async fn push_inner(
+        self: &Arc<Self>,
+        tenant: &str,
+        body: Bytes,
+    ) -> Result<PushSummary, PushError> {
+        let this = self.clone();
+        let tenant_owned = tenant.to_string();
+        let plan = tokio::task::spawn_blocking(move || this.plan(&tenant_owned, &body))
+            .await
+            .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
+
+        let limits = self.config.limits_for(tenant);
+        if plan.samples > 0
+            && !self.limiter.allow(
+                tenant,
+                plan.samples,
+                limits.ingestion_rate,
+                limits.ingestion_burst_size,
+            )
+        {
+            self.metrics.discarded("rate_limited", plan.samples);
+            return Err(PushError::RateLimited(format!(
+                "ingestion rate limit of {} samples/s (burst {}) exceeded for tenant {tenant} while adding {} samples; slow down, or ask for a higher limit",
+                limits.ingestion_rate, limits.ingestion_burst_size, plan.samples
+            )));
+        }
+
+        let series = plan.needs.len();
+        let rejected = self.send(tenant, plan.batches, &plan.needs).await?;
+        self.metrics
+            .received_samples
+            .get_or_create(&TenantLabel {
+                tenant: tenant.to_string(),
+            })
+            .inc_by(plan.samples);
+
+        if let Some(msg) = plan.refused {
+            return Err(PushError::BadRequest(if plan.refused_samples > 1 {
+                format!(
+                    "{msg} (and more: {} samples refused in this request)",
+                    plan.refused_samples
+                )
+            } else {
+                msg
+            }));
+        }
+        if let Some(msg) = rejected {
+            return Err(PushError::BadRequest(msg));
+        }
+        Ok(PushSummary {
+            series,
+            samples: plan.samples,
+        })
+    }
+
+    /// Decompresses, decodes, validates and places every series (CPU work,
+    /// run on the blocking pool).
+    fn plan(&self, tenant: &str, body: &[u8]) -> Result<Plan, PushError> {
+        let raw = decompress(body, self.config.max_decompressed_size).map_err(|e| match e {
+            DecodeError::TooLarge { .. } => PushError::TooLarge(format!(
+                "{e}; send smaller batches (Prometheus: queue_config.max_samples_per_send)"
+            )),
+            other => PushError::BadRequest(format!(
+                "cannot decompress body: {other}; remote write bodies are snappy block-compressed"
+            )),
+        })?;
+        let req = WriteRequestRef::decode(&raw).map_err(|e| {
+            PushError::BadRequest(format!("cannot decode remote write request: {e}"))
+        })?;
+
+        let limits = self.config.limits_for(tenant);
+        let grace_ms = i64::try_from(limits.creation_grace_period.as_millis()).unwrap_or(i64::MAX);
+        let max_ts = now_ms().saturating_add(grace_ms);
+        let snapshot = self.ring.snapshot();
+        let now = now_ms();
+
+        let mut plan = Plan {
+            batches: Vec::new(),
+            needs: Vec::with_capacity(req.series_count()),
+            samples: 0,
+            refused: None,
+            refused_samples: 0,
+        };
+        let refuse = |plan: &mut Plan, reason: &str, n: u64, msg: &dyn Fn() -> String| {
+            self.metrics.discarded(reason, n);
+            plan.refused_samples += n;
+            if plan.refused.is_none() {
+                plan.refused = Some(msg());
+            }
+        };
+        // Replication sets by shard key, and batch index by instance ID.
+        let mut sets: HashMap<u32, (Vec<usize>, Need)> = HashMap::new();
+        let mut batch_of: HashMap<String, usize> = HashMap::new();
+        let mut labels: Vec<LabelRef<'_>> = Vec::with_capacity(16);
+        let mut samples = Vec::with_capacity(16);
+
+        for series in req.series() {
+            let all_labels = series.labels();
+            labels.clear();
+            labels.extend(all_labels.iter().filter(|l| !l.value.is_empty()).copied());
+            let sample_count = series.samples().len() as u64 + series.histogram_count() as u64;
+            if let Err(e) = validate_series(&labels, limits) {
+                refuse(&mut plan, e.reason(), sample_count.max(1), &|| {
+                    e.to_string()
+                });
+                continue;
+            }
+            if series.histogram_count() > 0 {
+                let n = series.histogram_count() as u64;
+                refuse(&mut plan, "native_histograms_unsupported", n, &|| {
+                    format!(
+                        "series {} carries native histogram samples, which this version does not store yet",
+                        series_text(&labels)
+                    )
+                });
+            }
+            samples.clear();
+            samples.extend(
+                series
+                    .samples()
+                    .iter()
+                    .filter(|s| s.timestamp <= max_ts)
+                    .copied(),
+            );
+            let too_new = series.samples().len() - samples.len();
+            if too_new > 0 {
+                let first = series
+                    .samples()
+                    .iter()
+                    .find(|s| s.timestamp > max_ts)
+                    .map(|s| s.timestamp)
+                    .unwrap_or_default();
+                refuse(&mut plan, "too_far_in_future", too_new as u64, &|| {
+                    format!(
+                        "series {} has a sample at timestamp {first} ms, more than {grace_ms} ms in the future; check the sender's clock",
+                        series_text(&labels)
+                    )
+                });
+            }
+            if samples.is_empty() {
+                continue;
+            }
+
+            let key = if self.config.shard_by_all_labels {
+                shard_key_all_labels(tenant, labels.iter().map(|l| (l.name, l.value)))
+            } else {
+                let name = labels
+                    .iter()
+                    .find(|l| l.name == METRIC_NAME)
+                    .map(|l| l.value)
+                    .unwrap_or("");
+                shard_key(tenant, name)
+            };
+            if !sets.contains_key(&key) {
+                let set = snapshot
+                    .get(key, Operation::Write, now)
+                    .map_err(|e| ring_error(&e))?;
+                let need = Need {
+                    min_success: set.min_success() as u16,
+                    max_errors: set.max_errors as u16,
+                };
+                let mut idx = Vec::with_capacity(set.instances.len());
+                for inst in set.instances {
+                    let next = plan.batches.len();
+                    let i = *batch_of.entry(inst.id.clone()).or_insert(next);
+                    if i == next {
+                        plan.batches.push(Batch {
+                            instance: inst.id,
+                            addr: inst.addr,
+                            body: Vec::new(),
+                            series: Vec::new(),
+                        });
+                    }
+                    idx.push(i);
+                }
+                sets.insert(key, (idx, need));
+            }
+            let Some((targets, need)) = sets.get(&key) else {
+                continue;
+            };
+            let series_index = plan.needs.len() as u32;
+            plan.needs.push(*need);
+            let unchanged = labels.len() == all_labels.len()
+                && samples.len() == series.samples().len()
+                && series.histogram_count() == 0;
+            for &t in targets {
+                let batch = &mut plan.batches[t];
+                if unchanged {
+                    encode_series_raw_into(&mut batch.body, series.raw());
+                } else {
+                    encode_series_parts_into(&mut batch.body, &labels, &samples);
+                }
+                batch.series.push(series_index);
+            }
+            plan.samples += samples.len() as u64;
+        }
+        Ok(plan)
+    }
+
+    /// Sends the batches in parallel and returns once every series reached
+    /// its quorum (the slower replicas finish in the background), or as soon
+    /// as one series cannot. `Ok(Some(msg))` reports samples the ingesters
+    /// refused for their content.
+    async fn send(
+        &self,
+        tenant: &str,
+        batches: Vec<Batch>,
+        needs: &[Need],
+    ) -> Result<Option<String>, PushError> {
+        if needs.is_empty() {
+            return Ok(None);
+        }
+        let mut pending = FuturesUnordered::new();
+        for batch in batches {
+            let client = self.pool.get(&batch.addr);
+            let request = with_tenant(tenant, RawWriteRequest(Bytes::from(batch.body)));
+            let instance = batch.instance;
+            let series = batch.series;
+            let handle = tokio::spawn(async move {
+                let result = match (client, request) {
+                    (Ok(mut c), Ok(r)) => c
+                        .push(r)
+                        .await
+                        .map(|r| r.into_inner())
+                        .map_err(|s| format!("{}: {}", status_name(s.code()), s.message())),
+                    (Err(e), _) => Err(e.to_string()),
+                    (_, Err(e)) => Err(e.to_string()),
+                };
+                (instance, series, result)
+            });
+            pending.push(handle);
+        }
+
+        let mut ok = vec![0u16; needs.len()];
+        let mut failed = vec![0u16; needs.len()];
+        let mut remaining = needs.len();
+        let mut rejection: Option<String> = None;
+        let mut last_error = String::new();
+        while let Some(joined) = pending.next().await {
+            let (instance, series, result) =
+                joined.map_err(|e| PushError::Internal(format!("push task failed: {e}")))?;
+            match result {
+                Ok(resp) => {
+                    if resp.samples_rejected > 0 && rejection.is_none() {
+                        rejection = Some(resp.rejection);
+                    }
+                    for s in series {
+                        let s = s as usize;
+                        ok[s] += 1;
+                        if ok[s] == needs[s].min_success {
+                            remaining -= 1;
+                        }
+                    }
+                    if remaining == 0 {
+                        return Ok(rejection);
+                    }
+                }
+                Err(msg) => {
+                    tracing::warn!(ingester = %instance, error = %msg, "push to ingester failed");
+                    self.metrics
+                        .ingester_push_failures
+                        .get_or_create(&crate::metrics::IngesterLabel {
+                            ingester: instance.clone(),
+                        })
+                        .inc();
+                    last_error = format!("ingester {instance}: {msg}");
+                    for s in series {
+                        let s = s as usize;
+                        failed[s] += 1;
+                        if failed[s] > needs[s].max_errors {
+                            return Err(PushError::Unavailable(format!(
+                                "could not write to a quorum of ingesters ({last_error}); retry later"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if remaining == 0 {
+            Ok(rejection)
+        } else {
+            Err(PushError::Unavailable(format!(
+                "could not write to a quorum of ingesters ({last_error}); retry later"
+            )))
+        }
+    }
+}
+
+fn status_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::DeadlineExceeded => "deadline exceeded",
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::ResourceExhausted => "resource exhausted",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        _ => "error",
+    }
+}
+
+fn ring_error(e: &RingError) -> PushError {
+    PushError::Unavailable(format!("no quorum of healthy ingesters in the ring: {e}"))
+}
