@@ -1,0 +1,293 @@
+//! Bad remote write input: each case gets the right status and a message
+//! that says what is wrong, and nothing of it is stored.
+
+use std::time::Duration;
+
+use strata_e2e::*;
+
+const TENANT: &str = "team-bad";
+
+async fn stored_series(s: &Strata, tenant: &str) -> usize {
+    read_ingester(&s.grpc_addr(), tenant, 0, i64::MAX)
+        .await
+        .expect("read ingester")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_stores_nothing() {
+    let mut s = Strata::start(
+        "strata-bad-input",
+        "strata",
+        &[
+            "--auth-enabled=true".to_string(),
+            "--distributor.max-request-size=100000".to_string(),
+            // A tiny rate limit for one tenant only.
+            "--distributor.tenant-limits={limited: {ingestion_rate: 10, ingestion_burst_size: 10}}"
+                .to_string(),
+        ],
+    );
+    s.wait_ready().await.expect("strata ready");
+    let client = reqwest::Client::new();
+    let base = s.http();
+    let now = now_ms();
+    let good = |name: &str| series(&[("__name__", name), ("job", "x")], &[(now, 1.0)]);
+
+    // A good request is stored, proving the read path works.
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[good("ok_metric")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(stored_series(&s, TENANT).await, 1);
+
+    struct Case {
+        name: &'static str,
+        tenant: Option<&'static str>,
+        content_type: &'static str,
+        body: Vec<u8>,
+        status: u16,
+        message: &'static str,
+    }
+    let raw_good = strata_remote_write::encode_write_request(&[good("x_metric")], &[]);
+    let mut truncated = raw_good.clone();
+    truncated.truncate(raw_good.len() - 3);
+    let cases = vec![
+        Case {
+            name: "non-snappy body",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: b"this is not snappy at all".to_vec(),
+            status: 400,
+            message: "cannot decompress body",
+        },
+        Case {
+            name: "truncated protobuf",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: strata_remote_write::compress(&truncated),
+            status: 400,
+            message: "cannot decode remote write request",
+        },
+        Case {
+            name: "wrong content type",
+            tenant: Some(TENANT),
+            content_type: "application/json",
+            body: write_body(&[good("x_metric")]),
+            status: 415,
+            message: "unsupported content type",
+        },
+        Case {
+            name: "remote write 2.0 message",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            body: write_body(&[good("x_metric")]),
+            status: 415,
+            message: "only remote write 1.0",
+        },
+        Case {
+            name: "unsorted labels",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(
+                &[("job", "x"), ("__name__", "x_metric")],
+                &[(now, 1.0)],
+            )]),
+            status: 400,
+            message: "not sorted",
+        },
+        Case {
+            name: "duplicate labels",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(
+                &[("__name__", "x_metric"), ("job", "a"), ("job", "b")],
+                &[(now, 1.0)],
+            )]),
+            status: 400,
+            message: "more than once",
+        },
+        Case {
+            name: "empty label name",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(
+                &[("", "v"), ("__name__", "x_metric")],
+                &[(now, 1.0)],
+            )]),
+            status: 400,
+            message: "empty label name",
+        },
+        Case {
+            name: "invalid metric name",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(&[("__name__", "1-bad name")], &[(now, 1.0)])]),
+            status: 400,
+            message: "invalid metric name",
+        },
+        Case {
+            name: "invalid label name",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(
+                &[("__name__", "x_metric"), ("bad-name", "v")],
+                &[(now, 1.0)],
+            )]),
+            status: 400,
+            message: "invalid label name",
+        },
+        Case {
+            name: "missing metric name",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(&[("job", "x")], &[(now, 1.0)])]),
+            status: 400,
+            message: "no metric name",
+        },
+        Case {
+            name: "sample too far in the future",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: write_body(&[series(
+                &[("__name__", "x_metric")],
+                &[(now + 3_600_000, 1.0)],
+            )]),
+            status: 400,
+            message: "in the future",
+        },
+        Case {
+            name: "missing tenant",
+            tenant: None,
+            content_type: "application/x-protobuf",
+            body: write_body(&[good("x_metric")]),
+            status: 401,
+            message: "X-Scope-OrgID",
+        },
+        Case {
+            name: "invalid tenant",
+            tenant: Some("a/b"),
+            content_type: "application/x-protobuf",
+            body: write_body(&[good("x_metric")]),
+            status: 400,
+            message: "invalid X-Scope-OrgID",
+        },
+        Case {
+            name: "too-large body",
+            tenant: Some(TENANT),
+            content_type: "application/x-protobuf",
+            body: vec![0u8; 200_000],
+            status: 413,
+            message: "larger than the limit",
+        },
+    ];
+
+    for case in cases {
+        let mut req = client
+            .post(format!("{base}/api/v1/push"))
+            .header("Content-Type", case.content_type)
+            .header("Content-Encoding", "snappy")
+            .body(case.body);
+        if let Some(t) = case.tenant {
+            req = req.header("X-Scope-OrgID", t);
+        }
+        let resp = req.send().await.expect(case.name);
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, case.status, "{}: {text}", case.name);
+        assert!(
+            text.contains(case.message),
+            "{}: message {text:?} should contain {:?}",
+            case.name,
+            case.message
+        );
+        assert_eq!(
+            stored_series(&s, TENANT).await,
+            1,
+            "{}: something was stored",
+            case.name
+        );
+    }
+    assert_eq!(stored_series(&s, "a").await, 0);
+
+    // Decompressed size over the limit (a small body that inflates).
+    let huge = vec![b'a'; 70 << 20];
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        strata_remote_write::compress(&huge),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 413, "{text}");
+
+    // Rate limit: 10 samples/s with a burst of 10 for tenant "limited".
+    let many: Vec<_> = (0..20)
+        .map(|i| series(&[("__name__", "rl"), ("i", &i.to_string())], &[(now, 1.0)]))
+        .collect();
+    let (code, text) = push(&client, &base, Some("limited"), write_body(&many))
+        .await
+        .unwrap();
+    assert_eq!(code, 429, "{text}");
+    assert!(text.contains("rate limit"), "{text}");
+    assert_eq!(stored_series(&s, "limited").await, 0);
+    // Within the burst it is accepted.
+    let (code, text) = push(&client, &base, Some("limited"), write_body(&many[..5]))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(stored_series(&s, "limited").await, 5);
+
+    // Out-of-order and conflicting samples are refused with 400 and do not
+    // change what is stored.
+    let (code, _) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[series(&[("__name__", "ooo"), ("job", "x")], &[(now, 1.0)])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200);
+    for (t, v, msg) in [
+        (now - 1000, 5.0, "sample_out_of_order"),
+        (now, 2.0, "new_value_for_timestamp"),
+    ] {
+        let (code, text) = push(
+            &client,
+            &base,
+            Some(TENANT),
+            write_body(&[series(&[("__name__", "ooo"), ("job", "x")], &[(t, v)])]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, 400, "{text}");
+        assert!(text.contains(msg), "{text}");
+    }
+    // Re-sending the same sample is accepted (idempotent retries).
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[series(&[("__name__", "ooo"), ("job", "x")], &[(now, 1.0)])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{text}");
+    let data = read_ingester(&s.grpc_addr(), TENANT, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(data["ooo{job=\"x\"}"], vec![(now, 1.0f64.to_bits())]);
+
+    // Still alive after all of it.
+    assert!(s.proc.is_running(), "strata died: {}", s.proc.log_text());
+    assert!(
+        s.proc.terminate(Duration::from_secs(20)),
+        "clean shutdown on SIGTERM"
+    );
+}
