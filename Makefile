@@ -1,0 +1,66 @@
+# Strata: build, run and test.
+#
+#   make run    one-process mode on http://127.0.0.1:9009 (data in ./data)
+#   make test   unit, property and end-to-end tests (installs what they need)
+#   make bench  criterion benchmarks of the hot paths
+
+CARGO ?= cargo
+NPM_PREFIX := $(CURDIR)/.tmp/npm
+DYNALITE := $(NPM_PREFIX)/node_modules/.bin/dynalite
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: all build run test test-deps unit-test e2e-test bench fmt lint clean
+
+all: build
+
+build:
+	$(CARGO) build --release --bins
+
+## One-process mode with the embedded defaults: in-memory ring, no servers.
+run:
+	$(CARGO) build --release -p strata
+	mkdir -p data
+	./target/release/strata --data-dir=data $(ARGS)
+
+## Servers the end-to-end tests start: Prometheus 2.42 (Debian) and dynalite (npm).
+test-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v npm >/dev/null; then \
+	  echo "installing Debian packages: prometheus nodejs npm"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends prometheus nodejs npm >/dev/null; \
+	fi
+	@if [ ! -x $(DYNALITE) ]; then \
+	  echo "installing dynalite from npm into $(NPM_PREFIX)"; \
+	  mkdir -p $(NPM_PREFIX) && \
+	  npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --loglevel=error dynalite@4 >/dev/null; \
+	fi
+	@prometheus --version 2>&1 | head -n 1
+	@test -x $(DYNALITE) && echo "dynalite: $(DYNALITE)"
+
+test: test-deps
+	$(CARGO) build --bins
+	DYNALITE_BIN=$(DYNALITE) $(CARGO) test --workspace --no-fail-fast
+
+unit-test:
+	$(CARGO) test --workspace --lib
+
+e2e-test: test-deps
+	$(CARGO) build --bins
+	DYNALITE_BIN=$(DYNALITE) $(CARGO) test -p strata-e2e
+
+bench:
+	$(CARGO) bench -p strata-remote-write --bench decode
+	$(CARGO) bench -p strata-chunk --bench xor
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .tmp
