@@ -6,7 +6,7 @@ use strata_distributor::DistributorConfig;
 use strata_ingester::IngesterConfig;
 
 /// The whole configuration; one file serves every role.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Require `X-Scope-OrgID` on every request (401 without it). When
@@ -19,6 +19,20 @@ pub struct Config {
     pub lifecycler: LifecyclerSection,
     pub ingester: IngesterConfig,
     pub distributor: DistributorConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            auth_enabled: false,
+            data_dir: PathBuf::from("data"),
+            server: ServerSection::default(),
+            ring: RingSection::default(),
+            lifecycler: LifecyclerSection::default(),
+            ingester: IngesterConfig::default(),
+            distributor: DistributorConfig::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -186,7 +200,6 @@ impl Config {
     pub fn single_process_defaults() -> Self {
         let mut c = Config::default();
         c.ring.replication_factor = 1;
-        c.data_dir = PathBuf::from("data");
         c
     }
 }
