@@ -123,7 +123,15 @@ impl Ingester {
             }
             let fp = fingerprint(labels.iter().copied());
             let created =
-                db.get_or_create(fp, &labels, &self.config.limits, || self.admit_series())?;
+                match db.get_or_create(fp, &labels, &self.config.limits, || self.admit_series()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Samples appended before the failure stay; count them.
+                        db.add_appended(outcome.appended);
+                        self.metrics.samples_appended.inc_by(outcome.appended);
+                        return Err(e);
+                    }
+                };
             let s = match created {
                 Ok(s) => s,
                 Err(err) => {

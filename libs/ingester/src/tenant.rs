@@ -272,3 +272,31 @@ fn to_labels(s: &Series) -> Labels {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    #[test]
+    fn colliding_fingerprints_keep_series_apart() {
+        let db = TenantDb::new("t");
+        let limits = Limits::default();
+        let a = [("__name__", "a")];
+        let b = [("__name__", "b")];
+        // Force the same fingerprint for two different label sets.
+        let sa = db
+            .get_or_create(42, &a, &limits, || Ok::<(), ()>(()))
+            .unwrap()
+            .unwrap();
+        let sb = db
+            .get_or_create(42, &b, &limits, || Ok::<(), ()>(()))
+            .unwrap()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&sa, &sb));
+        assert!(Arc::ptr_eq(&db.get(42, &a).unwrap(), &sa));
+        assert!(Arc::ptr_eq(&db.get(42, &b).unwrap(), &sb));
+        assert!(db.get(42, &[("__name__", "c")]).is_none());
+        assert_eq!(db.series_count(), 2);
+    }
+}

@@ -1,0 +1,252 @@
+//! The ingester's push and query paths, limits and Prometheus's sample rules.
+
+use strata_ingester::{Ingester, IngesterConfig, IngesterError, IngesterMetrics, Limits};
+use strata_model::{MatchOp, Matcher};
+use strata_remote_write::{encode_write_request, OwnedTimeSeries, Sample};
+
+fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> OwnedTimeSeries {
+    OwnedTimeSeries::new(
+        labels.iter().map(|(n, v)| (n.to_string(), v.to_string())),
+        samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { timestamp, value }),
+    )
+}
+
+fn body(series: &[OwnedTimeSeries]) -> Vec<u8> {
+    encode_write_request(series, &[])
+}
+
+fn ingester(config: IngesterConfig) -> Ingester {
+    Ingester::new(config, IngesterMetrics::default())
+}
+
+fn eq(name: &str, value: &str) -> Matcher {
+    Matcher::new(MatchOp::Equal, name, value).unwrap()
+}
+
+fn samples_of(
+    ing: &Ingester,
+    tenant: &str,
+    matchers: &[Matcher],
+) -> Vec<(String, Vec<(i64, f64)>)> {
+    ing.query(tenant, matchers, i64::MIN, i64::MAX)
+        .into_iter()
+        .map(|s| {
+            let samples = s
+                .chunks
+                .iter()
+                .flat_map(|c| strata_chunk::XorIterator::new(&c.data).collect::<Vec<_>>())
+                .collect();
+            (s.labels.to_string(), samples)
+        })
+        .collect()
+}
+
+#[test]
+fn push_then_query_returns_exact_samples() {
+    let ing = ingester(IngesterConfig::default());
+    let stale = f64::from_bits(strata_model::STALE_NAN_BITS);
+    let out = ing
+        .push(
+            "t1",
+            &body(&[
+                ts(
+                    &[("__name__", "up"), ("job", "a")],
+                    &[(1000, 1.0), (2000, stale)],
+                ),
+                ts(
+                    &[("__name__", "up"), ("job", "b")],
+                    &[(1000, f64::INFINITY)],
+                ),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(out.appended, 3);
+    assert_eq!(out.rejected, 0);
+    let got = samples_of(&ing, "t1", &[eq("__name__", "up"), eq("job", "a")]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "up{job=\"a\"}");
+    assert_eq!(got[0].1[0], (1000, 1.0));
+    assert!(
+        strata_model::is_stale_nan(got[0].1[1].1),
+        "stale marker kept bit-exact"
+    );
+    // A selector without a metric name.
+    let got = samples_of(&ing, "t1", &[eq("job", "b")]);
+    assert_eq!(
+        got,
+        vec![("up{job=\"b\"}".to_string(), vec![(1000, f64::INFINITY)])]
+    );
+    // Tenants are isolated.
+    assert!(samples_of(&ing, "t2", &[eq("__name__", "up")]).is_empty());
+    assert_eq!(ing.stats("t1").series, 2);
+    assert_eq!(ing.stats("t1").samples_appended, 3);
+}
+
+#[test]
+fn unsorted_labels_and_empty_values_map_to_one_series() {
+    let ing = ingester(IngesterConfig::default());
+    ing.push(
+        "t",
+        &body(&[
+            ts(&[("job", "a"), ("__name__", "m")], &[(1, 1.0)]),
+            ts(&[("__name__", "m"), ("job", "a"), ("x", "")], &[(2, 2.0)]),
+        ]),
+    )
+    .unwrap();
+    let got = samples_of(&ing, "t", &[eq("__name__", "m")]);
+    assert_eq!(
+        got,
+        vec![("m{job=\"a\"}".to_string(), vec![(1, 1.0), (2, 2.0)])]
+    );
+}
+
+#[test]
+fn out_of_order_and_duplicates_are_rejected_without_corruption() {
+    let ing = ingester(IngesterConfig::default());
+    let s = |samples: &[(i64, f64)]| body(&[ts(&[("__name__", "m")], samples)]);
+    ing.push("t", &s(&[(10, 1.0), (20, 2.0)])).unwrap();
+    let out = ing.push("t", &s(&[(15, 9.0)])).unwrap();
+    assert_eq!((out.appended, out.rejected), (0, 1));
+    assert!(out.first_rejection.unwrap().contains("sample_out_of_order"));
+    let out = ing.push("t", &s(&[(20, 3.0)])).unwrap();
+    assert!(out
+        .first_rejection
+        .unwrap()
+        .contains("new_value_for_timestamp"));
+    // An exact repeat is accepted and not stored twice.
+    let out = ing.push("t", &s(&[(20, 2.0), (30, 3.0)])).unwrap();
+    assert_eq!((out.appended, out.rejected), (1, 0));
+    let got = samples_of(&ing, "t", &[eq("__name__", "m")]);
+    assert_eq!(got[0].1, vec![(10, 1.0), (20, 2.0), (30, 3.0)]);
+}
+
+#[test]
+fn chunks_are_cut_and_range_queries_pick_overlapping_chunks() {
+    let ing = ingester(IngesterConfig {
+        max_samples_per_chunk: 10,
+        ..IngesterConfig::default()
+    });
+    let samples: Vec<(i64, f64)> = (0..35).map(|i| (i * 1000, i as f64)).collect();
+    ing.push("t", &body(&[ts(&[("__name__", "m")], &samples)]))
+        .unwrap();
+    let all = ing.query("t", &[eq("__name__", "m")], i64::MIN, i64::MAX);
+    assert_eq!(all[0].chunks.len(), 4);
+    let some = ing.query("t", &[eq("__name__", "m")], 12_000, 15_000);
+    assert_eq!(some[0].chunks.len(), 1);
+    assert_eq!(
+        (some[0].chunks[0].min_time, some[0].chunks[0].max_time),
+        (10_000, 19_000)
+    );
+    assert!(ing
+        .query("t", &[eq("__name__", "m")], 40_000, 50_000)
+        .is_empty());
+}
+
+#[test]
+fn per_tenant_and_per_metric_series_limits() {
+    let ing = ingester(IngesterConfig {
+        limits: Limits {
+            max_series_per_tenant: 3,
+            max_series_per_metric: 2,
+        },
+        ..IngesterConfig::default()
+    });
+    let series: Vec<OwnedTimeSeries> = (0..3)
+        .map(|i| ts(&[("__name__", "a"), ("i", &i.to_string())], &[(1, 1.0)]))
+        .collect();
+    let out = ing.push("t", &body(&series)).unwrap();
+    assert_eq!((out.appended, out.rejected), (2, 1));
+    assert!(out.first_rejection.unwrap().contains("for one metric name"));
+    let series: Vec<OwnedTimeSeries> = (0..3)
+        .map(|i| ts(&[("__name__", "b"), ("i", &i.to_string())], &[(1, 1.0)]))
+        .collect();
+    let out = ing.push("t", &body(&series)).unwrap();
+    assert_eq!((out.appended, out.rejected), (1, 2));
+    assert!(out.first_rejection.unwrap().contains("limit of 3 series"));
+    // Existing series still take samples at the limit.
+    let out = ing
+        .push(
+            "t",
+            &body(&[ts(&[("__name__", "a"), ("i", "0")], &[(2, 2.0)])]),
+        )
+        .unwrap();
+    assert_eq!(out.appended, 1);
+    // Another tenant is unaffected.
+    assert_eq!(ing.push("u", &body(&series)).unwrap().appended, 2);
+}
+
+#[test]
+fn instance_series_limit_is_a_retryable_error() {
+    let ing = ingester(IngesterConfig {
+        max_series: 2,
+        ..IngesterConfig::default()
+    });
+    let series: Vec<OwnedTimeSeries> = (0..3)
+        .map(|i| ts(&[("__name__", "a"), ("i", &i.to_string())], &[(1, 1.0)]))
+        .collect();
+    let err = ing.push("t", &body(&series)).unwrap_err();
+    assert!(matches!(
+        err,
+        IngesterError::InstanceSeriesLimit { limit: 2 }
+    ));
+    let status: tonic::Status = err.into();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(ing.series_count(), 2);
+    // A retry of the same request stores nothing twice and still fails.
+    assert!(ing.push("t", &body(&series)).is_err());
+    assert_eq!(ing.stats("t").samples_appended, 2);
+}
+
+#[test]
+fn bad_bytes_and_bad_tenants_are_invalid_argument() {
+    let ing = ingester(IngesterConfig::default());
+    let err = ing.push("t", &[0x0a, 0x50, 0x01]).unwrap_err();
+    assert_eq!(
+        tonic::Status::from(err).code(),
+        tonic::Code::InvalidArgument
+    );
+    let err = ing
+        .push("a/b", &body(&[ts(&[("__name__", "m")], &[(1, 1.0)])]))
+        .unwrap_err();
+    assert_eq!(
+        tonic::Status::from(err).code(),
+        tonic::Code::InvalidArgument
+    );
+}
+
+#[test]
+fn label_names_values_and_series() {
+    let ing = ingester(IngesterConfig::default());
+    ing.push(
+        "t",
+        &body(&[
+            ts(&[("__name__", "a"), ("job", "x")], &[(10, 1.0)]),
+            ts(
+                &[("__name__", "b"), ("env", "p"), ("job", "y")],
+                &[(100, 1.0)],
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        ing.label_names("t", &[], 0, 1000),
+        vec!["__name__", "env", "job"]
+    );
+    assert_eq!(
+        ing.label_names("t", &[eq("__name__", "a")], 0, 1000),
+        vec!["__name__", "job"]
+    );
+    assert_eq!(ing.label_values("t", "job", &[], 0, 1000), vec!["x", "y"]);
+    assert_eq!(
+        ing.label_values("t", "job", &[eq("env", "p")], 0, 1000),
+        vec!["y"]
+    );
+    // Time ranges filter series by their samples.
+    let series = ing.series("t", &[eq("job", "x")], 0, 50, 0);
+    assert_eq!(series.len(), 1);
+    assert!(ing.series("t", &[eq("job", "x")], 50, 60, 0).is_empty());
+    let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    assert_eq!(ing.series("t", &[all], 0, 1000, 1).len(), 1, "limit");
+}
