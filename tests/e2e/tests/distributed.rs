@@ -215,6 +215,20 @@ async fn replicated_writes_survive_a_killed_ingester() {
         assert!(Instant::now() < deadline, "ingester-2 still in the ring");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Now one ingester is dead (but still within its heartbeat timeout) and
+    // one has left: no series can reach a quorum of 2, so pushes fail with a
+    // retryable 503 and a message saying why.
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[series(&[("__name__", "after")], &[(now_ms(), 1.0)])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 503, "{text}");
+    assert!(text.contains("quorum"), "{text}");
+
     assert!(dist.proc.terminate(Duration::from_secs(20)));
     drop(dynalite);
 }
