@@ -1,0 +1,679 @@
+//! The client side of the ring: which instances hold a key.
+//!
+//! # Placement
+//!
+//! Every member owns a set of 32-bit tokens. A key (see [`crate::shard_key`]) belongs to
+//! the first token at or after it, walking clockwise and wrapping past `u32::MAX` to the
+//! smallest token. Its replicas are the members met on that walk, each member counted once
+//! (and, with zone awareness, each zone counted once).
+//!
+//! # Replication sets and quorum
+//!
+//! [`RingSnapshot::get`] collects up to `replication_factor` (RF) *slots* on the walk:
+//!
+//! * A member whose **state** does not take part in the operation (JOINING or PENDING for
+//!   any operation, LEAVING for writes) is skipped and the walk goes on, so a transitional
+//!   member does not cost a replica: its neighbour takes the slot. A JOINING member has no
+//!   data yet, and a LEAVING one is going away; in both cases the next member is where the
+//!   data belongs.
+//! * A member in an accepted state but whose **heartbeat** is older than
+//!   `heartbeat_timeout` takes its slot but is not contacted. A dead member keeps its range:
+//!   it may come back and replay its write-ahead log, and moving its series to other members
+//!   would spread them over more instances than RF. It therefore counts as a failed replica.
+//! * Every other member takes a slot and is contacted.
+//!
+//! Quorum is `RF / 2 + 1` of the *configured* RF (2 of 3), whatever the walk found. The
+//! returned [`ReplicationSet`] holds the healthy members to contact and
+//! `max_errors = instances.len() - quorum`: the request succeeds once
+//! `instances.len() - max_errors` of them have succeeded. When fewer than a quorum are
+//! healthy, [`RingError::TooManyUnhealthy`] is returned and nothing should be attempted.
+//! A ring with fewer members (or zones) than RF behaves as if the missing replicas had
+//! failed: with RF 3 a single-member ring can take no writes, so a one-process install
+//! must configure RF 1.
+//!
+//! [`RingSnapshot::get_all_healthy`] is for requests that must reach every member that may
+//! hold data (queries over all series). See its documentation for how many failures it
+//! tolerates.
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::desc::{duration_ms, heartbeat_age_ms, now_ms, InstanceDesc, InstanceState};
+use crate::error::RingError;
+use crate::store::{RingStore, Versioned};
+
+/// What a replication set is requested for; decides which member states take part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Writing samples: only ACTIVE members.
+    Write,
+    /// Reading data: ACTIVE and LEAVING members (a LEAVING member still holds its data).
+    Read,
+}
+
+impl Operation {
+    /// Whether a member in `state` takes part in this operation.
+    pub fn accepts(self, state: InstanceState) -> bool {
+        match self {
+            Operation::Write => state == InstanceState::Active,
+            Operation::Read => matches!(state, InstanceState::Active | InstanceState::Leaving),
+        }
+    }
+}
+
+/// Configuration of a [`Ring`] client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingConfig {
+    /// A member whose last heartbeat is older than this is unhealthy. Zero disables the
+    /// check. Default 1 minute.
+    pub heartbeat_timeout: Duration,
+    /// A member whose last heartbeat is older than this is removed from the store
+    /// automatically. `None` never forgets. Default 10 minutes. Should be well above
+    /// `heartbeat_timeout`.
+    pub forget_timeout: Option<Duration>,
+    /// Number of replicas of every key. Default 3.
+    pub replication_factor: usize,
+    /// Place the replicas of a key in distinct zones. Default false.
+    pub zone_awareness: bool,
+    /// How often the background task re-reads the store. Default 1 second.
+    pub poll_interval: Duration,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(60),
+            forget_timeout: Some(Duration::from_secs(600)),
+            replication_factor: 3,
+            zone_awareness: false,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RingConfig {
+    fn validate(&self) -> Result<(), RingError> {
+        if self.replication_factor == 0 {
+            return Err(RingError::InvalidConfig(
+                "replication factor must be at least 1".to_string(),
+            ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(RingError::InvalidConfig(
+                "poll interval must be positive".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Quorum for a replication factor: a strict majority.
+pub fn quorum(replication_factor: usize) -> usize {
+    replication_factor / 2 + 1
+}
+
+/// The members to contact for one request, and how many of them may fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSet {
+    /// Healthy members to send the request to.
+    pub instances: Vec<InstanceDesc>,
+    /// How many of `instances` may fail (or not answer) with the request still succeeding.
+    pub max_errors: usize,
+    /// Zone-aware sets from [`RingSnapshot::get_all_healthy`] only: failures confined to
+    /// this many zones are tolerated, however many members of those zones fail. Zero
+    /// otherwise.
+    pub max_unavailable_zones: usize,
+}
+
+impl ReplicationSet {
+    /// Number of members that must succeed when failures are counted per member.
+    pub fn min_success(&self) -> usize {
+        self.instances.len().saturating_sub(self.max_errors)
+    }
+
+    /// Whether the request as a whole still succeeds when the members with the given ids
+    /// failed (and all others succeeded).
+    pub fn tolerates_failures<S: AsRef<str>>(&self, failed_ids: &[S]) -> bool {
+        if failed_ids.len() <= self.max_errors {
+            return true;
+        }
+        if self.max_unavailable_zones == 0 {
+            return false;
+        }
+        let mut zones: HashSet<&str> = HashSet::new();
+        for id in failed_ids {
+            let zone = self
+                .instances
+                .iter()
+                .find(|instance| instance.id == id.as_ref())
+                .map(|instance| instance.zone.as_str())
+                .unwrap_or("");
+            zones.insert(zone);
+        }
+        zones.len() <= self.max_unavailable_zones
+    }
+}
+
+/// A member as seen in one snapshot of the ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingMember {
+    pub desc: InstanceDesc,
+    /// Store version the description was read at.
+    pub version: u64,
+    /// Fraction of the token space (0.0 to 1.0) for which this member is the first
+    /// replica. The fractions of all members add up to 1.
+    pub ownership: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TokenEntry {
+    token: u32,
+    member: usize,
+}
+
+/// An immutable view of the ring at one point in time. Cheap to share (`Arc`); every
+/// lookup works on one snapshot so it sees a consistent ring.
+#[derive(Debug, Clone)]
+pub struct RingSnapshot {
+    /// Sorted by id.
+    members: Vec<RingMember>,
+    /// Sorted by token, then member id.
+    tokens: Vec<TokenEntry>,
+    replication_factor: usize,
+    zone_awareness: bool,
+    heartbeat_timeout: Duration,
+    /// When the snapshot was read from the store (Unix ms).
+    pub taken_at_ms: i64,
+}
+
+impl RingSnapshot {
+    /// Builds a snapshot from store items.
+    pub fn new(items: Vec<Versioned<InstanceDesc>>, config: &RingConfig, taken_at_ms: i64) -> Self {
+        let mut members: Vec<RingMember> = items
+            .into_iter()
+            .map(|item| RingMember {
+                desc: item.value,
+                version: item.version,
+                ownership: 0.0,
+            })
+            .collect();
+        members.sort_by(|a, b| a.desc.id.cmp(&b.desc.id));
+
+        let mut tokens: Vec<TokenEntry> = Vec::new();
+        for (index, member) in members.iter().enumerate() {
+            let mut own: Vec<u32> = member.desc.tokens.clone();
+            own.sort_unstable();
+            own.dedup();
+            tokens.extend(own.into_iter().map(|token| TokenEntry {
+                token,
+                member: index,
+            }));
+        }
+        // Members are sorted by id, so sorting by (token, member index) breaks ties between
+        // members holding the same token deterministically.
+        tokens.sort_unstable_by_key(|entry| (entry.token, entry.member));
+
+        const RING_SIZE: f64 = 4_294_967_296.0;
+        if tokens.len() == 1 {
+            members[tokens[0].member].ownership = 1.0;
+        } else {
+            for (i, entry) in tokens.iter().enumerate() {
+                let previous = tokens[(i + tokens.len() - 1) % tokens.len()].token;
+                let range = entry.token.wrapping_sub(previous);
+                members[entry.member].ownership += f64::from(range) / RING_SIZE;
+            }
+        }
+
+        Self {
+            members,
+            tokens,
+            replication_factor: config.replication_factor,
+            zone_awareness: config.zone_awareness,
+            heartbeat_timeout: config.heartbeat_timeout,
+            taken_at_ms,
+        }
+    }
+
+    /// All members, sorted by id.
+    pub fn members(&self) -> &[RingMember] {
+        &self.members
+    }
+
+    /// Looks a member up by id.
+    pub fn member(&self, id: &str) -> Option<&RingMember> {
+        self.members
+            .binary_search_by(|member| member.desc.id.as_str().cmp(id))
+            .ok()
+            .map(|index| &self.members[index])
+    }
+
+    /// Number of members, whatever their state or health.
+    pub fn instances_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Number of members whose heartbeat is fresh at `now_ms`, whatever their state.
+    pub fn healthy_count(&self, now_ms: i64) -> usize {
+        self.members
+            .iter()
+            .filter(|member| self.is_heartbeat_fresh(&member.desc, now_ms))
+            .count()
+    }
+
+    /// Number of tokens in the ring.
+    pub fn tokens_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The configured replication factor.
+    pub fn replication_factor(&self) -> usize {
+        self.replication_factor
+    }
+
+    /// Whether `desc` heartbeated within the heartbeat timeout at `now_ms`.
+    pub fn is_heartbeat_fresh(&self, desc: &InstanceDesc, now_ms: i64) -> bool {
+        desc.is_heartbeat_fresh(now_ms, self.heartbeat_timeout)
+    }
+
+    /// Whether `desc` can serve `op` at `now_ms`: accepted state and fresh heartbeat.
+    pub fn is_healthy(&self, desc: &InstanceDesc, op: Operation, now_ms: i64) -> bool {
+        op.accepts(desc.state) && self.is_heartbeat_fresh(desc, now_ms)
+    }
+
+    /// Replication set for `key`; see the [module documentation](self) for the semantics.
+    pub fn get(&self, key: u32, op: Operation, now_ms: i64) -> Result<ReplicationSet, RingError> {
+        if self.tokens.is_empty() {
+            return Err(RingError::EmptyRing);
+        }
+        let rf = self.replication_factor;
+        let start = self.tokens.partition_point(|entry| entry.token < key);
+
+        let mut visited: Vec<usize> = Vec::with_capacity(rf + 2);
+        let mut used_zones: Vec<&str> = Vec::with_capacity(rf);
+        let mut slots = 0;
+        let mut healthy: Vec<InstanceDesc> = Vec::with_capacity(rf);
+
+        for step in 0..self.tokens.len() {
+            if slots == rf || visited.len() == self.members.len() {
+                break;
+            }
+            let member_index = self.tokens[(start + step) % self.tokens.len()].member;
+            if visited.contains(&member_index) {
+                continue;
+            }
+            visited.push(member_index);
+
+            let desc = &self.members[member_index].desc;
+            if !op.accepts(desc.state) {
+                // Transitional member: extend the walk by one.
+                continue;
+            }
+            if self.zone_awareness {
+                if used_zones.contains(&desc.zone.as_str()) {
+                    continue;
+                }
+                used_zones.push(desc.zone.as_str());
+            }
+            slots += 1;
+            if self.is_heartbeat_fresh(desc, now_ms) {
+                healthy.push(desc.clone());
+            }
+        }
+
+        let needed = quorum(rf);
+        if healthy.len() < needed {
+            return Err(RingError::TooManyUnhealthy {
+                needed,
+                healthy: healthy.len(),
+            });
+        }
+        let max_errors = healthy.len() - needed;
+        Ok(ReplicationSet {
+            instances: healthy,
+            max_errors,
+            max_unavailable_zones: 0,
+        })
+    }
+
+    /// Every healthy member that may hold data for `op`, for requests that must ask all of
+    /// them (for example a query over all series of a tenant).
+    ///
+    /// Members whose state does not take part in `op` (JOINING for reads) are ignored: they
+    /// hold nothing yet. Of the rest, each series lives on RF of them and was written to a
+    /// quorum, so up to `RF - quorum` of its replicas may be missing (1 for RF 3, 2 for
+    /// RF 5) while the answer stays complete.
+    ///
+    /// * Without zone awareness: any member may share a series with any other, so only
+    ///   `RF - quorum` members in total may be missing. Unhealthy members are left out of
+    ///   the set and use up that allowance first; a ring with fewer members than RF counts
+    ///   the missing ones as unhealthy. The result's `max_errors` is what is left (with
+    ///   RF 3 and every member healthy: 1). No allowance left is
+    ///   [`RingError::TooManyUnhealthy`].
+    /// * With zone awareness: a series has at most one replica per zone, so whole zones
+    ///   may be missing: up to `RF - quorum` of them. A zone with any unhealthy member is
+    ///   left out entirely (the other zones answer for it), and so are its healthy members;
+    ///   fewer zones than RF count as missing zones. `max_errors` is 0 and
+    ///   `max_unavailable_zones` tells how many more zones may fail; check outcomes with
+    ///   [`ReplicationSet::tolerates_failures`]. Too many failed zones is
+    ///   [`RingError::TooManyFailedZones`].
+    pub fn get_all_healthy(&self, op: Operation, now_ms: i64) -> Result<ReplicationSet, RingError> {
+        if self.members.is_empty() {
+            return Err(RingError::EmptyRing);
+        }
+        let rf = self.replication_factor;
+        let tolerated = rf - quorum(rf);
+        let candidates: Vec<&InstanceDesc> = self
+            .members
+            .iter()
+            .map(|member| &member.desc)
+            .filter(|desc| op.accepts(desc.state))
+            .collect();
+
+        if !self.zone_awareness {
+            let healthy: Vec<InstanceDesc> = candidates
+                .iter()
+                .filter(|desc| self.is_heartbeat_fresh(desc, now_ms))
+                .map(|desc| (*desc).clone())
+                .collect();
+            let required = candidates.len().max(rf) - tolerated;
+            if healthy.len() < required {
+                return Err(RingError::TooManyUnhealthy {
+                    needed: required,
+                    healthy: healthy.len(),
+                });
+            }
+            let max_errors = healthy.len() - required;
+            return Ok(ReplicationSet {
+                instances: healthy,
+                max_errors,
+                max_unavailable_zones: 0,
+            });
+        }
+
+        let mut zones: HashSet<&str> = HashSet::new();
+        let mut failed_zones: HashSet<&str> = HashSet::new();
+        for desc in &candidates {
+            zones.insert(desc.zone.as_str());
+            if !self.is_heartbeat_fresh(desc, now_ms) {
+                failed_zones.insert(desc.zone.as_str());
+            }
+        }
+        let missing_zones = rf.saturating_sub(zones.len());
+        let failed = failed_zones.len() + missing_zones;
+        if failed > tolerated {
+            return Err(RingError::TooManyFailedZones { failed, tolerated });
+        }
+        let instances: Vec<InstanceDesc> = candidates
+            .iter()
+            .filter(|desc| !failed_zones.contains(desc.zone.as_str()))
+            .map(|desc| (*desc).clone())
+            .collect();
+        Ok(ReplicationSet {
+            instances,
+            max_errors: 0,
+            max_unavailable_zones: tolerated - failed,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// Gauges describing the ring as this client sees it.
+#[derive(Debug, Clone, Default)]
+struct RingMetrics {
+    members: Family<StateLabels, Gauge>,
+    tokens: Gauge,
+    oldest_heartbeat_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    last_refresh_ms: Gauge<i64, AtomicI64>,
+}
+
+impl RingMetrics {
+    fn update(&self, snapshot: &RingSnapshot, now_ms: i64) {
+        let mut counts = [0i64; 5];
+        let mut oldest_age_ms = 0i64;
+        for member in snapshot.members() {
+            let desc = &member.desc;
+            oldest_age_ms = oldest_age_ms.max(heartbeat_age_ms(desc.heartbeat_ms, now_ms));
+            let slot = if !snapshot.is_heartbeat_fresh(desc, now_ms) {
+                4
+            } else {
+                match desc.state {
+                    InstanceState::Pending => 0,
+                    InstanceState::Joining => 1,
+                    InstanceState::Active => 2,
+                    InstanceState::Leaving => 3,
+                }
+            };
+            counts[slot] += 1;
+        }
+        for (state, count) in InstanceState::ALL.iter().zip(counts) {
+            self.members
+                .get_or_create(&StateLabels {
+                    state: state.as_str().to_string(),
+                })
+                .set(count);
+        }
+        self.members
+            .get_or_create(&StateLabels {
+                state: "UNHEALTHY".to_string(),
+            })
+            .set(counts[4]);
+        self.tokens
+            .set(i64::try_from(snapshot.tokens_count()).unwrap_or(i64::MAX));
+        self.oldest_heartbeat_age_seconds
+            .set(oldest_age_ms as f64 / 1000.0);
+        self.last_refresh_ms.set(now_ms);
+    }
+}
+
+struct Shared {
+    config: RingConfig,
+    store: Arc<dyn RingStore>,
+    snapshot: RwLock<Arc<RingSnapshot>>,
+    metrics: RingMetrics,
+    /// Serializes refreshes so two of them cannot publish out of order.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+/// Ring client: keeps a recent [`RingSnapshot`] in memory and answers placement questions
+/// from it without I/O.
+///
+/// A background task re-reads the store every `poll_interval`, forgets members whose
+/// heartbeat is older than `forget_timeout`, and publishes a new snapshot. Clones share the
+/// same state; the task stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Ring {
+    shared: Arc<Shared>,
+    _stop: Arc<DropGuard>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("config", &self.shared.config)
+            .field("members", &self.snapshot().instances_count())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Creates the client and starts its polling task; must be called inside a tokio
+    /// runtime. The first poll runs right away; until it completes the ring looks empty
+    /// (await [`Ring::refresh`] to wait for a populated ring).
+    pub fn new(config: RingConfig, store: Arc<dyn RingStore>) -> Result<Ring, RingError> {
+        config.validate()?;
+        let empty = RingSnapshot::new(Vec::new(), &config, 0);
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            snapshot: RwLock::new(Arc::new(empty)),
+            metrics: RingMetrics::default(),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        });
+        let cancel = CancellationToken::new();
+        tokio::spawn(poll_loop(Arc::clone(&shared), cancel.clone()));
+        Ok(Ring {
+            shared,
+            _stop: Arc::new(cancel.drop_guard()),
+        })
+    }
+
+    /// The configuration the ring was created with.
+    pub fn config(&self) -> &RingConfig {
+        &self.shared.config
+    }
+
+    /// The latest snapshot. Never waits on I/O.
+    pub fn snapshot(&self) -> Arc<RingSnapshot> {
+        Arc::clone(&self.shared.snapshot.read())
+    }
+
+    /// Re-reads the store now (forgetting stale members) and publishes a new snapshot.
+    pub async fn refresh(&self) -> Result<(), RingError> {
+        refresh(&self.shared).await
+    }
+
+    /// Replication set for `key` at the current time; see [`RingSnapshot::get`].
+    pub fn get(&self, key: u32, op: Operation) -> Result<ReplicationSet, RingError> {
+        self.snapshot().get(key, op, now_ms())
+    }
+
+    /// All healthy members for `op`; see [`RingSnapshot::get_all_healthy`].
+    pub fn get_all_healthy(&self, op: Operation) -> Result<ReplicationSet, RingError> {
+        self.snapshot().get_all_healthy(op, now_ms())
+    }
+
+    /// Number of members in the latest snapshot.
+    pub fn instances_count(&self) -> usize {
+        self.snapshot().instances_count()
+    }
+
+    /// Number of members with a fresh heartbeat in the latest snapshot.
+    pub fn healthy_count(&self) -> usize {
+        self.snapshot().healthy_count(now_ms())
+    }
+
+    /// Removes a member from the store right away (the status page's "Forget" button),
+    /// whatever its state, then refreshes. Forgetting an unknown id is not an error. A
+    /// member that is still alive re-registers itself on its next heartbeat.
+    pub async fn forget(&self, id: &str) -> Result<(), RingError> {
+        self.shared.store.delete(id, None).await?;
+        tracing::info!(instance = id, "forgot ring member on request");
+        self.refresh().await
+    }
+
+    /// Registers this client's gauges: `ring_members{state}` (PENDING, JOINING, ACTIVE,
+    /// LEAVING, and UNHEALTHY for members with a stale heartbeat whatever their state),
+    /// `ring_tokens`, `ring_oldest_member_heartbeat_age_seconds` and
+    /// `ring_last_refresh_timestamp_ms`. Use a sub-registry with a label to tell rings apart.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let metrics = &self.shared.metrics;
+        registry.register(
+            "ring_members",
+            "Number of ring members per state; UNHEALTHY counts members with a stale heartbeat",
+            metrics.members.clone(),
+        );
+        registry.register(
+            "ring_tokens",
+            "Number of tokens in the ring",
+            metrics.tokens.clone(),
+        );
+        registry.register(
+            "ring_oldest_member_heartbeat_age_seconds",
+            "Age of the oldest heartbeat among ring members",
+            metrics.oldest_heartbeat_age_seconds.clone(),
+        );
+        registry.register(
+            "ring_last_refresh_timestamp_ms",
+            "When this client last read the ring from its store (Unix ms)",
+            metrics.last_refresh_ms.clone(),
+        );
+    }
+}
+
+async fn poll_loop(shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(shared.config.poll_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = refresh(&shared) => result,
+        };
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "failed to refresh ring");
+        }
+    }
+}
+
+async fn refresh(shared: &Shared) -> Result<(), RingError> {
+    let _guard = shared.refresh_lock.lock().await;
+    let items = shared.store.list().await?;
+    let now = now_ms();
+    let items = forget_stale(shared, items, now).await;
+    let snapshot = RingSnapshot::new(items, &shared.config, now);
+    shared.metrics.update(&snapshot, now);
+    *shared.snapshot.write() = Arc::new(snapshot);
+    Ok(())
+}
+
+/// Deletes members whose heartbeat is older than the forget timeout and returns the items
+/// that stay. Deletes are conditional on the version read, so a member that heartbeated in
+/// the meantime is kept; when several clients race, one deletes and the others see a
+/// conflict, which is harmless.
+async fn forget_stale(
+    shared: &Shared,
+    items: Vec<Versioned<InstanceDesc>>,
+    now: i64,
+) -> Vec<Versioned<InstanceDesc>> {
+    let Some(forget_timeout) = shared.config.forget_timeout else {
+        return items;
+    };
+    let limit_ms = duration_ms(forget_timeout);
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        let age_ms = heartbeat_age_ms(item.value.heartbeat_ms, now);
+        if age_ms <= limit_ms {
+            kept.push(item);
+            continue;
+        }
+        match shared
+            .store
+            .delete(&item.value.id, Some(item.version))
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(
+                    instance = %item.value.id,
+                    state = %item.value.state,
+                    heartbeat_age_s = age_ms / 1000,
+                    "forgot ring member whose heartbeat is older than the forget timeout"
+                );
+            }
+            Err(err) if err.is_conflict() => {
+                tracing::debug!(instance = %item.value.id, "stale ring member changed before it could be forgotten");
+                kept.push(item);
+            }
+            Err(err) => {
+                tracing::warn!(instance = %item.value.id, error = %err, "failed to forget stale ring member");
+                kept.push(item);
+            }
+        }
+    }
+    kept
+}

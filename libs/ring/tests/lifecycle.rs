@@ -1,0 +1,577 @@
+//! Lifecycler and ring client against the in-memory store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_ring::{
+    now_ms, InstanceDesc, InstanceState, Lifecycler, LifecyclerConfig, MemoryRingStore, Operation,
+    Ring, RingConfig, RingError, RingStore, Versioned,
+};
+
+fn lifecycler_config(id: &str) -> LifecyclerConfig {
+    LifecyclerConfig {
+        num_tokens: 32,
+        heartbeat_period: Duration::from_millis(50),
+        ..LifecyclerConfig::new(id, format!("{id}:9095"), format!("{id}:9009"))
+    }
+}
+
+fn ring_config() -> RingConfig {
+    RingConfig {
+        poll_interval: Duration::from_secs(3600), // tests refresh explicitly
+        ..RingConfig::default()
+    }
+}
+
+async fn stored(store: &dyn RingStore, id: &str) -> Option<Versioned<InstanceDesc>> {
+    store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|item| item.value.id == id)
+}
+
+/// Polls `check` every 20 ms for up to 5 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..250 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn desc(id: &str, heartbeat_ms: i64) -> InstanceDesc {
+    InstanceDesc {
+        id: id.to_string(),
+        addr: format!("{id}:9095"),
+        http_addr: format!("{id}:9009"),
+        zone: String::new(),
+        state: InstanceState::Active,
+        tokens: vec![id.len() as u32 * 1000],
+        heartbeat_ms,
+        registered_ms: heartbeat_ms,
+    }
+}
+
+#[tokio::test]
+async fn memory_store_conditional_writes() {
+    let store = MemoryRingStore::new();
+    let d = desc("a", 1);
+    let v1 = store.put(&d, None).await.unwrap();
+    assert!(
+        store.put(&d, None).await.unwrap_err().is_conflict(),
+        "must not exist"
+    );
+    assert!(store
+        .put(&d, Some(v1 + 100))
+        .await
+        .unwrap_err()
+        .is_conflict());
+    let v2 = store.put(&d, Some(v1)).await.unwrap();
+    assert_ne!(v1, v2);
+    assert!(
+        store.put(&d, Some(v1)).await.unwrap_err().is_conflict(),
+        "stale version"
+    );
+    assert!(store.delete("a", Some(v1)).await.unwrap_err().is_conflict());
+    store.delete("a", Some(v2)).await.unwrap();
+    assert!(store.list().await.unwrap().is_empty());
+    assert!(
+        store.delete("a", Some(v2)).await.unwrap_err().is_conflict(),
+        "gone"
+    );
+    store.delete("a", None).await.unwrap();
+    // A re-created item never reuses an old version.
+    let v3 = store.put(&d, None).await.unwrap();
+    assert!(v3 > v2);
+    assert!(store.put(&d, Some(v1)).await.unwrap_err().is_conflict());
+}
+
+#[tokio::test]
+async fn lifecycler_registers_and_heartbeats() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!(lifecycler.state(), InstanceState::Active);
+    assert!(lifecycler.is_ready());
+
+    let first = stored(store.as_ref(), "ing-1").await.unwrap();
+    assert_eq!(first.value.state, InstanceState::Active);
+    assert_eq!(first.value.tokens.len(), 32);
+    assert!(first.value.tokens.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(first.value.addr, "ing-1:9095");
+
+    let first_heartbeat = first.value.heartbeat_ms;
+    eventually("a newer heartbeat", || {
+        let store = Arc::clone(&store);
+        async move {
+            stored(store.as_ref(), "ing-1")
+                .await
+                .unwrap()
+                .value
+                .heartbeat_ms
+                > first_heartbeat
+        }
+    })
+    .await;
+
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+    ring.refresh().await.unwrap();
+    assert_eq!(ring.instances_count(), 1);
+    assert_eq!(ring.healthy_count(), 1);
+
+    lifecycler.shutdown().await.unwrap();
+    assert!(
+        stored(store.as_ref(), "ing-1").await.is_none(),
+        "unregistered on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn lifecyclers_claim_disjoint_tokens_and_ring_sees_them() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let mut lifecyclers = Vec::new();
+    for i in 0..3 {
+        let config = LifecyclerConfig {
+            num_tokens: 128,
+            ..lifecycler_config(&format!("ing-{i}"))
+        };
+        lifecyclers.push(Lifecycler::start(config, Arc::clone(&store)).await.unwrap());
+    }
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+    ring.refresh().await.unwrap();
+    let snap = ring.snapshot();
+    assert_eq!(snap.instances_count(), 3);
+    assert_eq!(snap.tokens_count(), 3 * 128, "no token claimed twice");
+    let total: f64 = snap.members().iter().map(|m| m.ownership).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+
+    let set = ring
+        .get(strata_ring::shard_key("t", "up"), Operation::Write)
+        .unwrap();
+    assert_eq!(set.instances.len(), 3);
+    assert_eq!(set.max_errors, 1);
+
+    for lifecycler in lifecyclers {
+        lifecycler.shutdown().await.unwrap();
+    }
+    ring.refresh().await.unwrap();
+    assert_eq!(ring.instances_count(), 0);
+}
+
+#[tokio::test]
+async fn tokens_file_keeps_tokens_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_file = dir.path().join("tokens.json");
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let config = LifecyclerConfig {
+        tokens_file: Some(tokens_file.clone()),
+        ..lifecycler_config("ing-1")
+    };
+
+    let first = Lifecycler::start(config.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    let tokens = first.tokens().await;
+    assert_eq!(
+        strata_ring::load_tokens(&tokens_file).unwrap().as_deref(),
+        Some(tokens.as_slice())
+    );
+    first.shutdown().await.unwrap();
+    assert!(stored(store.as_ref(), "ing-1").await.is_none());
+
+    // The ring entry is gone; the tokens come back from the file.
+    let second = Lifecycler::start(config.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!(second.tokens().await, tokens);
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.tokens,
+        tokens
+    );
+    second.shutdown().await.unwrap();
+
+    // Even against a fresh store (for example a new ring table).
+    let other_store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let third = Lifecycler::start(config, other_store).await.unwrap();
+    assert_eq!(third.tokens().await, tokens);
+    third.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_file_with_fewer_tokens_is_topped_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_file = dir.path().join("tokens.json");
+    strata_ring::save_tokens(&tokens_file, &[5, 10]).unwrap();
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let config = LifecyclerConfig {
+        tokens_file: Some(tokens_file.clone()),
+        ..lifecycler_config("ing-1")
+    };
+    let lifecycler = Lifecycler::start(config, store).await.unwrap();
+    let tokens = lifecycler.tokens().await;
+    assert_eq!(tokens.len(), 32);
+    assert!(tokens.contains(&5) && tokens.contains(&10));
+    assert_eq!(
+        strata_ring::load_tokens(&tokens_file).unwrap().unwrap(),
+        tokens
+    );
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn restart_takes_over_existing_entry() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let config = LifecyclerConfig {
+        unregister_on_shutdown: false,
+        ..lifecycler_config("ing-1")
+    };
+    let first = Lifecycler::start(config.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    let tokens = first.tokens().await;
+    first.shutdown().await.unwrap();
+    let left = stored(store.as_ref(), "ing-1")
+        .await
+        .expect("entry kept on shutdown");
+    assert_eq!(left.value.tokens, tokens);
+
+    // Simulate the previous run dying while LEAVING, and the new pod getting a new address.
+    let mut leaving = left.value.clone();
+    leaving.state = InstanceState::Leaving;
+    store.put(&leaving, Some(left.version)).await.unwrap();
+    let restarted_config = LifecyclerConfig {
+        addr: "10.9.9.9:9095".to_string(),
+        ..config
+    };
+    let second = Lifecycler::start(restarted_config, Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!(second.tokens().await, tokens, "tokens taken over");
+    assert_eq!(second.state(), InstanceState::Active);
+    let items = store.list().await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].value.addr, "10.9.9.9:9095");
+    assert_eq!(items[0].value.state, InstanceState::Active);
+    assert_eq!(items[0].value.registered_ms, left.value.registered_ms);
+    drop(second);
+}
+
+#[tokio::test]
+async fn join_after_delays_active() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let config = LifecyclerConfig {
+        join_after: Duration::from_millis(300),
+        ..lifecycler_config("ing-1")
+    };
+    let lifecycler = Lifecycler::start(config, Arc::clone(&store)).await.unwrap();
+    assert_eq!(lifecycler.state(), InstanceState::Joining);
+    assert!(!lifecycler.is_ready());
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.state,
+        InstanceState::Joining
+    );
+
+    let ring = Ring::new(
+        RingConfig {
+            replication_factor: 1,
+            ..ring_config()
+        },
+        Arc::clone(&store),
+    )
+    .unwrap();
+    ring.refresh().await.unwrap();
+    assert!(
+        ring.get(1, Operation::Write).is_err(),
+        "JOINING takes no writes"
+    );
+
+    eventually("ACTIVE", || async { lifecycler.is_ready() }).await;
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.state,
+        InstanceState::Active
+    );
+    ring.refresh().await.unwrap();
+    assert_eq!(ring.get(1, Operation::Write).unwrap().instances.len(), 1);
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn set_state_is_written_at_once() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    lifecycler.set_state(InstanceState::Leaving).await.unwrap();
+    assert_eq!(lifecycler.state(), InstanceState::Leaving);
+    assert!(!lifecycler.is_ready());
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.state,
+        InstanceState::Leaving
+    );
+    // Heartbeats keep the state.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.state,
+        InstanceState::Leaving
+    );
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn heartbeat_recovers_from_conflicting_write() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+
+    // Someone else rewrites our item, bumping its version under the lifecycler.
+    let current = stored(store.as_ref(), "ing-1").await.unwrap();
+    let mut foreign = current.value.clone();
+    foreign.heartbeat_ms = 0;
+    let foreign_version = store.put(&foreign, Some(current.version)).await.unwrap();
+
+    eventually("a heartbeat on top of the foreign write", || {
+        let store = Arc::clone(&store);
+        async move {
+            let item = stored(store.as_ref(), "ing-1").await.unwrap();
+            item.version != foreign_version && item.value.heartbeat_ms > 0
+        }
+    })
+    .await;
+    assert!(lifecycler.is_ready());
+    lifecycler.shutdown().await.unwrap();
+    assert!(stored(store.as_ref(), "ing-1").await.is_none());
+}
+
+#[tokio::test]
+async fn forgotten_instance_registers_again() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    let tokens = lifecycler.tokens().await;
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+
+    let before = stored(store.as_ref(), "ing-1").await.unwrap();
+    ring.forget("ing-1").await.unwrap();
+    ring.forget("no-such-instance").await.unwrap();
+
+    // The next heartbeat finds its item gone and creates it again.
+    eventually("re-registration", || {
+        let store = Arc::clone(&store);
+        async move {
+            stored(store.as_ref(), "ing-1")
+                .await
+                .is_some_and(|item| item.version > before.version)
+        }
+    })
+    .await;
+    assert_eq!(
+        stored(store.as_ref(), "ing-1").await.unwrap().value.tokens,
+        tokens
+    );
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_forget_deletes_only_stale_instances() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let now = now_ms();
+    store.put(&desc("fresh", now), None).await.unwrap();
+    store
+        .put(&desc("unhealthy", now - 2 * 60_000), None)
+        .await
+        .unwrap();
+    store
+        .put(&desc("dead", now - 20 * 60_000), None)
+        .await
+        .unwrap();
+
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+    ring.refresh().await.unwrap();
+    let mut remaining: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.value.id)
+        .collect();
+    remaining.sort();
+    assert_eq!(remaining, ["fresh", "unhealthy"]);
+    assert_eq!(ring.instances_count(), 2);
+    assert_eq!(ring.healthy_count(), 1);
+
+    // Never forgotten when disabled.
+    store
+        .put(&desc("dead2", now - 20 * 60_000), None)
+        .await
+        .unwrap();
+    let keep = Ring::new(
+        RingConfig {
+            forget_timeout: None,
+            ..ring_config()
+        },
+        Arc::clone(&store),
+    )
+    .unwrap();
+    keep.refresh().await.unwrap();
+    assert_eq!(keep.instances_count(), 3);
+}
+
+/// A store that lets the instance heartbeat between the ring's `list` and its `delete`.
+struct RacingStore {
+    inner: MemoryRingStore,
+}
+
+#[async_trait]
+impl RingStore for RacingStore {
+    async fn list(&self) -> Result<Vec<Versioned<InstanceDesc>>, RingError> {
+        let items = self.inner.list().await?;
+        for item in &items {
+            let mut revived = item.value.clone();
+            revived.heartbeat_ms = now_ms();
+            self.inner.put(&revived, Some(item.version)).await?;
+        }
+        Ok(items)
+    }
+
+    async fn put(&self, desc: &InstanceDesc, expected: Option<u64>) -> Result<u64, RingError> {
+        self.inner.put(desc, expected).await
+    }
+
+    async fn delete(&self, id: &str, expected: Option<u64>) -> Result<(), RingError> {
+        self.inner.delete(id, expected).await
+    }
+}
+
+#[tokio::test]
+async fn auto_forget_keeps_instance_that_heartbeated_meanwhile() {
+    let racing = Arc::new(RacingStore {
+        inner: MemoryRingStore::new(),
+    });
+    racing
+        .inner
+        .put(&desc("dead", now_ms() - 20 * 60_000), None)
+        .await
+        .unwrap();
+    let ring = Ring::new(ring_config(), Arc::clone(&racing) as Arc<dyn RingStore>).unwrap();
+    ring.refresh().await.unwrap();
+    assert_eq!(
+        racing.inner.list().await.unwrap().len(),
+        1,
+        "conditional delete lost the race"
+    );
+}
+
+#[tokio::test]
+async fn ring_polls_in_the_background() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let ring = Ring::new(
+        RingConfig {
+            poll_interval: Duration::from_millis(20),
+            ..RingConfig::default()
+        },
+        Arc::clone(&store),
+    )
+    .unwrap();
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    eventually("the ring to see the new member", || async {
+        ring.instances_count() == 1
+    })
+    .await;
+    lifecycler.shutdown().await.unwrap();
+    eventually("the ring to see it leave", || async {
+        ring.instances_count() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_are_exported() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let now = now_ms();
+    store.put(&desc("a", now), None).await.unwrap();
+    store.put(&desc("bb", now), None).await.unwrap();
+    store
+        .put(&desc("ccc", now - 2 * 60_000), None)
+        .await
+        .unwrap();
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    ring.refresh().await.unwrap();
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    ring.register_metrics(&mut registry);
+    lifecycler.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("ring_members{state=\"ACTIVE\"} 3"), "{text}");
+    assert!(
+        text.contains("ring_members{state=\"UNHEALTHY\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("ring_members{state=\"JOINING\"} 0"), "{text}");
+    assert!(text.contains("ring_tokens 35"), "{text}");
+    assert!(
+        text.contains("ring_lifecycler_state{state=\"ACTIVE\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ring_lifecycler_state{state=\"LEAVING\"} 0"),
+        "{text}"
+    );
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_configs_are_rejected() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let ring = Ring::new(
+        RingConfig {
+            replication_factor: 0,
+            ..RingConfig::default()
+        },
+        Arc::clone(&store),
+    );
+    assert!(matches!(ring, Err(RingError::InvalidConfig(_))));
+    let lifecycler = Lifecycler::start(LifecyclerConfig::default(), store).await;
+    assert!(matches!(lifecycler, Err(RingError::InvalidConfig(_))));
+}
+
+#[tokio::test]
+async fn status_page_renders_live_ring() {
+    let store: Arc<dyn RingStore> = Arc::new(MemoryRingStore::new());
+    let lifecycler = Lifecycler::start(lifecycler_config("ing-1"), Arc::clone(&store))
+        .await
+        .unwrap();
+    let ring = Ring::new(ring_config(), Arc::clone(&store)).unwrap();
+    ring.refresh().await.unwrap();
+    let page = strata_ring::render_status_html("Ingester ring", &ring.snapshot(), now_ms());
+    assert!(page.contains("<td>ing-1</td>"));
+    assert!(page.contains("100.00%"));
+    assert!(page.contains("<td class=\"num\">32</td>"));
+    lifecycler.shutdown().await.unwrap();
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Ring>();
+    assert_send_sync::<Lifecycler>();
+    assert_send_sync::<MemoryRingStore>();
+    assert_send_sync::<strata_ring::RingSnapshot>();
+}
