@@ -85,10 +85,11 @@ impl ServerSection {
     }
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RingStoreKind {
     /// In-process; only for the one-process mode.
+    #[default]
     Memory,
     /// One DynamoDB item per instance, written conditionally.
     Dynamodb,
@@ -185,12 +186,6 @@ impl Default for LifecyclerSection {
             unregister_on_shutdown: true,
             tokens_file: String::new(),
         }
-    }
-}
-
-impl Default for RingStoreKind {
-    fn default() -> Self {
-        RingStoreKind::Memory
     }
 }
 

@@ -264,39 +264,39 @@ impl Distributor {
                     .unwrap_or("");
                 shard_key(tenant, name)
             };
-            if !sets.contains_key(&key) {
-                let set = snapshot
-                    .get(key, Operation::Write, now)
-                    .map_err(|e| ring_error(&e))?;
-                let need = Need {
-                    min_success: set.min_success() as u16,
-                    max_errors: set.max_errors as u16,
-                };
-                let mut idx = Vec::with_capacity(set.instances.len());
-                for inst in set.instances {
-                    let next = plan.batches.len();
-                    let i = *batch_of.entry(inst.id.clone()).or_insert(next);
-                    if i == next {
-                        plan.batches.push(Batch {
-                            instance: inst.id,
-                            addr: inst.addr,
-                            body: Vec::new(),
-                            series: Vec::new(),
-                        });
+            let (targets, need) = match sets.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let set = snapshot
+                        .get(key, Operation::Write, now)
+                        .map_err(|e| ring_error(&e))?;
+                    let need = Need {
+                        min_success: set.min_success() as u16,
+                        max_errors: set.max_errors as u16,
+                    };
+                    let mut idx = Vec::with_capacity(set.instances.len());
+                    for inst in set.instances {
+                        let next = plan.batches.len();
+                        let i = *batch_of.entry(inst.id.clone()).or_insert(next);
+                        if i == next {
+                            plan.batches.push(Batch {
+                                instance: inst.id,
+                                addr: inst.addr,
+                                body: Vec::new(),
+                                series: Vec::new(),
+                            });
+                        }
+                        idx.push(i);
                     }
-                    idx.push(i);
+                    e.insert((idx, need))
                 }
-                sets.insert(key, (idx, need));
-            }
-            let Some((targets, need)) = sets.get(&key) else {
-                continue;
             };
             let series_index = plan.needs.len() as u32;
             plan.needs.push(*need);
             let unchanged = labels.len() == all_labels.len()
                 && samples.len() == series.samples().len()
                 && series.histogram_count() == 0;
-            for &t in targets {
+            for &t in targets.iter() {
                 let batch = &mut plan.batches[t];
                 if unchanged {
                     encode_series_raw_into(&mut batch.body, series.raw());
