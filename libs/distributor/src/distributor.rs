@@ -8,8 +8,7 @@ use strata_ingester_client::{with_tenant, IngesterClientPool};
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
-    decompress, encode_series_parts_into, encode_series_raw_into, DecodeError, LabelRef,
-    WriteRequestRef,
+    decompress, encode_series_parts_into, encode_series_raw_into, LabelRef, WriteRequestRef,
 };
 use strata_ring::{now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError};
 
@@ -170,7 +169,7 @@ impl Distributor {
     /// run on the blocking pool).
     fn plan(&self, tenant: &str, body: &[u8]) -> Result<Plan, PushError> {
         let raw = decompress(body, self.config.max_decompressed_size).map_err(|e| match e {
-            DecodeError::TooLarge { .. } => PushError::TooLarge(format!(
+            e if e.is_too_large() => PushError::TooLarge(format!(
                 "{e}; send smaller batches (Prometheus: queue_config.max_samples_per_send)"
             )),
             other => PushError::BadRequest(format!(
