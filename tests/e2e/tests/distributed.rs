@@ -22,6 +22,17 @@ fn ring_flags(endpoint: &str) -> Vec<String> {
 
 type Data = BTreeMap<String, Vec<(i64, u64)>>;
 
+async fn ring_page(client: &reqwest::Client, service: &Strata) -> String {
+    client
+        .get(format!("{}/ring", service.http()))
+        .send()
+        .await
+        .expect("ring page")
+        .text()
+        .await
+        .expect("ring page body")
+}
+
 fn merge(a: &Data, b: &Data) -> Data {
     let mut out = a.clone();
     for (k, v) in b {
@@ -58,14 +69,7 @@ async fn replicated_writes_survive_a_killed_ingester() {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let page = client
-            .get(format!("{}/ring", dist.http()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = ring_page(&client, &dist).await;
         if (0..3).all(|i| page.contains(&format!("ingester-{i}"))) {
             assert!(page.contains("ACTIVE"));
             break;
@@ -201,14 +205,7 @@ async fn replicated_writes_survive_a_killed_ingester() {
     assert!(ingesters[2].proc.terminate(Duration::from_secs(20)));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let page = client
-            .get(format!("{}/ring", dist.http()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = ring_page(&client, &dist).await;
         if !page.contains("ingester-2") {
             break;
         }

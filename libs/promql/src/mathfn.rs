@@ -1,0 +1,1 @@
+//! Per-sample math, date functions, and quantile helpers.
