@@ -4,6 +4,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_distributor::DistributorConfig;
 use strata_ingester::IngesterConfig;
+use strata_querier::QuerierConfig;
 
 /// The whole configuration; one file serves every role.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -19,6 +20,7 @@ pub struct Config {
     pub lifecycler: LifecyclerSection,
     pub ingester: IngesterConfig,
     pub distributor: DistributorConfig,
+    pub querier: QuerierConfig,
 }
 
 impl Default for Config {
@@ -31,6 +33,7 @@ impl Default for Config {
             lifecycler: LifecyclerSection::default(),
             ingester: IngesterConfig::default(),
             distributor: DistributorConfig::default(),
+            querier: QuerierConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use strata_distributor::{push_routes, Distributor, DistributorMetrics};
 use strata_ingester::service::IngesterService;
 use strata_ingester::{Ingester, IngesterMetrics};
 use strata_ingester_client::{IngesterClientPool, PoolConfig};
+use strata_querier::{api_routes, ApiMetrics, IngesterQuerier, IngesterReadMetrics, Querier};
 use strata_ring::{
     quorum, Lifecycler, LifecyclerConfig, MemoryRingStore, Ring, RingConfig, RingStore,
 };
@@ -48,6 +49,10 @@ impl Role {
 
     fn runs_distributor(self) -> bool {
         matches!(self, Role::All | Role::Distributor)
+    }
+
+    fn runs_querier(self) -> bool {
+        matches!(self, Role::All | Role::Querier)
     }
 }
 
@@ -154,6 +159,31 @@ fn instance_id(config: &Config) -> String {
                 .filter(|h| !h.is_empty())
         })
         .unwrap_or_else(|| "ingester-1".to_string())
+}
+
+/// Drops pooled clients of ingesters that left the ring, every 30s.
+fn retain_ring_clients(
+    ring: Arc<Ring>,
+    pool: Arc<IngesterClientPool>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let keep = ring
+                        .snapshot()
+                        .members()
+                        .iter()
+                        .map(|m| m.desc.addr.clone())
+                        .collect();
+                    pool.retain(&keep);
+                }
+            }
+        }
+    })
 }
 
 /// Runs `role` until `shutdown` is cancelled.
@@ -268,32 +298,42 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             "Remote write endpoint (POST)".to_string(),
         ));
 
-        // Drop clients of ingesters that left the ring.
-        let ring_for_pool = ring.clone();
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {
-                        let keep = ring_for_pool
-                            .snapshot()
-                            .members()
-                            .iter()
-                            .map(|m| m.desc.addr.clone())
-                            .collect();
-                        pool.retain(&keep);
-                    }
-                }
-            }
+        tasks.push(retain_ring_clients(ring.clone(), pool, shutdown.clone()));
+    }
+
+    if role.runs_querier() {
+        let api_metrics = ApiMetrics::default();
+        let read_metrics = IngesterReadMetrics::default();
+        metrics.register(|r| {
+            let r = r.sub_registry_with_prefix("strata");
+            api_metrics.register(r);
+            read_metrics.register(r);
+        });
+        let pool = Arc::new(IngesterClientPool::new(PoolConfig {
+            request_timeout: config.querier.timeout,
+            ..PoolConfig::default()
         }));
+        let ingesters = IngesterQuerier::new(
+            ring.clone(),
+            pool.clone(),
+            config.distributor.shard_by_all_labels,
+            read_metrics,
+        );
+        let querier = Arc::new(Querier::new(config.querier.clone(), ingesters));
+        router = router.merge(api_routes(querier, config.auth_enabled, api_metrics));
+        links.push((
+            "/prometheus/api/v1/status/buildinfo".to_string(),
+            "Prometheus query API (/prometheus/api/v1/query, query_range, series, labels, ...)"
+                .to_string(),
+        ));
+        tasks.push(retain_ring_clients(ring.clone(), pool, shutdown.clone()));
     }
 
     let ready: ReadyCheck = {
         let ring = ring.clone();
         let lifecycler = lifecycler.clone();
-        let needs_quorum = role.runs_distributor();
+        // Writes and reads both need a quorum of each series' replicas.
+        let needs_quorum = role.runs_distributor() || role.runs_querier();
         let rf = config.ring.replication_factor;
         Arc::new(move || {
             if let Some(lc) = &lifecycler {
@@ -309,7 +349,7 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
                 let healthy = ring.healthy_count();
                 if healthy < quorum(rf) {
                     return Err(format!(
-                        "ring has {healthy} healthy ingesters, a write needs {}",
+                        "ring has {healthy} healthy ingesters, reads and writes need {}",
                         quorum(rf)
                     ));
                 }

@@ -19,6 +19,9 @@ pub struct DistributorLimits {
     /// Samples further than this in the future are refused.
     #[serde(with = "strata_model::duration::serde")]
     pub creation_grace_period: Duration,
+    /// Longest metric family name, help text or unit of a metadata entry,
+    /// in bytes; longer entries are refused.
+    pub max_metadata_length: usize,
 }
 
 impl Default for DistributorLimits {
@@ -30,6 +33,7 @@ impl Default for DistributorLimits {
             max_label_name_length: 1024,
             max_label_value_length: 2048,
             creation_grace_period: Duration::from_secs(600),
+            max_metadata_length: 1024,
         }
     }
 }

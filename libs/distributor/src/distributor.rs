@@ -8,9 +8,12 @@ use strata_ingester_client::{with_tenant, IngesterClientPool};
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
-    decompress, encode_series_parts_into, encode_series_raw_into, LabelRef, WriteRequestRef,
+    decompress, encode_metadata_raw_into, encode_series_parts_into, encode_series_raw_into,
+    LabelRef, WriteRequestRef,
 };
-use strata_ring::{now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError};
+use strata_ring::{
+    now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError, RingSnapshot,
+};
 
 use crate::metrics::TenantLabel;
 use crate::validate::{series_text, validate_series};
@@ -39,7 +42,7 @@ struct Batch {
     series: Vec<u32>,
 }
 
-/// Replication requirement of one series.
+/// Replication requirement of one series or metadata entry.
 #[derive(Clone, Copy)]
 struct Need {
     min_success: u16,
@@ -51,6 +54,8 @@ struct Plan {
     batches: Vec<Batch>,
     needs: Vec<Need>,
     samples: u64,
+    /// Series to store (`needs` also counts metadata entries).
+    series: usize,
     /// Why the first refused series or sample was refused.
     refused: Option<String>,
     refused_samples: u64,
@@ -137,7 +142,7 @@ impl Distributor {
             )));
         }
 
-        let series = plan.needs.len();
+        let series = plan.series;
         let rejected = self.send(tenant, plan.batches, &plan.needs).await?;
         self.metrics
             .received_samples
@@ -188,8 +193,9 @@ impl Distributor {
 
         let mut plan = Plan {
             batches: Vec::new(),
-            needs: Vec::with_capacity(req.series_count()),
+            needs: Vec::with_capacity(req.series_count() + req.metadata().len()),
             samples: 0,
+            series: 0,
             refused: None,
             refused_samples: 0,
         };
@@ -263,33 +269,14 @@ impl Distributor {
                     .unwrap_or("");
                 shard_key(tenant, name)
             };
-            let (targets, need) = match sets.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let set = snapshot
-                        .get(key, Operation::Write, now)
-                        .map_err(|e| ring_error(&e))?;
-                    let need = Need {
-                        min_success: set.min_success() as u16,
-                        max_errors: set.max_errors as u16,
-                    };
-                    let mut idx = Vec::with_capacity(set.instances.len());
-                    for inst in set.instances {
-                        let next = plan.batches.len();
-                        let i = *batch_of.entry(inst.id.clone()).or_insert(next);
-                        if i == next {
-                            plan.batches.push(Batch {
-                                instance: inst.id,
-                                addr: inst.addr,
-                                body: Vec::new(),
-                                series: Vec::new(),
-                            });
-                        }
-                        idx.push(i);
-                    }
-                    e.insert((idx, need))
-                }
-            };
+            let (targets, need) = replicas_for(
+                key,
+                &snapshot,
+                now,
+                &mut sets,
+                &mut batch_of,
+                &mut plan.batches,
+            )?;
             let series_index = plan.needs.len() as u32;
             plan.needs.push(*need);
             let unchanged = labels.len() == all_labels.len()
@@ -305,6 +292,49 @@ impl Distributor {
                 batch.series.push(series_index);
             }
             plan.samples += samples.len() as u64;
+            plan.series += 1;
+        }
+
+        // Metadata goes to the replicas of its metric family name, whatever
+        // `shard_by_all_labels` says, so one family's description lives in
+        // one place.
+        for md in req.metadata() {
+            if md.metric_family_name.is_empty() {
+                refuse(&mut plan, "metadata_missing_metric_name", 1, &|| {
+                    "metadata entry without a metric family name".to_string()
+                });
+                continue;
+            }
+            let longest = md
+                .metric_family_name
+                .len()
+                .max(md.help.len())
+                .max(md.unit.len());
+            if longest > limits.max_metadata_length {
+                refuse(&mut plan, "metadata_too_long", 1, &|| {
+                    format!(
+                        "metadata of metric family {:?} has a name, help or unit longer than {} bytes",
+                        md.metric_family_name, limits.max_metadata_length
+                    )
+                });
+                continue;
+            }
+            let key = shard_key(tenant, md.metric_family_name);
+            let (targets, need) = replicas_for(
+                key,
+                &snapshot,
+                now,
+                &mut sets,
+                &mut batch_of,
+                &mut plan.batches,
+            )?;
+            let index = plan.needs.len() as u32;
+            plan.needs.push(*need);
+            for &t in targets.iter() {
+                let batch = &mut plan.batches[t];
+                encode_metadata_raw_into(&mut batch.body, md.raw);
+                batch.series.push(index);
+            }
         }
         Ok(plan)
     }
@@ -394,6 +424,45 @@ impl Distributor {
             Err(PushError::Unavailable(format!(
                 "could not write to a quorum of ingesters ({last_error}); retry later"
             )))
+        }
+    }
+}
+
+/// The batches (by index) and replication need of a shard key, looked up in
+/// the ring once per key and request.
+fn replicas_for<'s>(
+    key: u32,
+    snapshot: &RingSnapshot,
+    now: i64,
+    sets: &'s mut HashMap<u32, (Vec<usize>, Need)>,
+    batch_of: &mut HashMap<String, usize>,
+    batches: &mut Vec<Batch>,
+) -> Result<&'s (Vec<usize>, Need), PushError> {
+    match sets.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let set = snapshot
+                .get(key, Operation::Write, now)
+                .map_err(|e| ring_error(&e))?;
+            let need = Need {
+                min_success: set.min_success() as u16,
+                max_errors: set.max_errors as u16,
+            };
+            let mut idx = Vec::with_capacity(set.instances.len());
+            for inst in set.instances {
+                let next = batches.len();
+                let i = *batch_of.entry(inst.id.clone()).or_insert(next);
+                if i == next {
+                    batches.push(Batch {
+                        instance: inst.id,
+                        addr: inst.addr,
+                        body: Vec::new(),
+                        series: Vec::new(),
+                    });
+                }
+                idx.push(i);
+            }
+            Ok(e.insert((idx, need)))
         }
     }
 }

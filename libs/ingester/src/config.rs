@@ -10,6 +10,10 @@ pub struct Limits {
     pub max_series_per_tenant: usize,
     /// Active series of one metric name for one tenant (0 = unlimited).
     pub max_series_per_metric: usize,
+    /// Metric families whose metadata (type, help, unit) one tenant may
+    /// keep in one ingester; metadata of further families is dropped
+    /// (0 = unlimited).
+    pub max_metadata_per_tenant: usize,
 }
 
 impl Default for Limits {
@@ -17,6 +21,7 @@ impl Default for Limits {
         Self {
             max_series_per_tenant: 5_000_000,
             max_series_per_metric: 1_000_000,
+            max_metadata_per_tenant: 10_000,
         }
     }
 }

@@ -6,8 +6,12 @@ use parking_lot::RwLock;
 use strata_model::{fingerprint, validate_tenant_id, Labels, Matcher};
 use strata_remote_write::WriteRequestRef;
 
+use crate::metrics::ReasonLabel;
 use crate::tenant::CreateError;
-use crate::{IngesterConfig, IngesterError, IngesterMetrics, QueriedSeries, TenantDb, TenantStats};
+use crate::{
+    FamilyMetadata, IngesterConfig, IngesterError, IngesterMetrics, QueriedSeries, TenantDb,
+    TenantStats,
+};
 
 /// What one push did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -179,7 +183,54 @@ impl Ingester {
         }
         db.add_appended(outcome.appended);
         self.metrics.samples_appended.inc_by(outcome.appended);
+        self.store_metadata(&db, req);
         Ok(outcome)
+    }
+
+    /// Keeps the latest metadata of every family in the request. Entries
+    /// over the tenant's family limit are dropped and counted; they never
+    /// fail the push (the samples matter more than their descriptions).
+    fn store_metadata(&self, db: &TenantDb, req: &WriteRequestRef<'_>) {
+        let limit = self.config.limits.max_metadata_per_tenant;
+        for md in req.metadata() {
+            if md.metric_family_name.is_empty() {
+                self.metrics
+                    .metadata_discarded
+                    .get_or_create(&ReasonLabel {
+                        reason: "missing_metric_name".to_string(),
+                    })
+                    .inc();
+                continue;
+            }
+            let entry = FamilyMetadata {
+                metric_type: md.metric_type.as_i32(),
+                help: md.help.to_string(),
+                unit: md.unit.to_string(),
+            };
+            if db.set_metadata(md.metric_family_name, entry, limit) {
+                self.metrics.metadata_received.inc();
+            } else {
+                self.metrics
+                    .metadata_discarded
+                    .get_or_create(&ReasonLabel {
+                        reason: "per_tenant_metadata_limit".to_string(),
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// The tenant's metric metadata: one family or all, sorted by name, at
+    /// most `limit` families (0 = all).
+    pub fn metadata(
+        &self,
+        tenant: &str,
+        family: Option<&str>,
+        limit: usize,
+    ) -> Vec<(String, FamilyMetadata)> {
+        self.tenant(tenant)
+            .map(|t| t.metadata(family, limit))
+            .unwrap_or_default()
     }
 
     fn admit_series(&self) -> Result<(), IngesterError> {

@@ -23,4 +23,4 @@ pub use error::IngesterError;
 pub use ingester::{Ingester, PushOutcome};
 pub use metrics::IngesterMetrics;
 pub use series::{ChunkData, CHUNK_ENCODING_XOR};
-pub use tenant::{QueriedSeries, TenantDb, TenantStats};
+pub use tenant::{FamilyMetadata, QueriedSeries, TenantDb, TenantStats};

@@ -18,6 +18,10 @@ pub struct IngesterMetrics {
     pub samples_appended: Counter,
     pub samples_rejected: Family<ReasonLabel, Counter>,
     pub push_requests: Counter,
+    /// Metadata entries stored (new or updated families).
+    pub metadata_received: Counter,
+    /// Metadata entries dropped, by reason.
+    pub metadata_discarded: Family<ReasonLabel, Counter>,
 }
 
 impl IngesterMetrics {
@@ -52,6 +56,16 @@ impl IngesterMetrics {
             "push_requests",
             "Push calls received",
             self.push_requests.clone(),
+        );
+        r.register(
+            "metadata_received",
+            "Metric metadata entries received and kept",
+            self.metadata_received.clone(),
+        );
+        r.register(
+            "metadata_discarded",
+            "Metric metadata entries dropped, by reason",
+            self.metadata_discarded.clone(),
         );
     }
 

@@ -8,10 +8,11 @@ use strata_model::{MatchOp, Matcher};
 use strata_proto::ingester::{
     self as pb, ingester_server::Ingester as IngesterRpc, AllTenantStatsRequest,
     AllTenantStatsResponse, LabelNamesRequest, LabelNamesResponse, LabelValuesRequest,
-    LabelValuesResponse, PushResponse, QueryRequest, QueryStreamResponse, SeriesRequest,
-    SeriesResponse, TenantStatsRequest, TenantStatsResponse,
+    LabelValuesResponse, MetricsMetadataRequest, MetricsMetadataResponse, PushResponse,
+    QueryRequest, QueryStreamResponse, SeriesRequest, SeriesResponse, TenantStatsRequest,
+    TenantStatsResponse,
 };
-use strata_proto::prometheus::Label as PbLabel;
+use strata_proto::prometheus::{Label as PbLabel, MetricMetadata as PbMetricMetadata};
 use strata_proto::{RawWriteRequest, TENANT_METADATA_KEY};
 use tonic::{Request, Response, Status};
 
@@ -264,5 +265,27 @@ impl IngesterRpc for IngesterService {
             .map(|(t, s)| stats_to_pb(t, s))
             .collect();
         Ok(Response::new(AllTenantStatsResponse { stats }))
+    }
+
+    async fn metrics_metadata(
+        &self,
+        req: Request<MetricsMetadataRequest>,
+    ) -> Result<Response<MetricsMetadataResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let family = (!req.metric.is_empty()).then_some(req.metric.as_str());
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let metadata = self
+            .ingester
+            .metadata(&tenant, family, limit)
+            .into_iter()
+            .map(|(name, md)| PbMetricMetadata {
+                r#type: md.metric_type,
+                metric_family_name: name,
+                help: md.help,
+                unit: md.unit,
+            })
+            .collect();
+        Ok(Response::new(MetricsMetadataResponse { metadata }))
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,6 +21,15 @@ pub struct TenantStats {
     pub samples_appended: u64,
     /// Samples per second over the last rate interval.
     pub ingestion_rate: f64,
+}
+
+/// The latest metadata of one metric family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyMetadata {
+    /// `prometheus.MetricMetadata.MetricType` wire value.
+    pub metric_type: i32,
+    pub help: String,
+    pub unit: String,
 }
 
 /// Why a new series could not be created.
@@ -62,6 +71,8 @@ pub struct TenantDb {
     state: RwLock<TenantState>,
     samples_appended: AtomicU64,
     rate: parking_lot::Mutex<RateState>,
+    /// Metric family name → its latest metadata, sorted by name.
+    metadata: RwLock<BTreeMap<String, FamilyMetadata>>,
 }
 
 struct RateState {
@@ -79,6 +90,7 @@ impl TenantDb {
                 last_total: 0,
                 rate: 0.0,
             }),
+            metadata: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -114,6 +126,52 @@ impl TenantDb {
             samples_appended: self.samples_appended.load(Ordering::Relaxed),
             ingestion_rate: self.rate.lock().rate,
         }
+    }
+
+    /// Records the latest metadata of a metric family. A family not seen
+    /// before is refused (returns false) when the tenant already holds
+    /// `limit` families (0 = unlimited); known families are always updated.
+    pub fn set_metadata(&self, family: &str, metadata: FamilyMetadata, limit: usize) -> bool {
+        if let Some(current) = self.metadata.read().get(family) {
+            if *current == metadata {
+                return true;
+            }
+        }
+        let mut all = self.metadata.write();
+        if let Some(current) = all.get_mut(family) {
+            *current = metadata;
+            return true;
+        }
+        if limit > 0 && all.len() >= limit {
+            return false;
+        }
+        all.insert(family.to_string(), metadata);
+        true
+    }
+
+    /// Metadata of `family` (or of every family when `None`), sorted by
+    /// name, at most `limit` families (0 = all).
+    pub fn metadata(&self, family: Option<&str>, limit: usize) -> Vec<(String, FamilyMetadata)> {
+        let all = self.metadata.read();
+        let take = if limit == 0 { usize::MAX } else { limit };
+        match family {
+            Some(name) => all
+                .get_key_value(name)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .take(take)
+                .collect(),
+            None => all
+                .iter()
+                .take(take)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Number of metric families with metadata.
+    pub fn metadata_count(&self) -> usize {
+        self.metadata.read().len()
     }
 
     /// Finds the series with exactly these (sorted) labels.

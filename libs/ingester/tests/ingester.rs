@@ -150,6 +150,7 @@ fn per_tenant_and_per_metric_series_limits() {
         limits: Limits {
             max_series_per_tenant: 3,
             max_series_per_metric: 2,
+            ..Limits::default()
         },
         ..IngesterConfig::default()
     });
@@ -249,4 +250,56 @@ fn label_names_values_and_series() {
     assert!(ing.series("t", &[eq("job", "x")], 50, 60, 0).is_empty());
     let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
     assert_eq!(ing.series("t", &[all], 0, 1000, 1).len(), 1, "limit");
+}
+
+fn md(
+    name: &str,
+    metric_type: strata_remote_write::MetricType,
+    help: &str,
+) -> strata_remote_write::OwnedMetadata {
+    strata_remote_write::OwnedMetadata {
+        metric_type,
+        metric_family_name: name.to_string(),
+        help: help.to_string(),
+        unit: String::new(),
+    }
+}
+
+#[test]
+fn metadata_keeps_the_latest_per_family_within_the_limit() {
+    use strata_remote_write::MetricType;
+    let ing = ingester(IngesterConfig {
+        limits: Limits {
+            max_metadata_per_tenant: 2,
+            ..Limits::default()
+        },
+        ..IngesterConfig::default()
+    });
+    let first = encode_write_request(
+        &[],
+        &[
+            md("a_total", MetricType::Counter, "old help"),
+            md("b", MetricType::Gauge, "b help"),
+        ],
+    );
+    ing.push("t1", &first).unwrap();
+    // An update of a known family is kept; a third family is over the limit.
+    let second = encode_write_request(
+        &[],
+        &[
+            md("a_total", MetricType::Counter, "new help"),
+            md("c", MetricType::Summary, "c help"),
+        ],
+    );
+    ing.push("t1", &second).unwrap();
+    let all = ing.metadata("t1", None, 0);
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a_total", "b"]);
+    assert_eq!(all[0].1.help, "new help");
+    assert_eq!(all[0].1.metric_type, MetricType::Counter.as_i32());
+    assert_eq!(ing.metadata("t1", Some("b"), 0).len(), 1);
+    assert!(ing.metadata("t1", Some("c"), 0).is_empty());
+    assert_eq!(ing.metadata("t1", None, 1).len(), 1);
+    // Other tenants see nothing.
+    assert!(ing.metadata("t2", None, 0).is_empty());
 }

@@ -5,10 +5,24 @@
 //! (for the querier: from ingesters over gRPC), hands it over as a
 //! [`Storage`], and evaluates with [`Engine::instant`] or [`Engine::range`].
 //!
-//! STATUS: interface only; the evaluator is being written (issue 3).
+//! Evaluation is step-vectorised: the AST is walked once per query and
+//! every node produces its values for all steps at once (see `eval`).
+//! Semantics follow Prometheus 3: left-open range selectors, a left-open
+//! lookback window, staleness markers, delayed `__name__` removal.
 
+mod aggregate;
+mod binop;
+mod eval;
+mod functions;
 pub mod mathfn;
+mod numeric;
+mod plan;
+pub mod promqltest;
 pub mod rangefn;
+#[cfg(test)]
+mod tests;
+
+pub use plan::{DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
 
 use std::time::Duration;
 
@@ -69,8 +83,14 @@ impl Default for EngineOptions {
 /// A query result, as Prometheus's API returns them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Scalar { t: i64, v: f64 },
-    String { t: i64, v: String },
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        v: String,
+    },
     /// One sample per series at the evaluation time.
     Vector(Vec<VectorSample>),
     Matrix(Vec<Series>),
@@ -82,6 +102,25 @@ pub struct VectorSample {
     pub t: i64,
     pub v: f64,
 }
+
+/// Warnings and infos a query produced, with Prometheus's wording
+/// (`PromQL warning: …`, `PromQL info: …`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotations {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// A result with the annotations evaluation produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryOutput {
+    pub value: Value,
+    pub annotations: Annotations,
+}
+
+/// Most points per series a range query may produce (Prometheus's API
+/// limit).
+pub const MAX_RANGE_POINTS: i64 = 11_000;
 
 /// Errors, with the Prometheus API error type each maps to.
 #[derive(Debug, Error)]
@@ -129,20 +168,30 @@ impl Engine {
     }
 
     /// The data a query evaluated over `[start_ms, end_ms]` needs (an
-    /// instant query has `start_ms == end_ms`).
+    /// instant query has `start_ms == end_ms`). For a range query the
+    /// requests cover every step, whatever the step is.
     pub fn select_requests(
         &self,
         query: &str,
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SelectRequest>, QueryError> {
-        let _ = (query, start_ms, end_ms);
-        Err(QueryError::Execution("the PromQL engine is not implemented yet".into()))
+        let expr = plan::parse(query)?;
+        let lookback = plan::duration_ms(&self.options.lookback_delta);
+        let mut out = Vec::new();
+        plan::collect_requests(
+            &expr, start_ms, end_ms, start_ms, end_ms, lookback, &mut out,
+        )?;
+        Ok(out)
     }
 
-    pub fn instant(&self, storage: &dyn Storage, query: &str, time_ms: i64) -> Result<Value, QueryError> {
-        let _ = (storage, query, time_ms);
-        Err(QueryError::Execution("the PromQL engine is not implemented yet".into()))
+    pub fn instant(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<Value, QueryError> {
+        self.instant_query(storage, query, time_ms).map(|o| o.value)
     }
 
     /// Evaluates at `start_ms, start_ms + step_ms, …, ≤ end_ms`; the result
@@ -155,7 +204,173 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<Value, QueryError> {
-        let _ = (storage, query, start_ms, end_ms, step_ms);
-        Err(QueryError::Execution("the PromQL engine is not implemented yet".into()))
+        self.range_query(storage, query, start_ms, end_ms, step_ms)
+            .map(|o| o.value)
+    }
+
+    /// [`Engine::instant`] with the annotations (warnings and infos).
+    pub fn instant_query(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<QueryOutput, QueryError> {
+        let expr = plan::parse(query)?;
+        let mut ev = eval::Evaluator::new(storage, &self.options, time_ms, time_ms);
+        let val = ev.eval(&expr, &eval::Steps::single(time_ms))?;
+        let value = match val {
+            eval::Val::Scalar(v) => Value::Scalar {
+                t: time_ms,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            eval::Val::Str(s) => Value::String { t: time_ms, v: s },
+            eval::Val::Vector(vs) => {
+                let mut out = Vec::with_capacity(vs.len());
+                for s in vs {
+                    if let Some(v) = s.vals.first().copied().flatten() {
+                        let labels = if s.drop_name {
+                            eval::without_name(&s.labels)
+                        } else {
+                            s.labels
+                        };
+                        out.push(VectorSample {
+                            labels,
+                            t: time_ms,
+                            v,
+                        });
+                    }
+                }
+                let mut seen = std::collections::HashSet::new();
+                if !out.iter().all(|s| seen.insert(&s.labels)) {
+                    return Err(eval::dup_labelset_error());
+                }
+                Value::Vector(out)
+            }
+            eval::Val::Matrix(ms) => {
+                let mut out: Vec<Series> = ms
+                    .into_iter()
+                    .map(|s| Series {
+                        labels: if s.drop_name {
+                            eval::without_name(&s.labels)
+                        } else {
+                            s.labels
+                        },
+                        samples: s.samples,
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+                    return Err(eval::dup_labelset_error());
+                }
+                Value::Matrix(out)
+            }
+        };
+        Ok(QueryOutput {
+            value,
+            annotations: ev.annotations,
+        })
+    }
+
+    /// [`Engine::range`] with the annotations (warnings and infos).
+    pub fn range_query(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryOutput, QueryError> {
+        if step_ms <= 0 {
+            return Err(QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end_ms - start_ms) / step_ms >= MAX_RANGE_POINTS {
+            return Err(QueryError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                    .into(),
+            ));
+        }
+        let expr = plan::parse(query)?;
+        match expr.value_type() {
+            promql_parser::parser::value::ValueType::Vector | promql_parser::parser::value::ValueType::Scalar => {}
+            promql_parser::parser::value::ValueType::Matrix => {
+                return Err(QueryError::BadData(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                ))
+            }
+            promql_parser::parser::value::ValueType::String => {
+                return Err(QueryError::BadData(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ))
+            }
+        }
+        let steps = eval::Steps {
+            start: start_ms,
+            end: end_ms,
+            step: step_ms,
+        };
+        let mut ev = eval::Evaluator::new(storage, &self.options, start_ms, end_ms);
+        let val = ev.eval(&expr, &steps)?;
+        let series: Vec<eval::VSeries> = match val {
+            eval::Val::Scalar(v) => vec![eval::VSeries {
+                labels: Labels::default(),
+                drop_name: false,
+                vals: v.into_iter().map(Some).collect(),
+            }],
+            eval::Val::Vector(vs) => vs,
+            other => {
+                return Err(QueryError::BadData(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                other.type_name()
+            )))
+            }
+        };
+        // Delayed name removal; series that end up with the same labels are
+        // merged unless they have values at the same step.
+        let mut merged: Vec<Series> = Vec::with_capacity(series.len());
+        let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+        for s in series {
+            let labels = if s.drop_name {
+                eval::without_name(&s.labels)
+            } else {
+                s.labels
+            };
+            let samples: Vec<(i64, f64)> = s
+                .vals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (steps.ts(i), v)))
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            match index.get(&labels) {
+                Some(&i) => {
+                    let target = &mut merged[i].samples;
+                    let expected = target.len() + samples.len();
+                    target.extend(samples);
+                    target.sort_by_key(|p| p.0);
+                    target.dedup_by_key(|p| p.0);
+                    if target.len() != expected {
+                        return Err(eval::dup_labelset_error());
+                    }
+                }
+                None => {
+                    index.insert(labels.clone(), merged.len());
+                    merged.push(Series { labels, samples });
+                }
+            }
+        }
+        merged.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(QueryOutput {
+            value: Value::Matrix(merged),
+            annotations: ev.annotations,
+        })
     }
 }

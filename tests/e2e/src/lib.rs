@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use strata_ingester_client::{with_tenant, IngesterClientPool, PoolConfig};
 use strata_proto::ingester::{LabelMatcher, MatchType, QueryRequest};
-use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
+use strata_remote_write::{compress, encode_write_request, OwnedMetadata, OwnedTimeSeries, Sample};
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
@@ -204,6 +204,11 @@ pub fn write_body(series: &[OwnedTimeSeries]) -> Vec<u8> {
     compress(&encode_write_request(series, &[]))
 }
 
+/// Like [`write_body`], with metric metadata entries.
+pub fn write_body_with_metadata(series: &[OwnedTimeSeries], metadata: &[OwnedMetadata]) -> Vec<u8> {
+    compress(&encode_write_request(series, metadata))
+}
+
 /// A series with the given labels (any order; the encoder keeps it) and samples.
 pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> OwnedTimeSeries {
     OwnedTimeSeries::new(
@@ -331,4 +336,59 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// GET `base` + `path` (a query API path such as `/prometheus/api/v1/query`)
+/// with URL parameters, as `tenant`; returns the status and the JSON body.
+pub async fn api_get(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    tenant: Option<&str>,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut req = client.get(format!("{base}{path}")).query(params);
+    if let Some(t) = tenant {
+        req = req.header("X-Scope-OrgID", t);
+    }
+    json_answer(req).await
+}
+
+/// POST `base` + `path` with a form-encoded body, as Grafana does.
+pub async fn api_post_form(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    tenant: Option<&str>,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let mut req = client
+        .post(format!("{base}{path}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(t) = tenant {
+        req = req.header("X-Scope-OrgID", t);
+    }
+    json_answer(req).await
+}
+
+async fn json_answer(req: reqwest::RequestBuilder) -> anyhow::Result<(u16, serde_json::Value)> {
+    let resp = req.send().await.context("query API request")?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text)
+        .with_context(|| format!("answer is not JSON (status {status}): {text}"))?;
+    if !content_type.starts_with("application/json") {
+        bail!("answer has content type {content_type:?}, not application/json");
+    }
+    Ok((status, json))
 }

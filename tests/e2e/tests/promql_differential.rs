@@ -11,6 +11,10 @@
 //!   spells such queries `ours ||| prometheus`.
 //! - 3.x sums with Kahan compensation (`sum`, `avg`, `*_over_time`); the
 //!   differences stay far below the tolerance on this data.
+//! - Prometheus 3 changed how `rate`/`increase` extrapolate towards the
+//!   start of a counter that begins inside the window (the half-interval cap
+//!   now comes before the zero-point limit). Queries hit by it are marked
+//!   `~` in the query file and compared by result type and series only.
 //! - Functions added after 2.42 (`limitk`, `limit_ratio`, `sort_by_label`,
 //!   `mad_over_time`, `info`) cannot be compared and are covered by the
 //!   Prometheus reference test suite instead (libs/promql).
@@ -32,8 +36,11 @@ fn prometheus_bin() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/prometheus"))
 }
 
-/// The series of the data set, as (labels, samples).
-fn dataset(base: i64) -> Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> {
+/// One series of the data set: labels and samples.
+type DataSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+/// The series of the data set.
+fn dataset(base: i64) -> Vec<DataSeries> {
     let mut out = Vec::new();
     let ts = |i: i64| base + i * STEP_MS;
     let l = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -183,11 +190,7 @@ fn dataset(base: i64) -> Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> {
 }
 
 /// Remote-writes the data set in time order, 20 points per request.
-async fn load(
-    client: &reqwest::Client,
-    url: &str,
-    data: &[(Vec<(String, String)>, Vec<(i64, f64)>)],
-) {
+async fn load(client: &reqwest::Client, url: &str, data: &[DataSeries]) {
     let mut from = data.iter().map(|(_, s)| s[0].0).min().unwrap_or(0);
     let last = data
         .iter()
@@ -326,8 +329,9 @@ fn close(a: f64, b: f64) -> bool {
     diff <= 1e-6 * a.abs().max(b.abs()) || diff < 1e-12
 }
 
-/// Why two answers differ, or None when they agree.
-fn compare(ours: &Answer, theirs: &Answer, ordered: bool) -> Option<String> {
+/// Why two answers differ, or None when they agree. With `values` false
+/// only the result type and the series are compared.
+fn compare(ours: &Answer, theirs: &Answer, ordered: bool, values: bool) -> Option<String> {
     if ours.kind != theirs.kind {
         return Some(format!("result type {} vs {}", ours.kind, theirs.kind));
     }
@@ -349,6 +353,9 @@ fn compare(ours: &Answer, theirs: &Answer, ordered: bool) -> Option<String> {
     if ka != kb {
         return Some(format!("series {ka:?} vs {kb:?}"));
     }
+    if !values {
+        return None;
+    }
     for (k, pa) in &a {
         let pb = b[k];
         if pa.len() != pb.len() {
@@ -364,7 +371,6 @@ fn compare(ours: &Answer, theirs: &Answer, ordered: bool) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PromQL evaluator and the querier API (issue 3, in progress)"]
 async fn promql_answers_match_prometheus() {
     let bin = prometheus_bin();
     assert!(
@@ -428,6 +434,10 @@ async fn promql_answers_match_prometheus() {
             continue;
         }
         queries += 1;
+        let (values, line) = match line.strip_prefix("~ ") {
+            Some(rest) => (false, rest),
+            None => (true, line),
+        };
         let (ours_q, prom_q) = match line.split_once("|||") {
             Some((a, b)) => (subst(a.trim()), subst(b.trim())),
             None => (subst(line), subst(line)),
@@ -449,7 +459,7 @@ async fn promql_answers_match_prometheus() {
             compared += 1;
             match (a, b) {
                 (Ok(a), Ok(b)) => {
-                    if let Some(why) = compare(&a, &b, ordered) {
+                    if let Some(why) = compare(&a, &b, ordered, values) {
                         failures.push(format!("instant {ours_q} @ {}: {why}", secs(t)));
                     }
                 }
@@ -480,7 +490,7 @@ async fn promql_answers_match_prometheus() {
             compared += 1;
             match (a, b) {
                 (Ok(a), Ok(b)) => {
-                    if let Some(why) = compare(&a, &b, false) {
+                    if let Some(why) = compare(&a, &b, false, values) {
                         failures.push(format!("range {ours_q} step {step}: {why}"));
                     }
                 }

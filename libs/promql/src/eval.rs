@@ -1,0 +1,579 @@
+//! The step-vectorised evaluator.
+//!
+//! Every expression is evaluated once over all steps of the query (as
+//! Prometheus's engine does): an instant-vector result holds, per series,
+//! one optional value per step ("dense" series), so label work such as
+//! vector matching and grouping is done once per series rather than once
+//! per step.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
+use strata_model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
+
+use crate::plan::{
+    at_ms, duration_ms, matcher_sets, offset_ms, shifted_times, step_invariant, subquery_start,
+    subquery_step, unparen,
+};
+use crate::{Annotations, EngineOptions, QueryError, SelectRequest, Series, Storage};
+
+/// The evaluation times of a node: `start, start + step, …, ≤ end`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+impl Steps {
+    pub fn single(t: i64) -> Self {
+        Steps {
+            start: t,
+            end: t,
+            step: 1,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        if self.end < self.start {
+            return 0;
+        }
+        (self.end.saturating_sub(self.start) / self.step.max(1)) as usize + 1
+    }
+
+    pub fn ts(&self, i: usize) -> i64 {
+        self.start
+            .saturating_add((i as i64).saturating_mul(self.step))
+    }
+}
+
+/// An instant-vector series over all steps.
+#[derive(Clone, Debug)]
+pub(crate) struct VSeries {
+    pub labels: Labels,
+    /// Prometheus 3's delayed `__name__` removal: the name is dropped when
+    /// the result is returned, unless a label function set it again.
+    pub drop_name: bool,
+    pub vals: Vec<Option<f64>>,
+}
+
+/// A range-vector series: raw samples.
+#[derive(Clone, Debug)]
+pub(crate) struct MSeries {
+    pub labels: Labels,
+    pub drop_name: bool,
+    pub samples: Vec<(i64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Scalar(Vec<f64>),
+    Str(String),
+    Vector(Vec<VSeries>),
+    /// Only produced for a single step (an instant query of a range vector).
+    Matrix(Vec<MSeries>),
+}
+
+impl Val {
+    pub fn points(&self) -> usize {
+        match self {
+            Val::Scalar(v) => v.len(),
+            Val::Str(_) => 1,
+            Val::Vector(vs) => vs
+                .iter()
+                .map(|s| s.vals.iter().filter(|v| v.is_some()).count())
+                .sum(),
+            Val::Matrix(ms) => ms.iter().map(|s| s.samples.len()).sum(),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Str(_) => "string",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+        }
+    }
+}
+
+pub(crate) fn dup_labelset_error() -> QueryError {
+    QueryError::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+/// Collects output series keyed by label set; values for the same labels
+/// at different steps merge into one series, at the same step are an error.
+pub(crate) struct Builder {
+    n: usize,
+    index: HashMap<Labels, usize>,
+    out: Vec<VSeries>,
+}
+
+impl Builder {
+    pub fn new(n: usize) -> Self {
+        Builder {
+            n,
+            index: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn slot(&mut self, labels: Labels, drop_name: bool) -> usize {
+        if let Some(&i) = self.index.get(&labels) {
+            self.out[i].drop_name |= drop_name;
+            return i;
+        }
+        let i = self.out.len();
+        self.index.insert(labels.clone(), i);
+        self.out.push(VSeries {
+            labels,
+            drop_name,
+            vals: vec![None; self.n],
+        });
+        i
+    }
+
+    pub fn put(&mut self, slot: usize, step: usize, v: f64) -> Result<(), QueryError> {
+        let cell = &mut self.out[slot].vals[step];
+        if cell.is_some() {
+            return Err(dup_labelset_error());
+        }
+        *cell = Some(v);
+        Ok(())
+    }
+
+    pub fn finish(self) -> Vec<VSeries> {
+        prune(self.out)
+    }
+}
+
+pub(crate) fn prune(mut v: Vec<VSeries>) -> Vec<VSeries> {
+    v.retain(|s| s.vals.iter().any(|x| x.is_some()));
+    v
+}
+
+/// Range-vector input of a function: raw series and the window end of each
+/// step; windows are left-open `(end - range, end]`.
+pub(crate) struct RangeInput {
+    pub series: Vec<MSeries>,
+    pub range: i64,
+    pub ends: Vec<i64>,
+}
+
+/// Calls `f(step, window)` for every step; `ends` must be non-decreasing.
+pub(crate) fn for_each_window(
+    samples: &[(i64, f64)],
+    ends: &[i64],
+    range: i64,
+    mut f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (i, &end) in ends.iter().enumerate() {
+        let start = end.saturating_sub(range);
+        while hi < samples.len() && samples[hi].0 <= end {
+            hi += 1;
+        }
+        while lo < hi && samples[lo].0 <= start {
+            lo += 1;
+        }
+        f(i, &samples[lo.min(hi)..hi])?;
+    }
+    Ok(())
+}
+
+pub(crate) struct Evaluator<'a> {
+    storage: &'a dyn Storage,
+    pub lookback: i64,
+    max_samples: usize,
+    deadline: Option<Instant>,
+    pub query_start: i64,
+    pub query_end: i64,
+    pub annotations: Annotations,
+    samples: usize,
+    ticks: u32,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        storage: &'a dyn Storage,
+        opts: &EngineOptions,
+        query_start: i64,
+        query_end: i64,
+    ) -> Self {
+        Evaluator {
+            storage,
+            lookback: i64::try_from(opts.lookback_delta.as_millis()).unwrap_or(i64::MAX / 4),
+            max_samples: opts.max_samples,
+            deadline: Instant::now().checked_add(opts.timeout),
+            query_start,
+            query_end,
+            annotations: Annotations::default(),
+            samples: 0,
+            ticks: 0,
+        }
+    }
+
+    /// Checks the deadline every few hundred calls.
+    pub fn tick(&mut self) -> Result<(), QueryError> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks & 0xff == 0 {
+            self.check_deadline()?;
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> Result<(), QueryError> {
+        if let Some(d) = self.deadline {
+            if Instant::now() >= d {
+                return Err(QueryError::Timeout("expression evaluation".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts `n` more samples held at once.
+    pub fn hold(&mut self, n: usize) -> Result<(), QueryError> {
+        self.samples = self.samples.saturating_add(n);
+        if self.samples > self.max_samples {
+            return Err(QueryError::TooManySamples("query execution".into()));
+        }
+        Ok(())
+    }
+
+    pub fn warn(&mut self, msg: String) {
+        if !self.annotations.warnings.contains(&msg) {
+            self.annotations.warnings.push(msg);
+        }
+    }
+
+    pub fn info(&mut self, msg: String) {
+        if !self.annotations.infos.contains(&msg) {
+            self.annotations.infos.push(msg);
+        }
+    }
+
+    pub fn eval(&mut self, e: &Expr, st: &Steps) -> Result<Val, QueryError> {
+        self.check_deadline()?;
+        let before = self.samples;
+        let n = st.len();
+        let v = if n > 1 && !is_literal(e) && step_invariant(e) {
+            let one = self.eval_node(e, &Steps::single(st.start))?;
+            broadcast(one, n)
+        } else {
+            self.eval_node(e, st)?
+        };
+        self.samples = before;
+        self.hold(v.points())?;
+        Ok(v)
+    }
+
+    pub fn eval_vector(&mut self, e: &Expr, st: &Steps) -> Result<Vec<VSeries>, QueryError> {
+        match self.eval(e, st)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected type instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub fn eval_scalar(&mut self, e: &Expr, st: &Steps) -> Result<Vec<f64>, QueryError> {
+        match self.eval(e, st)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected type scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn eval_node(&mut self, e: &Expr, st: &Steps) -> Result<Val, QueryError> {
+        let n = st.len();
+        match e {
+            Expr::NumberLiteral(l) => Ok(Val::Scalar(vec![l.val; n])),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, st),
+            Expr::Unary(u) => match self.eval(&u.expr, st)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(mut vs) => {
+                    for s in &mut vs {
+                        s.drop_name = true;
+                        for v in s.vals.iter_mut().flatten() {
+                            *v = -*v;
+                        }
+                    }
+                    Ok(Val::Vector(vs))
+                }
+                other => Err(QueryError::BadData(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, st, false)?)),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                if n != 1 {
+                    return Err(QueryError::BadData(
+                        "range vectors can only be evaluated at a single time".into(),
+                    ));
+                }
+                let input = self.range_input(e, st)?;
+                let mut out = Vec::new();
+                for s in input.series {
+                    let end = input.ends[0];
+                    let start = end.saturating_sub(input.range);
+                    let samples: Vec<(i64, f64)> =
+                        s.samples.into_iter().filter(|(t, _)| *t > start && *t <= end).collect();
+                    if !samples.is_empty() {
+                        out.push(MSeries {
+                            labels: s.labels,
+                            drop_name: s.drop_name,
+                            samples,
+                        });
+                    }
+                }
+                Ok(Val::Matrix(out))
+            }
+            Expr::Binary(b) => self.eval_binary(b, st),
+            Expr::Aggregate(a) => self.eval_aggregate(a, st),
+            Expr::Call(c) => self.eval_call(c, st),
+            Expr::Extension(_) => Err(QueryError::BadData("extension expressions are not supported".into())),
+        }
+    }
+
+    /// Loads the series of a selector with samples in `[mint, maxt]`.
+    pub fn select(
+        &mut self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, QueryError> {
+        let sets = matcher_sets(vs)?;
+        let mut out: Vec<Series> = Vec::new();
+        let mut seen: HashMap<Labels, ()> = HashMap::new();
+        for matchers in sets {
+            let req = SelectRequest {
+                matchers: matchers.clone(),
+                start_ms: mint,
+                end_ms: maxt,
+            };
+            for mut s in self.storage.select(&req)? {
+                if !matches_all(&matchers, &s.labels) || seen.contains_key(&s.labels) {
+                    continue;
+                }
+                if !s.samples.windows(2).all(|w| w[0].0 < w[1].0) {
+                    s.samples.sort_by_key(|x| x.0);
+                    s.samples.dedup_by_key(|x| x.0);
+                }
+                s.samples.retain(|(t, _)| *t >= mint && *t <= maxt);
+                self.hold(s.samples.len())?;
+                seen.insert(s.labels.clone(), ());
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An instant-vector selector over all steps; with `timestamps` the
+    /// value is the sample's timestamp in seconds (for `timestamp()`).
+    pub fn eval_vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        st: &Steps,
+        timestamps: bool,
+    ) -> Result<Vec<VSeries>, QueryError> {
+        let n = st.len();
+        let offset = offset_ms(&vs.offset);
+        let at = at_ms(&vs.at, self.query_start, self.query_end);
+        let (first, last) = shifted_times(st.start, st.end, at, offset);
+        let lookback = self.lookback;
+        let series = self.select(vs, first.saturating_sub(lookback).saturating_add(1), last)?;
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            self.tick()?;
+            let mut vals = vec![None; n];
+            let mut any = false;
+            let mut j = 0usize;
+            for (i, val) in vals.iter_mut().enumerate() {
+                let t = match at {
+                    Some(a) => a.saturating_sub(offset),
+                    None => st.ts(i).saturating_sub(offset),
+                };
+                while j < s.samples.len() && s.samples[j].0 <= t {
+                    j += 1;
+                }
+                if j == 0 {
+                    continue;
+                }
+                let (ts, v) = s.samples[j - 1];
+                if ts > t.saturating_sub(lookback) && !is_stale_nan(v) {
+                    *val = Some(if timestamps { ts as f64 / 1000.0 } else { v });
+                    any = true;
+                }
+            }
+            if any {
+                out.push(VSeries {
+                    labels: s.labels,
+                    drop_name: false,
+                    vals,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The raw series and per-step windows of a matrix selector or subquery.
+    pub fn range_input(&mut self, e: &Expr, st: &Steps) -> Result<RangeInput, QueryError> {
+        match unparen(e) {
+            Expr::MatrixSelector(ms) => self.matrix_selector_input(ms, st),
+            Expr::Subquery(sq) => self.subquery_input(sq, st),
+            other => Err(QueryError::BadData(format!(
+                "expected type range vector, got {}",
+                match other.value_type() {
+                    promql_parser::parser::value::ValueType::Vector => "instant vector",
+                    promql_parser::parser::value::ValueType::Scalar => "scalar",
+                    promql_parser::parser::value::ValueType::String => "string",
+                    promql_parser::parser::value::ValueType::Matrix => "range vector",
+                }
+            ))),
+        }
+    }
+
+    fn window_ends(&self, st: &Steps, at: Option<i64>, offset: i64) -> Vec<i64> {
+        (0..st.len())
+            .map(|i| match at {
+                Some(a) => a.saturating_sub(offset),
+                None => st.ts(i).saturating_sub(offset),
+            })
+            .collect()
+    }
+
+    fn matrix_selector_input(
+        &mut self,
+        ms: &MatrixSelector,
+        st: &Steps,
+    ) -> Result<RangeInput, QueryError> {
+        let offset = offset_ms(&ms.vs.offset);
+        let at = at_ms(&ms.vs.at, self.query_start, self.query_end);
+        let range = duration_ms(&ms.range);
+        let (first, last) = shifted_times(st.start, st.end, at, offset);
+        let series = self.select(&ms.vs, first.saturating_sub(range).saturating_add(1), last)?;
+        let series = series
+            .into_iter()
+            .map(|s| MSeries {
+                labels: s.labels,
+                drop_name: false,
+                samples: s
+                    .samples
+                    .into_iter()
+                    .filter(|(_, v)| !is_stale_nan(*v))
+                    .collect(),
+            })
+            .collect();
+        Ok(RangeInput {
+            series,
+            range,
+            ends: self.window_ends(st, at, offset),
+        })
+    }
+
+    fn subquery_input(&mut self, sq: &SubqueryExpr, st: &Steps) -> Result<RangeInput, QueryError> {
+        let offset = offset_ms(&sq.offset);
+        let at = at_ms(&sq.at, self.query_start, self.query_end);
+        let range = duration_ms(&sq.range);
+        let (first, last) = shifted_times(st.start, st.end, at, offset);
+        let step = subquery_step(&sq.step)?;
+        let inner_start = subquery_start(first, range, step);
+        let ends = self.window_ends(st, at, offset);
+        if inner_start > last {
+            return Ok(RangeInput {
+                series: Vec::new(),
+                range,
+                ends,
+            });
+        }
+        let inner = Steps {
+            start: inner_start,
+            end: last,
+            step,
+        };
+        if inner.len() > self.max_samples {
+            return Err(QueryError::TooManySamples("query execution".into()));
+        }
+        let series = match self.eval(&sq.expr, &inner)? {
+            Val::Vector(vs) => vs
+                .into_iter()
+                .map(|s| MSeries {
+                    samples: s
+                        .vals
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (inner.ts(i), v)))
+                        .collect(),
+                    labels: s.labels,
+                    drop_name: s.drop_name,
+                })
+                .collect(),
+            Val::Scalar(v) => vec![MSeries {
+                labels: Labels::default(),
+                drop_name: false,
+                samples: v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (inner.ts(i), *v))
+                    .collect(),
+            }],
+            other => {
+                return Err(QueryError::BadData(format!(
+                    "subquery is only allowed on instant vector, got {} instead",
+                    other.type_name()
+                )))
+            }
+        };
+        Ok(RangeInput {
+            series,
+            range,
+            ends,
+        })
+    }
+}
+
+fn is_literal(e: &Expr) -> bool {
+    matches!(unparen(e), Expr::NumberLiteral(_) | Expr::StringLiteral(_))
+}
+
+fn broadcast(v: Val, n: usize) -> Val {
+    match v {
+        Val::Scalar(s) => Val::Scalar(vec![s.first().copied().unwrap_or(f64::NAN); n]),
+        Val::Vector(vs) => Val::Vector(
+            vs.into_iter()
+                .map(|s| VSeries {
+                    vals: vec![s.vals.first().copied().flatten(); n],
+                    labels: s.labels,
+                    drop_name: s.drop_name,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+pub(crate) fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
+    matchers
+        .iter()
+        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+}
+
+/// Labels without `__name__`.
+pub(crate) fn without_name(labels: &Labels) -> Labels {
+    if labels.get(METRIC_NAME).is_none() {
+        return labels.clone();
+    }
+    Labels::from_sorted(
+        labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .cloned()
+            .collect(),
+    )
+}

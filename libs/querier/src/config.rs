@@ -1,0 +1,41 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The `querier` section of the configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuerierConfig {
+    /// How far back an instant vector selector looks for a sample
+    /// (Prometheus: 5m). The `lookback_delta` request parameter overrides it
+    /// for one query.
+    #[serde(with = "strata_model::duration::serde")]
+    pub lookback_delta: Duration,
+    /// Longest a query may take, fetching and evaluation together. The
+    /// `timeout` request parameter can only shorten it.
+    #[serde(with = "strata_model::duration::serde")]
+    pub timeout: Duration,
+    /// Most samples one query may load from the ingesters and hold while it
+    /// is evaluated.
+    pub max_samples: usize,
+    /// Longest `end - start` of a range query, series, labels or label values
+    /// request (`0s` = unlimited). Requests without `start`/`end` on the
+    /// metadata endpoints are not limited.
+    #[serde(with = "strata_model::duration::serde")]
+    pub max_query_length: Duration,
+    /// Queries evaluated at the same time by one querier; further queries
+    /// wait for a slot (within their timeout).
+    pub max_concurrent: usize,
+}
+
+impl Default for QuerierConfig {
+    fn default() -> Self {
+        Self {
+            lookback_delta: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_query_length: Duration::ZERO,
+            max_concurrent: 20,
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! Prometheus's HTTP query API, under `/prometheus/api/v1/` and `/api/v1/`.
+//!
+//! Every endpoint takes GET with URL parameters and POST with a form body,
+//! answers with Prometheus's JSON shapes, status codes and error types, and
+//! reads only the data of the tenant named by `X-Scope-OrgID`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use strata_model::is_valid_label_name;
+use strata_promql::Value;
+use strata_server::tenant::tenant_from_headers;
+
+use crate::error::{ApiError, ErrorType};
+use crate::format::{
+    error_body, push_json_str, push_labels, push_query_data, push_str_array, success_body,
+};
+use crate::params::{
+    duration_param, limit_param, parse_matcher_sets, time_param, Params, MAX_TIME_MS, MIN_TIME_MS,
+};
+use crate::querier::{QueryOverrides, QueryRange};
+use crate::Querier;
+
+/// Largest form body accepted (long queries sent by POST).
+const MAX_BODY_BYTES: usize = 8 << 20;
+/// Points per series a range query may return, as in Prometheus.
+const MAX_POINTS: i64 = 11_000;
+/// The Prometheus version whose API this one follows, for clients (such as
+/// Grafana) that pick features by version.
+const PROMETHEUS_API_VERSION: &str = "3.0.0";
+const TRUNCATED_WARNING: &str = "results truncated due to limit";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+/// Metrics of the query API.
+#[derive(Clone)]
+pub struct ApiMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<EndpointLabel, Histogram, fn() -> Histogram>,
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        fn histogram() -> Histogram {
+            Histogram::new(exponential_buckets(0.001, 4.0, 10))
+        }
+        Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(histogram),
+        }
+    }
+}
+
+impl ApiMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "querier_requests",
+            "Query API requests, by endpoint and HTTP status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "querier_request_duration_seconds",
+            "Time to answer query API requests, by endpoint",
+            self.duration.clone(),
+        );
+    }
+}
+
+#[derive(Clone)]
+struct ApiState {
+    querier: Arc<Querier>,
+    auth_enabled: bool,
+    metrics: ApiMetrics,
+}
+
+/// A successful answer: the JSON of `data`, and warnings.
+struct Answer {
+    data: String,
+    warnings: Vec<String>,
+}
+
+impl Answer {
+    fn new(data: String) -> Self {
+        Self {
+            data,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Query,
+    QueryRange,
+    Series,
+    Labels,
+    LabelValues,
+    Metadata,
+    BuildInfo,
+    QueryExemplars,
+    FormatQuery,
+    ParseQuery,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Query => "query",
+            Endpoint::QueryRange => "query_range",
+            Endpoint::Series => "series",
+            Endpoint::Labels => "labels",
+            Endpoint::LabelValues => "label_values",
+            Endpoint::Metadata => "metadata",
+            Endpoint::BuildInfo => "buildinfo",
+            Endpoint::QueryExemplars => "query_exemplars",
+            Endpoint::FormatQuery => "format_query",
+            Endpoint::ParseQuery => "parse_query",
+        }
+    }
+}
+
+/// The query API routes, under both `/prometheus/api/v1` and `/api/v1`.
+pub fn api_routes(querier: Arc<Querier>, auth_enabled: bool, metrics: ApiMetrics) -> Router {
+    let state = ApiState {
+        querier,
+        auth_enabled,
+        metrics,
+    };
+    let mut router = Router::new();
+    for prefix in ["/prometheus/api/v1", "/api/v1"] {
+        router = router
+            .route(&format!("{prefix}/query"), get(query).post(query))
+            .route(
+                &format!("{prefix}/query_range"),
+                get(query_range).post(query_range),
+            )
+            .route(&format!("{prefix}/series"), get(series).post(series))
+            .route(&format!("{prefix}/labels"), get(labels).post(labels))
+            .route(
+                &format!("{prefix}/label/{{name}}/values"),
+                get(label_values).post(label_values),
+            )
+            .route(&format!("{prefix}/metadata"), get(metadata).post(metadata))
+            .route(
+                &format!("{prefix}/status/buildinfo"),
+                get(buildinfo).post(buildinfo),
+            )
+            .route(
+                &format!("{prefix}/query_exemplars"),
+                get(query_exemplars).post(query_exemplars),
+            )
+            .route(
+                &format!("{prefix}/format_query"),
+                get(format_query).post(format_query),
+            )
+            .route(
+                &format!("{prefix}/parse_query"),
+                get(parse_query).post(parse_query),
+            );
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// One axum handler per endpoint, all funnelled into [`serve`].
+macro_rules! handler {
+    ($name:ident, $endpoint:expr) => {
+        async fn $name(
+            State(s): State<ApiState>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+            body: Bytes,
+        ) -> Response {
+            serve(s, $endpoint, headers, query, body, None).await
+        }
+    };
+}
+
+handler!(query, Endpoint::Query);
+handler!(query_range, Endpoint::QueryRange);
+handler!(series, Endpoint::Series);
+handler!(labels, Endpoint::Labels);
+handler!(metadata, Endpoint::Metadata);
+handler!(buildinfo, Endpoint::BuildInfo);
+handler!(query_exemplars, Endpoint::QueryExemplars);
+handler!(format_query, Endpoint::FormatQuery);
+handler!(parse_query, Endpoint::ParseQuery);
+
+async fn label_values(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    serve(s, Endpoint::LabelValues, headers, query, body, Some(name)).await
+}
+
+async fn serve(
+    s: ApiState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+    label: Option<String>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = Params::parse(query.as_deref(), content_type, &body);
+    let result = match endpoint {
+        Endpoint::Query => handle_query(&s, &headers, &params).await,
+        Endpoint::QueryRange => handle_query_range(&s, &headers, &params).await,
+        Endpoint::Series => handle_series(&s, &headers, &params).await,
+        Endpoint::Labels => handle_labels(&s, &headers, &params).await,
+        Endpoint::LabelValues => {
+            handle_label_values(&s, &headers, &params, label.as_deref().unwrap_or("")).await
+        }
+        Endpoint::Metadata => handle_metadata(&s, &headers, &params).await,
+        Endpoint::BuildInfo => Ok(Answer::new(buildinfo_json())),
+        Endpoint::QueryExemplars => handle_query_exemplars(&s, &headers, &params),
+        Endpoint::FormatQuery => handle_format_query(&params),
+        Endpoint::ParseQuery => handle_parse_query(&params),
+    };
+    let response = match result {
+        Ok(answer) => json_response(
+            axum::http::StatusCode::OK,
+            success_body(&answer.data, &answer.warnings),
+        ),
+        Err(e) => {
+            if e.typ.status().is_server_error() {
+                tracing::warn!(endpoint = endpoint.name(), error = %e.message, "query API request failed");
+            } else {
+                tracing::debug!(endpoint = endpoint.name(), error = %e.message, "query API request refused");
+            }
+            json_response(e.status(), error_body(e.typ.as_str(), &e.message))
+        }
+    };
+    s.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint: endpoint.name().to_string(),
+            status: response.status().as_u16().to_string(),
+        })
+        .inc();
+    s.metrics
+        .duration
+        .get_or_create(&EndpointLabel {
+            endpoint: endpoint.name().to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn json_response(status: axum::http::StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn tenant(s: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
+    tenant_from_headers(headers, s.auth_enabled).map_err(|(status, message)| ApiError {
+        typ: ErrorType::BadData,
+        message,
+        status: Some(status),
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Parses `query` to report syntax errors as Prometheus does, before any
+/// data is read.
+fn check_query(query: &str) -> Result<promql_parser::parser::Expr, ApiError> {
+    if query.trim().is_empty() {
+        return Err(ApiError::invalid_param(
+            "query",
+            "1:1: parse error: no expression found in input",
+        ));
+    }
+    promql_parser::parser::parse(query).map_err(|e| ApiError::invalid_param("query", e))
+}
+
+fn duration_of(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// The `timeout` and `lookback_delta` parameters.
+fn overrides(params: &Params) -> Result<QueryOverrides, ApiError> {
+    let timeout = duration_param(params, "timeout")?.map(duration_of);
+    let lookback = params.get("lookback_delta");
+    let lookback_delta = if lookback.is_empty() {
+        None
+    } else {
+        let ms = crate::params::parse_duration(lookback).map_err(|e| {
+            ApiError::bad_data(format!("error parsing lookback delta duration: {e}"))
+        })?;
+        (ms > 0).then(|| duration_of(ms))
+    };
+    Ok(QueryOverrides {
+        timeout,
+        lookback_delta,
+    })
+}
+
+/// Keeps at most `limit` series of a vector or matrix (0 = all).
+fn apply_limit(value: Value, limit: usize) -> (Value, Vec<String>) {
+    if limit == 0 {
+        return (value, Vec::new());
+    }
+    let warn = || vec![TRUNCATED_WARNING.to_string()];
+    match value {
+        Value::Vector(mut v) if v.len() > limit => {
+            v.truncate(limit);
+            (Value::Vector(v), warn())
+        }
+        Value::Matrix(mut m) if m.len() > limit => {
+            m.truncate(limit);
+            (Value::Matrix(m), warn())
+        }
+        other => (other, Vec::new()),
+    }
+}
+
+async fn query_answer(value: Value, limit: usize) -> Result<Answer, ApiError> {
+    let (value, warnings) = apply_limit(value, limit);
+    // Large results take a while to write out: off the async threads.
+    let data = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        push_query_data(&mut out, &value);
+        out
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            ErrorType::Internal,
+            format!("encoding the result failed: {e}"),
+        )
+    })?;
+    Ok(Answer { data, warnings })
+}
+
+async fn handle_query(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    let limit = limit_param(params)?;
+    let time_ms = time_param(params, "time", now_ms())?;
+    let overrides = overrides(params)?;
+    let query = params.get("query");
+    check_query(query)?;
+    let value = s
+        .querier
+        .query(&tenant, query, QueryRange::Instant { time_ms }, overrides)
+        .await?;
+    query_answer(value, limit).await
+}
+
+async fn handle_query_range(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    let limit = limit_param(params)?;
+    let start_ms = crate::params::parse_time(params.get("start"))
+        .map_err(|e| ApiError::invalid_param("start", e))?;
+    let end_ms = crate::params::parse_time(params.get("end"))
+        .map_err(|e| ApiError::invalid_param("end", e))?;
+    if end_ms < start_ms {
+        return Err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step_ms = crate::params::parse_duration(params.get("step"))
+        .map_err(|e| ApiError::invalid_param("step", e))?;
+    if step_ms <= 0 {
+        return Err(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end_ms - start_ms) / step_ms > MAX_POINTS {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let overrides = overrides(params)?;
+    let query = params.get("query");
+    check_query(query)?;
+    s.querier.check_length(start_ms, end_ms)?;
+    let value = s
+        .querier
+        .query(
+            &tenant,
+            query,
+            QueryRange::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            },
+            overrides,
+        )
+        .await?;
+    query_answer(value, limit).await
+}
+
+/// `start` and `end` of the metadata endpoints, defaulting to all time.
+fn time_range(s: &ApiState, params: &Params) -> Result<(i64, i64), ApiError> {
+    let start_ms = time_param(params, "start", MIN_TIME_MS)?;
+    let end_ms = time_param(params, "end", MAX_TIME_MS)?;
+    if !params.get("start").is_empty() && !params.get("end").is_empty() {
+        s.querier.check_length(start_ms, end_ms)?;
+    }
+    Ok((start_ms, end_ms))
+}
+
+fn matcher_sets(params: &Params) -> Result<Vec<Vec<strata_model::Matcher>>, ApiError> {
+    let selectors = params.get_all("match[]");
+    if selectors.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_matcher_sets(&selectors).map_err(|e| ApiError::invalid_param("match[]", e))
+}
+
+fn limited<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        return (items, vec![TRUNCATED_WARNING.to_string()]);
+    }
+    (items, Vec::new())
+}
+
+async fn handle_series(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    if params.get_all("match[]").is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let limit = limit_param(params)?;
+    let (start_ms, end_ms) = time_range(s, params)?;
+    let sets = matcher_sets(params)?;
+    let series = s
+        .querier
+        .series(&tenant, start_ms, end_ms, &sets, limit)
+        .await?;
+    let (series, warnings) = limited(series, limit);
+    let mut data = String::from("[");
+    for (i, labels) in series.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        push_labels(&mut data, labels);
+    }
+    data.push(']');
+    Ok(Answer { data, warnings })
+}
+
+async fn handle_labels(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    let limit = limit_param(params)?;
+    let (start_ms, end_ms) = time_range(s, params)?;
+    let sets = matcher_sets(params)?;
+    let names = s
+        .querier
+        .label_names(&tenant, start_ms, end_ms, &sets, limit)
+        .await?;
+    let (names, warnings) = limited(names, limit);
+    let mut data = String::new();
+    push_str_array(&mut data, &names);
+    Ok(Answer { data, warnings })
+}
+
+async fn handle_label_values(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+    name: &str,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    if !is_valid_label_name(name) {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let limit = limit_param(params)?;
+    let (start_ms, end_ms) = time_range(s, params)?;
+    let sets = matcher_sets(params)?;
+    let values = s
+        .querier
+        .label_values(&tenant, name, start_ms, end_ms, &sets, limit)
+        .await?;
+    let (values, warnings) = limited(values, limit);
+    let mut data = String::new();
+    push_str_array(&mut data, &values);
+    Ok(Answer { data, warnings })
+}
+
+/// Prometheus's optional integer parameters of `/metadata`: absent is -1.
+fn metadata_int(params: &Params, name: &str) -> Result<i64, ApiError> {
+    let text = params.get(name);
+    if text.is_empty() {
+        return Ok(-1);
+    }
+    text.parse()
+        .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
+}
+
+async fn handle_metadata(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let tenant = tenant(s, headers)?;
+    // As Prometheus: a negative limit is no limit, and 0 answers nothing.
+    let limit = metadata_int(params, "limit")?;
+    let per_metric = metadata_int(params, "limit_per_metric")?;
+    if limit == 0 {
+        return Ok(Answer::new("{}".to_string()));
+    }
+    let metric = params.get("metric");
+    let metric = (!metric.is_empty()).then_some(metric);
+    let families = s
+        .querier
+        .metadata(&tenant, metric, usize::try_from(limit).unwrap_or(0))
+        .await?;
+    let mut data = String::from("{");
+    for (i, (name, entries)) in families.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        push_json_str(&mut data, name);
+        data.push_str(":[");
+        let keep = usize::try_from(per_metric)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or(usize::MAX);
+        for (j, e) in entries.iter().take(keep).enumerate() {
+            if j > 0 {
+                data.push(',');
+            }
+            data.push_str("{\"type\":");
+            push_json_str(&mut data, &e.metric_type);
+            data.push_str(",\"help\":");
+            push_json_str(&mut data, &e.help);
+            data.push_str(",\"unit\":");
+            push_json_str(&mut data, &e.unit);
+            data.push('}');
+        }
+        data.push(']');
+    }
+    data.push('}');
+    Ok(Answer::new(data))
+}
+
+fn buildinfo_json() -> String {
+    serde_json::json!({
+        "version": PROMETHEUS_API_VERSION,
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+        "application": "strata",
+        "strataVersion": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string()
+}
+
+fn handle_query_exemplars(
+    s: &ApiState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Answer, ApiError> {
+    let _tenant = tenant(s, headers)?;
+    let start_ms = time_param(params, "start", MIN_TIME_MS)?;
+    let end_ms = time_param(params, "end", MAX_TIME_MS)?;
+    if end_ms < start_ms {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
+        ));
+    }
+    check_query(params.get("query"))?;
+    // Exemplars are accepted on write but not stored yet.
+    Ok(Answer::new("[]".to_string()))
+}
+
+fn handle_format_query(params: &Params) -> Result<Answer, ApiError> {
+    let expr = check_query(params.get("query"))?;
+    let mut data = String::new();
+    push_json_str(&mut data, &expr.prettify());
+    Ok(Answer::new(data))
+}
+
+fn handle_parse_query(params: &Params) -> Result<Answer, ApiError> {
+    let expr = check_query(params.get("query"))?;
+    let data = serde_json::to_string(&expr).map_err(|e| {
+        ApiError::new(
+            ErrorType::Internal,
+            format!("cannot encode the syntax tree: {e}"),
+        )
+    })?;
+    Ok(Answer::new(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_model::Labels;
+    use strata_promql::{Series, VectorSample};
+
+    #[test]
+    fn limits_truncate_with_a_warning() {
+        let v = Value::Vector(
+            (0..3)
+                .map(|i| VectorSample {
+                    labels: Labels::from_pairs([("i", i.to_string())]),
+                    t: 0,
+                    v: 0.0,
+                })
+                .collect(),
+        );
+        let (out, warnings) = apply_limit(v.clone(), 2);
+        assert!(matches!(out, Value::Vector(ref s) if s.len() == 2));
+        assert_eq!(warnings, [TRUNCATED_WARNING]);
+        let (out, warnings) = apply_limit(v.clone(), 3);
+        assert_eq!(out, v);
+        assert!(warnings.is_empty());
+        let (_, warnings) = apply_limit(v, 0);
+        assert!(warnings.is_empty());
+        let m = Value::Matrix(vec![
+            Series {
+                labels: Labels::default(),
+                samples: vec![]
+            };
+            2
+        ]);
+        let (out, warnings) = apply_limit(m, 1);
+        assert!(matches!(out, Value::Matrix(ref s) if s.len() == 1));
+        assert_eq!(warnings.len(), 1);
+        let (out, warnings) = apply_limit(Value::Scalar { t: 0, v: 1.0 }, 1);
+        assert_eq!(out, Value::Scalar { t: 0, v: 1.0 });
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn query_syntax_errors_are_bad_data() {
+        let e = check_query("").unwrap_err();
+        assert_eq!(e.typ, ErrorType::BadData);
+        assert!(
+            e.message.starts_with("invalid parameter \"query\": "),
+            "{}",
+            e.message
+        );
+        let e = check_query("sum(").unwrap_err();
+        assert!(
+            e.message.starts_with("invalid parameter \"query\": "),
+            "{}",
+            e.message
+        );
+        assert!(check_query("sum by (job) (rate(up[5m]))").is_ok());
+    }
+
+    #[test]
+    fn query_overrides() {
+        let p = Params::from_pairs([("timeout", "5s"), ("lookback_delta", "1m")]);
+        let o = overrides(&p).unwrap();
+        assert_eq!(o.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.lookback_delta, Some(Duration::from_secs(60)));
+        let e = overrides(&Params::from_pairs([("timeout", "x")])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "invalid parameter \"timeout\": cannot parse \"x\" to a valid duration"
+        );
+        let e = overrides(&Params::from_pairs([("lookback_delta", "x")])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "error parsing lookback delta duration: cannot parse \"x\" to a valid duration"
+        );
+    }
+
+    #[test]
+    fn buildinfo_has_prometheus_fields() {
+        let v: serde_json::Value = serde_json::from_str(&buildinfo_json()).unwrap();
+        for key in [
+            "version",
+            "revision",
+            "branch",
+            "buildUser",
+            "buildDate",
+            "goVersion",
+        ] {
+            assert!(v[key].is_string(), "{key}");
+        }
+    }
+
+    #[test]
+    fn format_and_parse_query() {
+        let a = handle_format_query(&Params::from_pairs([("query", "sum(rate(x[5m]))by(job)")]))
+            .unwrap();
+        assert_eq!(a.data, "\"sum by (job) (rate(x[5m]))\"");
+        let a = handle_parse_query(&Params::from_pairs([("query", "up{job=\"a\"}")])).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&a.data).unwrap();
+        assert_eq!(v["type"], "vectorSelector");
+        assert_eq!(v["name"], "up");
+        let e = handle_parse_query(&Params::from_pairs([("query", "up{")]))
+            .err()
+            .unwrap();
+        assert_eq!(e.typ, ErrorType::BadData);
+    }
+}

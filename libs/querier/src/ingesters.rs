@@ -1,0 +1,495 @@
+//! Reads one tenant's data from the ingesters that hold it.
+//!
+//! Which ingesters: when series are sharded by metric name and a selection
+//! names its metric (`__name__="x"`), only the replication set of
+//! `shard_key(tenant, "x")`; otherwise every healthy ingester. All of them
+//! are asked in parallel; the answer is complete once enough of them
+//! answered that the ones still missing (or failed) are within the set's
+//! failure budget, and an `unavailable` error once too many failed.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use strata_ingester_client::{Client, IngesterClientPool};
+use strata_model::{Labels, MatchOp, Matcher, METRIC_NAME};
+use strata_promql::{SelectRequest, Series};
+use strata_proto::ingester::{
+    self as pb, LabelNamesRequest, LabelValuesRequest, MetricsMetadataRequest, QueryRequest,
+    SeriesRequest,
+};
+use strata_remote_write::MetricType;
+use strata_ring::{shard_key, Operation, ReplicationSet, Ring};
+
+use crate::error::QuerierError;
+use crate::merge::{decode_chunks, SeriesMerger};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngesterLabel {
+    ingester: String,
+}
+
+/// Metrics of reads from ingesters.
+#[derive(Clone, Default)]
+pub struct IngesterReadMetrics {
+    failures: Family<IngesterLabel, Counter>,
+}
+
+impl IngesterReadMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "querier_ingester_failures",
+            "Failed reads from an ingester (errors, corrupt chunks), by ingester",
+            self.failures.clone(),
+        );
+    }
+}
+
+/// One metric family's metadata as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetadataEntry {
+    pub metric_type: String,
+    pub help: String,
+    pub unit: String,
+}
+
+/// How one ingester's call ended.
+enum CallError {
+    /// The ingester failed; counts against the replication set's budget.
+    Failed(String),
+    /// The whole read must stop (a limit was hit).
+    Fatal(QuerierError),
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(s: tonic::Status) -> Self {
+        CallError::Failed(format!("{:?}: {}", s.code(), s.message()))
+    }
+}
+
+type SeriesList = Vec<(Labels, Vec<(i64, f64)>)>;
+
+pub struct IngesterQuerier {
+    ring: Arc<Ring>,
+    pool: Arc<IngesterClientPool>,
+    shard_by_all_labels: bool,
+    metrics: IngesterReadMetrics,
+}
+
+impl IngesterQuerier {
+    pub fn new(
+        ring: Arc<Ring>,
+        pool: Arc<IngesterClientPool>,
+        shard_by_all_labels: bool,
+        metrics: IngesterReadMetrics,
+    ) -> Self {
+        Self {
+            ring,
+            pool,
+            shard_by_all_labels,
+            metrics,
+        }
+    }
+
+    /// The ingesters that may hold series matching `matchers`.
+    fn replication_set(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+    ) -> Result<ReplicationSet, QuerierError> {
+        let metric = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
+            .map(|m| m.value.as_str());
+        match metric {
+            Some(name) if !self.shard_by_all_labels => self.set_for_key(tenant, name),
+            _ => self.all_healthy(),
+        }
+    }
+
+    fn set_for_key(&self, tenant: &str, name: &str) -> Result<ReplicationSet, QuerierError> {
+        self.ring
+            .get(shard_key(tenant, name), Operation::Read)
+            .map_err(|e| {
+                QuerierError::Unavailable(format!(
+                    "not enough healthy ingesters hold metric {name:?}: {e}"
+                ))
+            })
+    }
+
+    fn all_healthy(&self) -> Result<ReplicationSet, QuerierError> {
+        self.ring
+            .get_all_healthy(Operation::Read)
+            .map_err(|e| QuerierError::Unavailable(format!("not enough healthy ingesters: {e}")))
+    }
+
+    /// Calls every member of `set` in parallel and returns the answers,
+    /// as soon as the members still pending could all fail within the
+    /// set's budget.
+    async fn fan_out<T, F>(
+        &self,
+        tenant: &str,
+        set: &ReplicationSet,
+        call: F,
+    ) -> Result<Vec<T>, QuerierError>
+    where
+        T: Send + 'static,
+        F: Fn(Client, TenantValue) -> CallFuture<T>,
+    {
+        let tenant_value: TenantValue = tenant
+            .parse()
+            .map_err(|_| QuerierError::Internal(format!("invalid tenant ID {tenant:?}")))?;
+        let mut pending: HashSet<String> = HashSet::new();
+        let mut calls: FuturesUnordered<NamedCall<T>> = FuturesUnordered::new();
+        for instance in &set.instances {
+            pending.insert(instance.id.clone());
+            let id = instance.id.clone();
+            let fut: CallFuture<T> = match self.pool.get(&instance.addr) {
+                Ok(client) => call(client, tenant_value.clone()),
+                Err(e) => {
+                    let msg = e.to_string();
+                    Box::pin(async move { Err(CallError::Failed(msg)) })
+                }
+            };
+            calls.push(Box::pin(async move { (id, fut.await) }));
+        }
+        let mut answers = Vec::with_capacity(set.instances.len());
+        let mut failed: Vec<String> = Vec::new();
+        while let Some((id, result)) = calls.next().await {
+            pending.remove(&id);
+            match result {
+                Ok(answer) => answers.push(answer),
+                Err(CallError::Fatal(e)) => return Err(e),
+                Err(CallError::Failed(msg)) => {
+                    tracing::warn!(ingester = %id, error = %msg, "read from ingester failed");
+                    self.metrics
+                        .failures
+                        .get_or_create(&IngesterLabel {
+                            ingester: id.clone(),
+                        })
+                        .inc();
+                    failed.push(id.clone());
+                    if !set.tolerates_failures(&failed) {
+                        return Err(QuerierError::Unavailable(format!(
+                            "too many ingesters failed to answer ({} of {}; last: ingester {id}: {msg})",
+                            failed.len(),
+                            set.instances.len()
+                        )));
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let mut if_all_fail = failed.clone();
+                if_all_fail.extend(pending.iter().cloned());
+                if set.tolerates_failures(&if_all_fail) {
+                    // Enough answers: the rest may be dropped.
+                    break;
+                }
+            }
+        }
+        Ok(answers)
+    }
+}
+
+type TenantValue = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, CallError>> + Send>>;
+type NamedCall<T> = Pin<Box<dyn Future<Output = (String, Result<T, CallError>)> + Send>>;
+
+/// A request carrying the tenant.
+fn tenant_request<M>(message: M, tenant: TenantValue) -> tonic::Request<M> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut()
+        .insert(strata_proto::TENANT_METADATA_KEY, tenant);
+    req
+}
+
+impl IngesterQuerier {
+    /// Series matching a selection, with their samples in its range, merged
+    /// across replicas and sorted by labels. `max_samples` bounds what one
+    /// ingester may send and what the merged answer may hold.
+    pub async fn select(
+        &self,
+        tenant: &str,
+        request: &SelectRequest,
+        max_samples: usize,
+    ) -> Result<Vec<Series>, QuerierError> {
+        let set = self.replication_set(tenant, &request.matchers)?;
+        let matchers = matchers_to_pb(&request.matchers);
+        let (start, end) = (request.start_ms, request.end_ms);
+        let answers: Vec<SeriesList> = self
+            .fan_out(tenant, &set, move |mut client, tenant_value| {
+                let req = tenant_request(
+                    QueryRequest {
+                        start_ms: start,
+                        end_ms: end,
+                        matchers: matchers.clone(),
+                    },
+                    tenant_value,
+                );
+                Box::pin(async move {
+                    let mut stream = client.query_stream(req).await?.into_inner();
+                    let mut raw: Vec<pb::SeriesChunks> = Vec::new();
+                    while let Some(msg) = stream.message().await? {
+                        raw.extend(msg.series);
+                    }
+                    tokio::task::spawn_blocking(move || decode_series(raw, start, end, max_samples))
+                        .await
+                        .map_err(|e| CallError::Failed(format!("decoding task failed: {e}")))?
+                })
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            let mut merger = SeriesMerger::new();
+            for list in answers {
+                for (labels, samples) in list {
+                    merger.add(labels, samples);
+                }
+            }
+            if merger.samples() > max_samples {
+                return Err(QuerierError::TooManySamples("query execution".to_string()));
+            }
+            Ok(merger.finish())
+        })
+        .await
+        .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?
+    }
+
+    /// Label names of the series matching any of `matcher_sets` (all names
+    /// when there are none), sorted, at most `limit` (0 = all) plus one so
+    /// the caller can tell the answer was cut.
+    pub async fn label_names(
+        &self,
+        tenant: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<String>, QuerierError> {
+        let ask = if limit > 0 { limit as u64 + 1 } else { 0 };
+        let sets: Vec<Vec<Matcher>> = if matcher_sets.is_empty() {
+            vec![Vec::new()]
+        } else {
+            matcher_sets.to_vec()
+        };
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for matchers in &sets {
+            let set = if matchers.is_empty() {
+                self.all_healthy()?
+            } else {
+                self.replication_set(tenant, matchers)?
+            };
+            let pb_matchers = matchers_to_pb(matchers);
+            let answers = self
+                .fan_out(tenant, &set, move |mut client, tenant_value| {
+                    let req = tenant_request(
+                        LabelNamesRequest {
+                            start_ms,
+                            end_ms,
+                            matchers: pb_matchers.clone(),
+                            limit: ask,
+                        },
+                        tenant_value,
+                    );
+                    Box::pin(async move { Ok(client.label_names(req).await?.into_inner().names) })
+                })
+                .await?;
+            all.extend(answers.into_iter().flatten());
+        }
+        Ok(truncate(all.into_iter().collect(), ask as usize))
+    }
+
+    /// Values of label `name` among the series matching any of
+    /// `matcher_sets` (all series when there are none); like
+    /// [`Self::label_names`].
+    pub async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<String>, QuerierError> {
+        let ask = if limit > 0 { limit as u64 + 1 } else { 0 };
+        let sets: Vec<Vec<Matcher>> = if matcher_sets.is_empty() {
+            vec![Vec::new()]
+        } else {
+            matcher_sets.to_vec()
+        };
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for matchers in &sets {
+            let set = if matchers.is_empty() {
+                // `label/__name__/values` without matchers lists metric
+                // names, which live everywhere.
+                self.all_healthy()?
+            } else {
+                self.replication_set(tenant, matchers)?
+            };
+            let pb_matchers = matchers_to_pb(matchers);
+            let name = name.to_string();
+            let answers = self
+                .fan_out(tenant, &set, move |mut client, tenant_value| {
+                    let req = tenant_request(
+                        LabelValuesRequest {
+                            name: name.clone(),
+                            start_ms,
+                            end_ms,
+                            matchers: pb_matchers.clone(),
+                            limit: ask,
+                        },
+                        tenant_value,
+                    );
+                    Box::pin(async move { Ok(client.label_values(req).await?.into_inner().values) })
+                })
+                .await?;
+            all.extend(answers.into_iter().flatten());
+        }
+        Ok(truncate(all.into_iter().collect(), ask as usize))
+    }
+
+    /// Label sets of the series matching any of `matcher_sets`, sorted and
+    /// deduplicated; like [`Self::label_names`] for the limit.
+    pub async fn series(
+        &self,
+        tenant: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<Labels>, QuerierError> {
+        let ask = if limit > 0 { limit as u64 + 1 } else { 0 };
+        let mut all: BTreeSet<Labels> = BTreeSet::new();
+        for matchers in matcher_sets {
+            let set = self.replication_set(tenant, matchers)?;
+            let pb_set = pb::MatcherSet {
+                matchers: matchers_to_pb(matchers),
+            };
+            let answers = self
+                .fan_out(tenant, &set, move |mut client, tenant_value| {
+                    let req = tenant_request(
+                        SeriesRequest {
+                            start_ms,
+                            end_ms,
+                            matcher_sets: vec![pb_set.clone()],
+                            limit: ask,
+                        },
+                        tenant_value,
+                    );
+                    Box::pin(async move {
+                        let resp = client.series(req).await?.into_inner();
+                        Ok(resp
+                            .series
+                            .into_iter()
+                            .map(|s| labels_from_pb(s.labels))
+                            .collect::<Vec<Labels>>())
+                    })
+                })
+                .await?;
+            all.extend(answers.into_iter().flatten());
+        }
+        Ok(truncate(all.into_iter().collect(), ask as usize))
+    }
+
+    /// Metric metadata, by family name, merged across ingesters: every
+    /// distinct (type, help, unit) of a family once. `metric` selects one
+    /// family; `limit` caps the number of families (0 = all).
+    pub async fn metadata(
+        &self,
+        tenant: &str,
+        metric: Option<&str>,
+        limit: usize,
+    ) -> Result<BTreeMap<String, Vec<MetadataEntry>>, QuerierError> {
+        // Metadata is placed by family name whatever the series sharding.
+        let set = match metric {
+            Some(name) => self.set_for_key(tenant, name)?,
+            None => self.all_healthy()?,
+        };
+        let metric_text = metric.unwrap_or("").to_string();
+        let answers = self
+            .fan_out(tenant, &set, move |mut client, tenant_value| {
+                let req = tenant_request(
+                    MetricsMetadataRequest {
+                        metric: metric_text.clone(),
+                        limit: limit as u64,
+                    },
+                    tenant_value,
+                );
+                Box::pin(
+                    async move { Ok(client.metrics_metadata(req).await?.into_inner().metadata) },
+                )
+            })
+            .await?;
+        let mut out: BTreeMap<String, BTreeSet<MetadataEntry>> = BTreeMap::new();
+        for md in answers.into_iter().flatten() {
+            out.entry(md.metric_family_name)
+                .or_default()
+                .insert(MetadataEntry {
+                    metric_type: MetricType::from_i32(md.r#type).as_str().to_string(),
+                    help: md.help,
+                    unit: md.unit,
+                });
+        }
+        let take = if limit == 0 { usize::MAX } else { limit };
+        Ok(out
+            .into_iter()
+            .take(take)
+            .map(|(name, entries)| (name, entries.into_iter().collect()))
+            .collect())
+    }
+}
+
+fn truncate<T>(mut items: Vec<T>, keep: usize) -> Vec<T> {
+    if keep > 0 {
+        items.truncate(keep);
+    }
+    items
+}
+
+/// Decodes one ingester's answer. Runs on the blocking pool.
+fn decode_series(
+    raw: Vec<pb::SeriesChunks>,
+    start: i64,
+    end: i64,
+    max_samples: usize,
+) -> Result<SeriesList, CallError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut total = 0usize;
+    for s in raw {
+        let labels = labels_from_pb(s.labels);
+        let samples = decode_chunks(&s.chunks, start, end)
+            .map_err(|e| CallError::Failed(format!("series {labels}: {e}")))?;
+        total += samples.len();
+        if total > max_samples {
+            return Err(CallError::Fatal(QuerierError::TooManySamples(
+                "query execution".to_string(),
+            )));
+        }
+        out.push((labels, samples));
+    }
+    Ok(out)
+}
+
+fn labels_from_pb(labels: Vec<strata_proto::prometheus::Label>) -> Labels {
+    Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
+}
+
+fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
+    ms.iter()
+        .map(|m| pb::LabelMatcher {
+            r#type: match m.op {
+                MatchOp::Equal => pb::MatchType::Equal,
+                MatchOp::NotEqual => pb::MatchType::NotEqual,
+                MatchOp::RegexMatch => pb::MatchType::RegexMatch,
+                MatchOp::RegexNoMatch => pb::MatchType::RegexNoMatch,
+            } as i32,
+            name: m.name.clone(),
+            value: m.value.clone(),
+        })
+        .collect()
+}

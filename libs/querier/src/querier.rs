@@ -1,0 +1,245 @@
+//! PromQL evaluation over ingester data, and the metadata reads, for one
+//! tenant at a time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_model::{Labels, Matcher};
+use strata_promql::{Engine, EngineOptions, Value};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::error::{ApiError, QuerierError};
+use crate::ingesters::{IngesterQuerier, MetadataEntry};
+use crate::storage::{plan_fetches, PrefetchedStorage};
+use crate::QuerierConfig;
+
+/// What to evaluate a query over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryRange {
+    Instant {
+        time_ms: i64,
+    },
+    Range {
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    },
+}
+
+impl QueryRange {
+    fn bounds(self) -> (i64, i64) {
+        match self {
+            QueryRange::Instant { time_ms } => (time_ms, time_ms),
+            QueryRange::Range {
+                start_ms, end_ms, ..
+            } => (start_ms, end_ms),
+        }
+    }
+}
+
+/// Per-request overrides of the configured engine options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryOverrides {
+    /// Shortens the configured timeout.
+    pub timeout: Option<Duration>,
+    pub lookback_delta: Option<Duration>,
+}
+
+pub struct Querier {
+    config: QuerierConfig,
+    ingesters: IngesterQuerier,
+    slots: Arc<Semaphore>,
+}
+
+impl Querier {
+    pub fn new(config: QuerierConfig, ingesters: IngesterQuerier) -> Self {
+        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        Self {
+            config,
+            ingesters,
+            slots,
+        }
+    }
+
+    pub fn config(&self) -> &QuerierConfig {
+        &self.config
+    }
+
+    /// Refuses time ranges longer than `max_query_length`.
+    pub fn check_length(&self, start_ms: i64, end_ms: i64) -> Result<(), ApiError> {
+        let limit = self.config.max_query_length;
+        if limit.is_zero() {
+            return Ok(());
+        }
+        let length_ms = end_ms.saturating_sub(start_ms);
+        let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        if length_ms > limit_ms {
+            return Err(ApiError::bad_data(format!(
+                "the query time range exceeds the limit (query length: {}, limit: {}); query a shorter range",
+                strata_model::duration::format_duration(Duration::from_millis(length_ms as u64)),
+                strata_model::duration::format_duration(limit)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Evaluates `query` for `tenant`: asks the engine what it needs,
+    /// fetches it from the ingesters in parallel, then evaluates on the
+    /// blocking pool, all within the timeout.
+    pub async fn query(
+        &self,
+        tenant: &str,
+        query: &str,
+        range: QueryRange,
+        overrides: QueryOverrides,
+    ) -> Result<Value, ApiError> {
+        let timeout = overrides
+            .timeout
+            .map_or(self.config.timeout, |t| t.min(self.config.timeout));
+        let deadline = Instant::now() + timeout;
+        let permit =
+            match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => {
+                    return Err(QuerierError::Internal("querier is shutting down".into()).into())
+                }
+                Err(_) => return Err(QuerierError::Timeout("query queue".into()).into()),
+            };
+        let options = |remaining: Duration| EngineOptions {
+            lookback_delta: overrides
+                .lookback_delta
+                .unwrap_or(self.config.lookback_delta),
+            max_samples: self.config.max_samples,
+            timeout: remaining,
+        };
+
+        let (start_ms, end_ms) = range.bounds();
+        let planner = Engine::new(options(timeout));
+        let text = query.to_string();
+        let requests = blocking(move || planner.select_requests(&text, start_ms, end_ms))
+            .await?
+            .map_err(ApiError::from)?;
+
+        let fetches = plan_fetches(requests);
+        let max_samples = self.config.max_samples;
+        let reads = fetches
+            .iter()
+            .map(|request| self.ingesters.select(tenant, request, max_samples));
+        let answers =
+            match tokio::time::timeout_at(deadline, futures::future::try_join_all(reads)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(QuerierError::Timeout("query execution".into()).into()),
+            };
+        let mut storage = PrefetchedStorage::new();
+        for (request, series) in fetches.iter().zip(answers) {
+            storage.insert(request, series);
+        }
+        if storage.samples() > max_samples {
+            return Err(QuerierError::TooManySamples("query execution".into()).into());
+        }
+
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let engine = Engine::new(options(remaining));
+        let text = query.to_string();
+        let evaluation = blocking(move || {
+            // The slot is held until evaluation ends, even if the request
+            // timed out meanwhile, so abandoned work stays bounded too.
+            let _permit = permit;
+            match range {
+                QueryRange::Instant { time_ms } => engine.instant(&storage, &text, time_ms),
+                QueryRange::Range {
+                    start_ms,
+                    end_ms,
+                    step_ms,
+                } => engine.range(&storage, &text, start_ms, end_ms, step_ms),
+            }
+        });
+        match tokio::time::timeout_at(deadline, evaluation).await {
+            Ok(result) => result?.map_err(ApiError::from),
+            Err(_) => Err(QuerierError::Timeout("query execution".into()).into()),
+        }
+    }
+
+    pub async fn series(
+        &self,
+        tenant: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<Labels>, ApiError> {
+        self.with_timeout(
+            self.ingesters
+                .series(tenant, start_ms, end_ms, matcher_sets, limit),
+        )
+        .await
+    }
+
+    pub async fn label_names(
+        &self,
+        tenant: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        self.with_timeout(
+            self.ingesters
+                .label_names(tenant, start_ms, end_ms, matcher_sets, limit),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        self.with_timeout(self.ingesters.label_values(
+            tenant,
+            name,
+            start_ms,
+            end_ms,
+            matcher_sets,
+            limit,
+        ))
+        .await
+    }
+
+    pub async fn metadata(
+        &self,
+        tenant: &str,
+        metric: Option<&str>,
+        limit: usize,
+    ) -> Result<BTreeMap<String, Vec<MetadataEntry>>, ApiError> {
+        self.with_timeout(self.ingesters.metadata(tenant, metric, limit))
+            .await
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, QuerierError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.config.timeout, fut).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(QuerierError::Timeout("query execution".into()).into()),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError::from(QuerierError::Internal(format!(
+            "query evaluation failed unexpectedly: {e}"
+        )))
+    })
+}

@@ -1,0 +1,552 @@
+//! The read path against real ingester gRPC servers on 127.0.0.1: replica
+//! merging, failure budgets, corrupt replicas, tenant isolation, and the HTTP
+//! API on top.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use futures::Stream;
+use http_body_util::BodyExt;
+use strata_ingester::service::IngesterService;
+use strata_ingester::{Ingester, IngesterConfig, IngesterMetrics};
+use strata_ingester_client::{IngesterClientPool, PoolConfig};
+use strata_model::{MatchOp, Matcher};
+use strata_promql::SelectRequest;
+use strata_proto::ingester::ingester_server::{Ingester as IngesterRpc, IngesterServer};
+use strata_proto::ingester::{self as pb};
+use strata_proto::RawWriteRequest;
+use strata_querier::{
+    api_routes, ApiMetrics, IngesterQuerier, IngesterReadMetrics, Querier, QuerierConfig,
+    QuerierError,
+};
+use strata_remote_write::{
+    encode_write_request, MetricType, OwnedMetadata, OwnedTimeSeries, Sample,
+};
+use strata_ring::{
+    generate_tokens, now_ms, InstanceDesc, InstanceState, MemoryRingStore, Ring, RingConfig,
+    RingStore,
+};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+use tower::ServiceExt;
+
+/// An ingester gRPC server; stops when dropped.
+struct TestIngester {
+    id: String,
+    addr: String,
+    ingester: Arc<Ingester>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestIngester {
+    fn push(&self, tenant: &str, series: &[OwnedTimeSeries], metadata: &[OwnedMetadata]) {
+        self.ingester
+            .push(tenant, &encode_write_request(series, metadata))
+            .unwrap();
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestIngester {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn serve<S: IngesterRpc>(service: S, id: &str, ingester: Arc<Ingester>) -> TestIngester {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(IngesterServer::new(service))
+            .serve_with_incoming_shutdown(tokio_stream_wrapper(listener), async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    TestIngester {
+        id: id.to_string(),
+        addr,
+        ingester,
+        stop: Some(tx),
+    }
+}
+
+fn tokio_stream_wrapper(
+    listener: TcpListener,
+) -> impl Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    futures::stream::unfold(listener, |l| async move {
+        let conn = l.accept().await.map(|(s, _)| s);
+        Some((conn, l))
+    })
+}
+
+async fn start_ingester(id: &str) -> TestIngester {
+    let ingester = Arc::new(Ingester::new(
+        IngesterConfig::default(),
+        IngesterMetrics::default(),
+    ));
+    serve(IngesterService::new(ingester.clone()), id, ingester).await
+}
+
+/// Answers queries with a corrupt chunk for every series; everything else
+/// as a normal ingester.
+struct CorruptIngester(IngesterService);
+
+type QueryStream = Pin<Box<dyn Stream<Item = Result<pb::QueryStreamResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngesterRpc for CorruptIngester {
+    async fn push(
+        &self,
+        r: Request<RawWriteRequest>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        self.0.push(r).await
+    }
+    type QueryStreamStream = QueryStream;
+    async fn query_stream(
+        &self,
+        r: Request<pb::QueryRequest>,
+    ) -> Result<Response<QueryStream>, Status> {
+        let _ = r;
+        let msg = pb::QueryStreamResponse {
+            series: vec![pb::SeriesChunks {
+                labels: vec![strata_proto::prometheus::Label {
+                    name: "__name__".into(),
+                    value: "m".into(),
+                }],
+                chunks: vec![pb::Chunk {
+                    start_ms: 0,
+                    end_ms: i64::MAX,
+                    encoding: 1,
+                    data: bytes::Bytes::from_static(&[0x00, 0x05, 0xff, 0x01]),
+                }],
+            }],
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(msg)]))))
+    }
+    async fn label_names(
+        &self,
+        r: Request<pb::LabelNamesRequest>,
+    ) -> Result<Response<pb::LabelNamesResponse>, Status> {
+        self.0.label_names(r).await
+    }
+    async fn label_values(
+        &self,
+        r: Request<pb::LabelValuesRequest>,
+    ) -> Result<Response<pb::LabelValuesResponse>, Status> {
+        self.0.label_values(r).await
+    }
+    async fn series(
+        &self,
+        r: Request<pb::SeriesRequest>,
+    ) -> Result<Response<pb::SeriesResponse>, Status> {
+        self.0.series(r).await
+    }
+    async fn tenant_stats(
+        &self,
+        r: Request<pb::TenantStatsRequest>,
+    ) -> Result<Response<pb::TenantStatsResponse>, Status> {
+        self.0.tenant_stats(r).await
+    }
+    async fn all_tenant_stats(
+        &self,
+        r: Request<pb::AllTenantStatsRequest>,
+    ) -> Result<Response<pb::AllTenantStatsResponse>, Status> {
+        self.0.all_tenant_stats(r).await
+    }
+    async fn metrics_metadata(
+        &self,
+        r: Request<pb::MetricsMetadataRequest>,
+    ) -> Result<Response<pb::MetricsMetadataResponse>, Status> {
+        self.0.metrics_metadata(r).await
+    }
+}
+
+async fn start_corrupt_ingester(id: &str) -> TestIngester {
+    let ingester = Arc::new(Ingester::new(
+        IngesterConfig::default(),
+        IngesterMetrics::default(),
+    ));
+    serve(
+        CorruptIngester(IngesterService::new(ingester.clone())),
+        id,
+        ingester,
+    )
+    .await
+}
+
+/// A ring (RF 3) holding `ingesters`, all ACTIVE and healthy.
+async fn ring_of(ingesters: &[&TestIngester]) -> Arc<Ring> {
+    let store = Arc::new(MemoryRingStore::new());
+    let mut taken = std::collections::HashSet::new();
+    for ing in ingesters {
+        let tokens = generate_tokens(32, &taken);
+        taken.extend(tokens.iter().copied());
+        let desc = InstanceDesc {
+            id: ing.id.clone(),
+            addr: ing.addr.clone(),
+            http_addr: String::new(),
+            zone: String::new(),
+            state: InstanceState::Active,
+            tokens,
+            heartbeat_ms: now_ms(),
+            registered_ms: now_ms(),
+        };
+        store.put(&desc, None).await.unwrap();
+    }
+    let ring = Ring::new(
+        RingConfig {
+            replication_factor: 3,
+            ..RingConfig::default()
+        },
+        store as Arc<dyn RingStore>,
+    )
+    .unwrap();
+    ring.refresh().await.unwrap();
+    Arc::new(ring)
+}
+
+fn reader(ring: Arc<Ring>) -> IngesterQuerier {
+    let pool = Arc::new(IngesterClientPool::new(PoolConfig {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(5),
+    }));
+    IngesterQuerier::new(ring, pool, false, IngesterReadMetrics::default())
+}
+
+fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> OwnedTimeSeries {
+    OwnedTimeSeries::new(
+        labels.iter().map(|(n, v)| (n.to_string(), v.to_string())),
+        samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { timestamp, value }),
+    )
+}
+
+fn eq(name: &str, value: &str) -> Matcher {
+    Matcher::new(MatchOp::Equal, name, value).unwrap()
+}
+
+fn select(matchers: Vec<Matcher>) -> SelectRequest {
+    SelectRequest {
+        matchers,
+        start_ms: 0,
+        end_ms: i64::MAX,
+    }
+}
+
+async fn three() -> (TestIngester, TestIngester, TestIngester) {
+    (
+        start_ingester("ing-0").await,
+        start_ingester("ing-1").await,
+        start_ingester("ing-2").await,
+    )
+}
+
+#[tokio::test]
+async fn replicas_are_merged_without_double_counting() {
+    let (a, b, c) = three().await;
+    let full = [
+        ts(
+            &[("__name__", "m"), ("job", "x")],
+            &[(1000, 1.0), (2000, 2.0), (3000, 3.0)],
+        ),
+        ts(&[("__name__", "m"), ("job", "y")], &[(1000, 10.0)]),
+    ];
+    a.push("t", &full, &[]);
+    b.push("t", &full, &[]);
+    // The third replica missed a sample and has one the others lack.
+    c.push(
+        "t",
+        &[
+            ts(
+                &[("__name__", "m"), ("job", "x")],
+                &[(1000, 1.0), (3000, 3.0), (4000, 4.0)],
+            ),
+            ts(&[("__name__", "m"), ("job", "y")], &[(1000, 10.0)]),
+        ],
+        &[],
+    );
+    let r = reader(ring_of(&[&a, &b, &c]).await);
+    for request in [
+        select(vec![eq("__name__", "m")]),
+        select(vec![eq("job", "x")]),
+        select(vec![
+            Matcher::new(MatchOp::RegexMatch, "__name__", "m|n").unwrap()
+        ]),
+    ] {
+        let series = r.select("t", &request, 1_000_000).await.unwrap();
+        let x: Vec<_> = series
+            .iter()
+            .filter(|s| s.labels.get("job") == Some("x"))
+            .collect();
+        assert_eq!(x.len(), 1, "{request:?}");
+        // Any two replicas hold every sample written to a quorum; the union
+        // of what was asked never repeats a timestamp.
+        let times: Vec<i64> = x[0].samples.iter().map(|s| s.0).collect();
+        let mut dedup = times.clone();
+        dedup.dedup();
+        assert_eq!(times, dedup);
+        assert!(
+            times.starts_with(&[1000]) && times.contains(&3000),
+            "{times:?}"
+        );
+    }
+    // Another tenant sees nothing.
+    let other = r
+        .select("other", &select(vec![eq("__name__", "m")]), 1_000_000)
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}
+
+#[tokio::test]
+async fn one_failed_ingester_is_tolerated_two_are_not() {
+    let (a, mut b, mut c) = three().await;
+    let data = [ts(&[("__name__", "m")], &[(1000, 1.0)])];
+    for ing in [&a, &b, &c] {
+        ing.push("t", &data, &[]);
+    }
+    let r = reader(ring_of(&[&a, &b, &c]).await);
+    b.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let got = r
+        .select("t", &select(vec![eq("__name__", "m")]), 1000)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].samples, vec![(1000, 1.0)]);
+    let names = r.label_names("t", 0, i64::MAX, &[], 0).await.unwrap();
+    assert_eq!(names, ["__name__"]);
+
+    c.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = r
+        .select("t", &select(vec![eq("__name__", "m")]), 1000)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QuerierError::Unavailable(_)), "{err:?}");
+    let err = r.label_names("t", 0, i64::MAX, &[], 0).await.unwrap_err();
+    assert!(matches!(err, QuerierError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_corrupt_replica_counts_as_failed() {
+    let a = start_ingester("ing-0").await;
+    let b = start_ingester("ing-1").await;
+    let bad = start_corrupt_ingester("ing-2").await;
+    let data = [ts(&[("__name__", "m")], &[(1000, 1.0), (2000, 2.0)])];
+    a.push("t", &data, &[]);
+    b.push("t", &data, &[]);
+    let r = reader(ring_of(&[&a, &b, &bad]).await);
+    for _ in 0..5 {
+        let got = r
+            .select("t", &select(vec![eq("__name__", "m")]), 1000)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, vec![(1000, 1.0), (2000, 2.0)]);
+    }
+    // Two corrupt replicas: an error naming the problem, never a panic.
+    let bad2 = start_corrupt_ingester("ing-1").await;
+    let r = reader(ring_of(&[&a, &bad2, &bad]).await);
+    let mut saw_error = false;
+    for _ in 0..5 {
+        match r
+            .select("t", &select(vec![eq("__name__", "m")]), 1000)
+            .await
+        {
+            Err(QuerierError::Unavailable(msg)) => {
+                assert!(msg.contains("corrupt chunk"), "{msg}");
+                saw_error = true;
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+    assert!(saw_error);
+}
+
+#[tokio::test]
+async fn sample_limit_is_enforced() {
+    let (a, b, c) = three().await;
+    let samples: Vec<(i64, f64)> = (0..100).map(|i| (i * 1000, i as f64)).collect();
+    for ing in [&a, &b, &c] {
+        ing.push("t", &[ts(&[("__name__", "m")], &samples)], &[]);
+    }
+    let r = reader(ring_of(&[&a, &b, &c]).await);
+    let err = r
+        .select("t", &select(vec![eq("__name__", "m")]), 50)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QuerierError::TooManySamples(_)), "{err:?}");
+    assert_eq!(
+        r.select("t", &select(vec![eq("__name__", "m")]), 100)
+            .await
+            .unwrap()[0]
+            .samples
+            .len(),
+        100
+    );
+}
+
+#[tokio::test]
+async fn labels_series_and_metadata_merge_across_ingesters() {
+    let (a, b, c) = three().await;
+    // Spread series so that no single ingester holds all of them.
+    a.push(
+        "t",
+        &[ts(&[("__name__", "up"), ("job", "api")], &[(1000, 1.0)])],
+        &[],
+    );
+    b.push(
+        "t",
+        &[
+            ts(&[("__name__", "up"), ("job", "api")], &[(1000, 1.0)]),
+            ts(
+                &[("__name__", "up"), ("job", "db"), ("zone", "z1")],
+                &[(1000, 1.0)],
+            ),
+        ],
+        &[OwnedMetadata {
+            metric_type: MetricType::Gauge,
+            metric_family_name: "up".into(),
+            help: "Whether the target is up.".into(),
+            unit: String::new(),
+        }],
+    );
+    c.push(
+        "t",
+        &[ts(
+            &[("__name__", "up"), ("job", "db"), ("zone", "z1")],
+            &[(1000, 1.0)],
+        )],
+        &[OwnedMetadata {
+            metric_type: MetricType::Gauge,
+            metric_family_name: "up".into(),
+            help: "Whether the target is up.".into(),
+            unit: String::new(),
+        }],
+    );
+    // Every series is on two of the three replicas (a write quorum).
+    for ing in [&b, &c] {
+        ing.push(
+            "u",
+            &[ts(&[("__name__", "secret"), ("team", "u")], &[(1000, 1.0)])],
+            &[],
+        );
+    }
+    let r = reader(ring_of(&[&a, &b, &c]).await);
+
+    let names = r.label_names("t", 0, i64::MAX, &[], 0).await.unwrap();
+    assert_eq!(names, ["__name__", "job", "zone"]);
+    let names = r
+        .label_names("t", 0, i64::MAX, &[vec![eq("job", "api")]], 0)
+        .await
+        .unwrap();
+    assert_eq!(names, ["__name__", "job"]);
+    let values = r
+        .label_values("t", "job", 0, i64::MAX, &[], 0)
+        .await
+        .unwrap();
+    assert_eq!(values, ["api", "db"]);
+    let series = r
+        .series("t", 0, i64::MAX, &[vec![eq("__name__", "up")]], 0)
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 2);
+    // Limits leave one extra so the caller can say the answer was cut.
+    let values = r
+        .label_values("t", "job", 0, i64::MAX, &[], 1)
+        .await
+        .unwrap();
+    assert_eq!(values, ["api", "db"]);
+
+    let md = r.metadata("t", None, 0).await.unwrap();
+    assert_eq!(md.len(), 1);
+    assert_eq!(md["up"].len(), 1, "replicas are deduplicated");
+    assert_eq!(md["up"][0].metric_type, "gauge");
+    assert!(r.metadata("u", None, 0).await.unwrap().is_empty());
+    // Tenant isolation of names and values.
+    let names = r.label_names("u", 0, i64::MAX, &[], 0).await.unwrap();
+    assert_eq!(names, ["__name__", "team"]);
+    assert!(!r
+        .label_values("t", "__name__", 0, i64::MAX, &[], 0)
+        .await
+        .unwrap()
+        .contains(&"secret".to_string()));
+}
+
+async fn get(router: &axum::Router, uri: &str, tenant: &str) -> (u16, serde_json::Value) {
+    let req = http::Request::builder()
+        .uri(uri)
+        .header("X-Scope-OrgID", tenant)
+        .body(Body::empty())
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, json)
+}
+
+#[tokio::test]
+async fn http_api_over_ingesters() {
+    let (a, b, c) = three().await;
+    let data = [
+        ts(&[("__name__", "up"), ("job", "api")], &[(1000, 1.0)]),
+        ts(&[("__name__", "up"), ("job", "db")], &[(1000, 0.0)]),
+    ];
+    for ing in [&a, &b, &c] {
+        ing.push("t", &data, &[]);
+    }
+    let ring = ring_of(&[&a, &b, &c]).await;
+    let querier = Arc::new(Querier::new(QuerierConfig::default(), reader(ring)));
+    let router = api_routes(querier, true, ApiMetrics::default());
+
+    let (code, v) = get(&router, "/prometheus/api/v1/labels", "t").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        v,
+        serde_json::json!({"status":"success","data":["__name__","job"]})
+    );
+    let (code, v) = get(&router, "/api/v1/label/job/values?match[]=up", "t").await;
+    assert_eq!(code, 200);
+    assert_eq!(v["data"], serde_json::json!(["api", "db"]));
+    let (code, v) = get(&router, "/api/v1/series?match[]=up&limit=1", "t").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        v["data"],
+        serde_json::json!([{"__name__":"up","job":"api"}])
+    );
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!(["results truncated due to limit"])
+    );
+    let (code, v) = get(&router, "/api/v1/labels", "nobody").await;
+    assert_eq!((code, v["data"].clone()), (200, serde_json::json!([])));
+    let (code, v) = get(&router, "/api/v1/series", "t").await;
+    assert_eq!(code, 400);
+    assert_eq!(v["errorType"], "bad_data");
+    assert_eq!(v["error"], "no match[] parameter provided");
+    let (code, v) = get(&router, "/api/v1/label/job-name/values", "t").await;
+    assert_eq!(code, 400);
+    assert_eq!(v["error"], "invalid label name: \"job-name\"");
+
+    // Without a tenant, with authentication on: 401.
+    let req = http::Request::builder()
+        .uri("/api/v1/labels")
+        .body(Body::empty())
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+}
