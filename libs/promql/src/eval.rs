@@ -192,6 +192,9 @@ pub(crate) struct Evaluator<'a> {
     pub annotations: Annotations,
     samples: usize,
     ticks: u32,
+    /// Label-name candidates the query spells with bytes Go reads as
+    /// invalid UTF-8 (see `golit`).
+    pub invalid_literals: Vec<String>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -211,6 +214,7 @@ impl<'a> Evaluator<'a> {
             annotations: Annotations::default(),
             samples: 0,
             ticks: 0,
+            invalid_literals: Vec::new(),
         }
     }
 

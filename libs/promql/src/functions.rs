@@ -433,7 +433,7 @@ impl Evaluator<'_> {
                 "invalid regular expression in label_replace(): {pattern}: {e}"
             ))
         })?;
-        if !is_valid_label_name(&dst) {
+        if !is_valid_label_name(&dst) || self.invalid_literals.contains(&dst) {
             return Err(QueryError::BadData(format!(
                 "invalid destination label name in label_replace(): {dst}"
             )));
@@ -467,7 +467,7 @@ impl Evaluator<'_> {
         for a in &args[3..] {
             srcs.push(string_arg(a)?);
         }
-        if !is_valid_label_name(&dst) {
+        if !is_valid_label_name(&dst) || self.invalid_literals.contains(&dst) {
             return Err(QueryError::BadData(format!(
                 "invalid destination label name in label_join(): {dst}"
             )));

@@ -14,6 +14,7 @@ mod aggregate;
 mod binop;
 mod eval;
 mod functions;
+mod golit;
 pub mod mathfn;
 mod numeric;
 mod plan;
@@ -217,6 +218,7 @@ impl Engine {
     ) -> Result<QueryOutput, QueryError> {
         let expr = plan::parse(query)?;
         let mut ev = eval::Evaluator::new(storage, &self.options, time_ms, time_ms);
+        ev.invalid_literals = golit::invalid_utf8_literals(query);
         let val = ev.eval(&expr, &eval::Steps::single(time_ms))?;
         let value = match val {
             eval::Val::Scalar(v) => Value::Scalar {
@@ -316,6 +318,7 @@ impl Engine {
             step: step_ms,
         };
         let mut ev = eval::Evaluator::new(storage, &self.options, start_ms, end_ms);
+        ev.invalid_literals = golit::invalid_utf8_literals(query);
         let val = ev.eval(&expr, &steps)?;
         let series: Vec<eval::VSeries> = match val {
             eval::Val::Scalar(v) => vec![eval::VSeries {
