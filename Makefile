@@ -3,6 +3,7 @@
 #   make run    one-process mode on http://127.0.0.1:9009 (data in ./data)
 #   make test   unit, property and end-to-end tests (installs what they need)
 #   make bench  criterion benchmarks of the hot paths
+#   make bench-compare  Strata vs Prometheus vs VictoriaMetrics (< 30 min)
 
 CARGO ?= cargo
 NPM_PREFIX := $(CURDIR)/.tmp/npm
@@ -53,6 +54,13 @@ e2e-test: test-deps
 bench:
 	$(CARGO) bench -p strata-remote-write --bench decode
 	$(CARGO) bench -p strata-chunk --bench xor
+
+## Side by side with Prometheus 2.42 and VictoriaMetrics, same generator and
+## data (loadtest/README.md); under 30 minutes. Knobs: SERIES, SYSTEMS,
+## INGEST_DURATION, ... (see loadtest/bench/compare.sh).
+.PHONY: bench-compare
+bench-compare: test-deps
+	BENCH_VIA_MAKE=1 loadtest/bench/compare.sh
 
 fmt:
 	$(CARGO) fmt --all
