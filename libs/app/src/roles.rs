@@ -228,7 +228,16 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                    // Small gRPC answers must not wait for delayed ACKs.
+                    tokio_stream::StreamExt::map(
+                        tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                        |conn| {
+                            if let Ok(c) = &conn {
+                                let _ = c.set_nodelay(true);
+                            }
+                            conn
+                        },
+                    ),
                     stop.cancelled_owned(),
                 )
                 .await
