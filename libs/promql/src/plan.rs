@@ -45,7 +45,20 @@ pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
             "query is too complex (more than {MAX_QUERY_OPERATORS} operators and brackets)"
         )));
     }
-    let expr = promql_parser::parser::parse(query).map_err(QueryError::BadData)?;
+    // The parser panics on some out-of-range literals (a number used as a
+    // duration that does not fit, e.g. `x[1e400]`); turn that into a
+    // client error instead of taking the request's thread down.
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query)).map_err(|p| {
+        let detail = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the parser rejected it".to_string());
+        QueryError::BadData(format!(
+            "invalid query (a number or duration is out of range?): {detail}"
+        ))
+    })?;
+    let expr = parsed.map_err(QueryError::BadData)?;
     check_depth(&expr)?;
     Ok(expr)
 }

@@ -223,3 +223,28 @@ fn deep_nesting_is_rejected_not_overflowed() {
         .unwrap();
     handle.join().unwrap();
 }
+
+#[test]
+fn out_of_range_number_durations_are_bad_data() {
+    // The parser panicked on numbers used as durations that do not fit a
+    // Duration (found by token_soup in CI); they must be client errors.
+    let engine = engine();
+    let storage = storage();
+    for q in [
+        "up[1e400]",
+        "up[1e308]",
+        "rate(up[1e308])",
+        "up offset 1e308",
+        "up[5m:1e308]",
+        "up[-1e308]",
+        "up[NaN]",
+        "up[Inf]",
+    ] {
+        let res = engine.instant(&storage, q, 300_000);
+        assert!(res.is_err(), "{q} should be rejected, got {res:?}");
+        assert!(
+            engine.select_requests(q, 0, 600_000).is_err(),
+            "{q}: select_requests should fail too"
+        );
+    }
+}
