@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 /// Where and how to reach AWS (or an AWS-compatible server).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,13 @@ impl AwsConfig {
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
-            .timeout_config(timeouts);
+            .timeout_config(timeouts)
+            // hyper with rustls on the `ring` crypto provider (see Cargo.toml).
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https(),
+            );
         if let Some(endpoint) = &self.endpoint_url {
             loader = loader.endpoint_url(endpoint.clone());
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
