@@ -8,7 +8,7 @@ use axum::Router;
 use strata_distributor::{push_routes, Distributor, DistributorMetrics};
 use strata_ingester::service::IngesterService;
 use strata_ingester::{Ingester, IngesterMetrics};
-use strata_ingester_client::{IngesterClientPool, PoolConfig};
+use strata_ingester_client::{IngesterClientPool, LocalIngester, PoolConfig};
 use strata_querier::{api_routes, ApiMetrics, IngesterQuerier, IngesterReadMetrics, Querier};
 use strata_ring::{
     quorum, Lifecycler, LifecyclerConfig, MemoryRingStore, Ring, RingConfig, RingStore,
@@ -145,6 +145,28 @@ async fn ring_store(role: Role, config: &Config) -> anyhow::Result<Arc<dyn RingS
     }
 }
 
+/// This process's ingester as the distributor sees it: pushes to our own
+/// instance are function calls rather than gRPC over loopback.
+struct InProcessIngester {
+    id: String,
+    service: IngesterService,
+}
+
+#[async_trait::async_trait]
+impl LocalIngester for InProcessIngester {
+    fn instance_id(&self) -> &str {
+        &self.id
+    }
+
+    async fn push(
+        &self,
+        tenant: &str,
+        body: bytes::Bytes,
+    ) -> Result<strata_proto::ingester::PushResponse, tonic::Status> {
+        self.service.push_body(tenant.to_string(), body).await
+    }
+}
+
 fn instance_id(config: &Config) -> String {
     if !config.lifecycler.id.is_empty() {
         return config.lifecycler.id.clone();
@@ -213,6 +235,7 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
     // Ingester: in-memory store, gRPC service, ring membership.
     let mut lifecycler: Option<Arc<tokio::sync::Mutex<Option<Lifecycler>>>> = None;
     let mut grpc_task = None;
+    let mut local_ingester: Option<Arc<dyn LocalIngester>> = None;
     let grpc_shutdown = CancellationToken::new();
     if role.runs_ingester() {
         let ingester_metrics = IngesterMetrics::default();
@@ -222,7 +245,12 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             .await
             .with_context(|| format!("cannot listen for gRPC on {}", config.server.grpc_addr()))?;
         tracing::info!(addr = %config.server.grpc_addr(), "gRPC server listening");
-        let service = IngesterService::new(ingester.clone()).into_server();
+        let service = IngesterService::new(ingester.clone());
+        local_ingester = Some(Arc::new(InProcessIngester {
+            id: instance_id(&config),
+            service: service.clone(),
+        }));
+        let service = service.into_server();
         let stop = grpc_shutdown.clone();
         grpc_task = Some(tokio::spawn(async move {
             tonic::transport::Server::builder()
@@ -295,12 +323,16 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             request_timeout: config.distributor.remote_timeout,
             ..PoolConfig::default()
         }));
-        let distributor = Arc::new(Distributor::new(
+        let mut distributor = Distributor::new(
             config.distributor.clone(),
             ring.clone(),
             pool.clone(),
             distributor_metrics,
-        ));
+        );
+        if let Some(local) = local_ingester.clone() {
+            distributor = distributor.with_local_ingester(local);
+        }
+        let distributor = Arc::new(distributor);
         router = router.merge(push_routes(distributor, config.auth_enabled));
         links.push((
             "/api/v1/push".to_string(),

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
-use strata_ingester_client::{with_tenant, IngesterClientPool};
+use strata_ingester_client::{with_tenant, IngesterClientPool, LocalIngester};
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
@@ -32,6 +32,8 @@ pub struct Distributor {
     pool: Arc<IngesterClientPool>,
     limiter: RateLimiter,
     metrics: DistributorMetrics,
+    /// The ingester in this process, if any: batches for it skip gRPC.
+    local: Option<Arc<dyn LocalIngester>>,
 }
 
 /// The series of one request destined for one ingester.
@@ -74,7 +76,15 @@ impl Distributor {
             pool,
             limiter: RateLimiter::new(),
             metrics,
+            local: None,
         }
+    }
+
+    /// Sends batches for `local`'s instance ID to it by function call
+    /// instead of gRPC (the one-process mode).
+    pub fn with_local_ingester(mut self, local: Arc<dyn LocalIngester>) -> Self {
+        self.local = Some(local);
+        self
     }
 
     pub fn config(&self) -> &DistributorConfig {
@@ -354,10 +364,23 @@ impl Distributor {
         }
         let mut pending = FuturesUnordered::new();
         for batch in batches {
-            let client = self.pool.get(&batch.addr);
-            let request = with_tenant(tenant, RawWriteRequest(Bytes::from(batch.body)));
             let instance = batch.instance;
             let series = batch.series;
+            if let Some(local) = self.local.as_ref().filter(|l| l.instance_id() == instance) {
+                let local = local.clone();
+                let tenant = tenant.to_string();
+                let body = Bytes::from(batch.body);
+                pending.push(tokio::spawn(async move {
+                    let result = local
+                        .push(&tenant, body)
+                        .await
+                        .map_err(|s| format!("{}: {}", status_name(s.code()), s.message()));
+                    (instance, series, result)
+                }));
+                continue;
+            }
+            let client = self.pool.get(&batch.addr);
+            let request = with_tenant(tenant, RawWriteRequest(Bytes::from(batch.body)));
             let handle = tokio::spawn(async move {
                 let result = match (client, request) {
                     (Ok(mut c), Ok(r)) => c

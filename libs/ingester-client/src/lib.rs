@@ -92,6 +92,22 @@ impl IngesterClientPool {
     }
 }
 
+/// An ingester running in this process (the one-process mode). Pushes to
+/// it are plain function calls: no protobuf framing, HTTP/2 or loopback
+/// TCP. Its answers and errors are the ones its gRPC service would give.
+#[async_trait::async_trait]
+pub trait LocalIngester: Send + Sync {
+    /// Its instance ID in the ring.
+    fn instance_id(&self) -> &str;
+
+    /// Appends an encoded remote write request for `tenant`.
+    async fn push(
+        &self,
+        tenant: &str,
+        body: bytes::Bytes,
+    ) -> Result<strata_proto::ingester::PushResponse, tonic::Status>;
+}
+
 /// A gRPC request carrying the tenant in its metadata.
 pub fn with_tenant<T>(tenant: &str, message: T) -> Result<tonic::Request<T>, ClientError> {
     let mut req = tonic::Request::new(message);

@@ -40,6 +40,26 @@ impl IngesterService {
     }
 }
 
+impl IngesterService {
+    /// Appends an encoded remote write request for `tenant`: the push RPC
+    /// without gRPC, also called directly by a distributor in this process.
+    pub async fn push_body(
+        &self,
+        tenant: String,
+        body: bytes::Bytes,
+    ) -> Result<PushResponse, Status> {
+        strata_model::validate_tenant_id(&tenant)
+            .map_err(|e| Status::invalid_argument(format!("invalid tenant ID: {e}")))?;
+        let ingester = self.ingester.clone();
+        let outcome = blocking(move || ingester.push(&tenant, &body)).await??;
+        Ok(PushResponse {
+            samples_appended: outcome.appended,
+            samples_rejected: outcome.rejected,
+            rejection: outcome.first_rejection.unwrap_or_default(),
+        })
+    }
+}
+
 /// The tenant of a call, from its `x-scope-orgid` metadata.
 pub fn tenant_of<T>(req: &Request<T>) -> Result<String, Status> {
     let value = req
@@ -124,13 +144,7 @@ impl IngesterRpc for IngesterService {
     async fn push(&self, req: Request<RawWriteRequest>) -> Result<Response<PushResponse>, Status> {
         let tenant = tenant_of(&req)?;
         let body = req.into_inner().0;
-        let ingester = self.ingester.clone();
-        let outcome = blocking(move || ingester.push(&tenant, &body)).await??;
-        Ok(Response::new(PushResponse {
-            samples_appended: outcome.appended,
-            samples_rejected: outcome.rejected,
-            rejection: outcome.first_rejection.unwrap_or_default(),
-        }))
+        self.push_body(tenant, body).await.map(Response::new)
     }
 
     type QueryStreamStream = QueryStream;

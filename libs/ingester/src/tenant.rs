@@ -39,13 +39,37 @@ pub(crate) enum CreateError {
     MetricLimit(usize),
 }
 
+/// Keys of fingerprint maps are XXH3 hashes already; hashing them again
+/// (SipHash by default) only costs time.
+type FingerprintHash = std::hash::BuildHasherDefault<FingerprintHasher>;
+
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, fp: u64) {
+        self.0 = fp;
+    }
+}
+
 #[derive(Default)]
 struct TenantState {
     series: Vec<Arc<Series>>,
     /// Fingerprint → series ID. Fingerprints that collide keep the extra
     /// IDs in `collisions`.
-    by_fingerprint: HashMap<u64, SeriesId>,
-    collisions: HashMap<u64, Vec<SeriesId>>,
+    by_fingerprint: HashMap<u64, SeriesId, FingerprintHash>,
+    collisions: HashMap<u64, Vec<SeriesId>, FingerprintHash>,
     per_metric: HashMap<Arc<str>, usize>,
     index: Index,
 }

@@ -1,7 +1,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use twox_hash::XxHash3_64;
 
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -127,15 +126,14 @@ impl<'a> IntoIterator for &'a Labels {
 /// fingerprints; different ones may collide, so users of fingerprints must
 /// compare the labels themselves before treating two series as one.
 pub fn fingerprint<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
-    let mut hasher = XxHash3_64::with_seed(0);
-    use std::hash::Hasher;
-    for (name, value) in labels {
-        hasher.write(name.as_bytes());
-        hasher.write(&[0xff]);
-        hasher.write(value.as_bytes());
-        hasher.write(&[0xff]);
-    }
-    hasher.finish()
+    crate::hash::xxh3_of(|buf| {
+        for (name, value) in labels {
+            buf.extend_from_slice(name.as_bytes());
+            buf.push(0xff);
+            buf.extend_from_slice(value.as_bytes());
+            buf.push(0xff);
+        }
+    })
 }
 
 #[cfg(test)]
@@ -156,6 +154,22 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "x")]);
         assert_eq!(l.to_string(), "up{job=\"x\"}");
     }
+
+    #[test]
+    fn fingerprint_is_xxh3_of_the_documented_layout() {
+        use std::hash::Hasher;
+        let mut h = twox_hash::XxHash3_64::with_seed(0);
+        h.write(b"__name__\xffup\xffjob\xffapi\xff");
+        assert_eq!(
+            fingerprint([("__name__", "up"), ("job", "api")]),
+            h.finish()
+        );
+        assert_eq!(fingerprint([("__name__", "up"), ("job", "api")]), GOLDEN_FP);
+    }
+
+    /// Golden value: fingerprints key series in memory and, later, in the
+    /// index; changing the layout or hash changes every one of them.
+    const GOLDEN_FP: u64 = 12_762_544_300_997_460_299;
 
     #[test]
     fn fingerprint_separates_boundaries() {

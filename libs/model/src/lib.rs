@@ -3,6 +3,7 @@
 //! Prometheus.
 
 pub mod duration;
+pub mod hash;
 mod labels;
 mod matcher;
 mod tenant;

@@ -10,20 +10,18 @@
 //! [`shard_key_all_labels`]). `0xFF` never occurs in UTF-8 text, so different inputs cannot
 //! produce the same byte stream.
 
-use std::hash::Hasher;
-
-use twox_hash::XxHash3_64;
+use strata_model::hash::xxh3_of;
 
 const SEPARATOR: [u8; 1] = [0xff];
 
 /// Shard key of a series when sharding by metric name: all series of one metric of one
 /// tenant land on the same replication set.
 pub fn shard_key(tenant: &str, metric_name: &str) -> u32 {
-    let mut hasher = XxHash3_64::with_seed(0);
-    hasher.write(tenant.as_bytes());
-    hasher.write(&SEPARATOR);
-    hasher.write(metric_name.as_bytes());
-    fold(hasher.finish())
+    fold(xxh3_of(|buf| {
+        buf.extend_from_slice(tenant.as_bytes());
+        buf.extend_from_slice(&SEPARATOR);
+        buf.extend_from_slice(metric_name.as_bytes());
+    }))
 }
 
 /// Shard key of a series when sharding by all labels (spreads a huge metric across the
@@ -35,16 +33,16 @@ where
     N: AsRef<str>,
     V: AsRef<str>,
 {
-    let mut hasher = XxHash3_64::with_seed(0);
-    hasher.write(tenant.as_bytes());
-    hasher.write(&SEPARATOR);
-    for (name, value) in labels {
-        hasher.write(name.as_ref().as_bytes());
-        hasher.write(&SEPARATOR);
-        hasher.write(value.as_ref().as_bytes());
-        hasher.write(&SEPARATOR);
-    }
-    fold(hasher.finish())
+    fold(xxh3_of(|buf| {
+        buf.extend_from_slice(tenant.as_bytes());
+        buf.extend_from_slice(&SEPARATOR);
+        for (name, value) in labels {
+            buf.extend_from_slice(name.as_ref().as_bytes());
+            buf.extend_from_slice(&SEPARATOR);
+            buf.extend_from_slice(value.as_ref().as_bytes());
+            buf.extend_from_slice(&SEPARATOR);
+        }
+    }))
 }
 
 fn fold(hash: u64) -> u32 {
@@ -54,6 +52,7 @@ fn fold(hash: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twox_hash::XxHash3_64;
 
     #[test]
     fn keys_are_stable_across_versions() {
