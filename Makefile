@@ -2,8 +2,10 @@
 #
 #   make run    one-process mode on http://127.0.0.1:9009 (data in ./data)
 #   make test   unit, property and end-to-end tests (installs what they need)
-#   make bench  criterion benchmarks of the hot paths
-#   make bench-compare  Strata vs Prometheus vs VictoriaMetrics (< 30 min)
+#   make bench  Strata vs Prometheus vs VictoriaMetrics, then the criterion
+#               micro-benchmarks (< 30 min; writes docs/benchmarks.md)
+#   make bench-compare  only the side-by-side comparison
+#   make bench-micro    only the criterion benchmarks of the hot paths
 
 CARGO ?= cargo
 NPM_PREFIX := $(CURDIR)/.tmp/npm
@@ -11,7 +13,7 @@ DYNALITE := $(NPM_PREFIX)/node_modules/.bin/dynalite
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build run test test-deps unit-test e2e-test bench fmt lint clean
+.PHONY: all build run test test-deps unit-test e2e-test bench bench-micro fmt lint clean
 
 all: build
 
@@ -51,16 +53,26 @@ e2e-test: test-deps
 	$(CARGO) build --bins
 	DYNALITE_BIN=$(DYNALITE) $(CARGO) test -p strata-e2e
 
-bench:
-	$(CARGO) bench -p strata-remote-write --bench decode
-	$(CARGO) bench -p strata-chunk --bench xor
+## The whole benchmark: side by side at 100k and 1M active series (its own
+## time budget, TIME_BUDGET, defaults to 25 minutes with the build), then
+## the micro-benchmarks with short measurement windows.
+bench: bench-compare
+	$(MAKE) bench-micro CRITERION_ARGS="--warm-up-time 1 --measurement-time 2"
+
+## Criterion benchmarks of the hot paths; CRITERION_ARGS are passed on
+## (e.g. --save-baseline before / --baseline before).
+CRITERION_ARGS ?=
+bench-micro:
+	$(CARGO) bench -p strata-remote-write --bench decode -- $(CRITERION_ARGS)
+	$(CARGO) bench -p strata-chunk --bench xor -- $(CRITERION_ARGS)
+	$(CARGO) bench -p strata-promql --bench query -- $(CRITERION_ARGS)
 
 ## Side by side with Prometheus 2.42 and VictoriaMetrics, same generator and
-## data (loadtest/README.md); under 30 minutes. Knobs: SERIES, SYSTEMS,
-## INGEST_DURATION, ... (see loadtest/bench/compare.sh).
+## data (loadtest/README.md). Knobs: SERIES, SYSTEMS, INGEST_DURATION,
+## TIME_BUDGET, ... (see loadtest/bench/compare.sh).
 .PHONY: bench-compare
 bench-compare: test-deps
-	BENCH_VIA_MAKE=1 loadtest/bench/compare.sh
+	BENCH_VIA_MAKE="$(or $(MAKECMDGOALS),bench-compare)" loadtest/bench/compare.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -9,20 +9,20 @@
 # skipped and marked so in the report.
 #
 # Knobs (environment):
-#   SERIES               active series counts, space-separated   (100000)
+#   SERIES               active series counts, space-separated   (100000 1000000)
 #   SYSTEMS              subset/order of: prometheus victoriametrics strata strata-distributed
 #   WARMUP_ROUNDS        samples per series written before P2/P4  (240 = 1 h of 15 s data)
-#   WARMUP_MAX_SAMPLES   cap on warm-up samples per system; fewer rounds for big SERIES (24000000)
-#   WARMUP_MAX           time cap of the warm-up                  (300s)
+#   WARMUP_MAX_SAMPLES   cap on warm-up samples per system; fewer rounds for big SERIES (12000000)
+#   WARMUP_MAX           time cap of the warm-up                  (180s)
 #   WARMUP_CONCURRENCY   requests in flight during warm-up        (8)
-#   INGEST_DURATION      P1 max-rate phase                        (60s)
+#   INGEST_DURATION      P1 max-rate phase                        (30s)
 #   INGEST_CONCURRENCY   P1 requests in flight (shards); a list ("4 16") runs one
 #                        P1 step per value, each INGEST_DURATION long, best one counts (8)
-#   QUERY_DURATION       P4 query mix                             (30s)
+#   QUERY_DURATION       P4 query mix                             (20s)
 #   QUERY_CONCURRENCY    P4 queries in flight                     (2)
 #   BATCH_SIZE           series per remote write request          (2000)
 #   GENERATOR_DURATION   generator-alone measurement per series count (10s)
-#   TIME_BUDGET          seconds for the whole run, build included (1740)
+#   TIME_BUDGET          seconds for the whole run, build included (1500)
 #   RESULTS              results directory      (.tmp/bench-compare/<UTC timestamp>)
 #   DOC                  markdown file to update (docs/benchmarks.md; empty: print only)
 #   BASE_PORT            first of ~50 consecutive ports used      (19100)
@@ -39,26 +39,26 @@ for k in SERIES SYSTEMS WARMUP_ROUNDS WARMUP_MAX_SAMPLES WARMUP_MAX WARMUP_CONCU
   GENERATOR_DURATION TIME_BUDGET; do
   if [ -n "${!k+x}" ]; then SET_KNOBS+=" $k=\"${!k}\""; fi
 done
-if [ "${BENCH_VIA_MAKE:-0}" = 1 ]; then
-  RUN_COMMAND="make bench-compare$SET_KNOBS"
+if [ -n "${BENCH_VIA_MAKE:-}" ]; then
+  RUN_COMMAND="make ${BENCH_VIA_MAKE}$SET_KNOBS"
 else
   RUN_COMMAND="${SET_KNOBS# } loadtest/bench/compare.sh"
   RUN_COMMAND=${RUN_COMMAND# }
 fi
 
-SERIES=${SERIES:-100000}
+SERIES=${SERIES:-"100000 1000000"}
 SYSTEMS=${SYSTEMS:-"prometheus victoriametrics strata strata-distributed"}
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-240}
-WARMUP_MAX_SAMPLES=${WARMUP_MAX_SAMPLES:-24000000}
-WARMUP_MAX=${WARMUP_MAX:-300s}
+WARMUP_MAX_SAMPLES=${WARMUP_MAX_SAMPLES:-12000000}
+WARMUP_MAX=${WARMUP_MAX:-180s}
 WARMUP_CONCURRENCY=${WARMUP_CONCURRENCY:-8}
-INGEST_DURATION=${INGEST_DURATION:-60s}
+INGEST_DURATION=${INGEST_DURATION:-30s}
 INGEST_CONCURRENCY=${INGEST_CONCURRENCY:-8}
-QUERY_DURATION=${QUERY_DURATION:-30s}
+QUERY_DURATION=${QUERY_DURATION:-20s}
 QUERY_CONCURRENCY=${QUERY_CONCURRENCY:-2}
 BATCH_SIZE=${BATCH_SIZE:-2000}
 GENERATOR_DURATION=${GENERATOR_DURATION:-10s}
-TIME_BUDGET=${TIME_BUDGET:-1740}
+TIME_BUDGET=${TIME_BUDGET:-1500}
 RESULTS=${RESULTS:-.tmp/bench-compare/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC-docs/benchmarks.md}
 BASE_PORT=${BASE_PORT:-19100}
