@@ -54,7 +54,7 @@ e2e-test: test-deps
 	DYNALITE_BIN=$(DYNALITE) $(CARGO) test -p strata-e2e
 
 ## The whole benchmark: side by side at 100k and 1M active series (its own
-## time budget, TIME_BUDGET, defaults to 25 minutes with the build), then
+## time budget, TIME_BUDGET, defaults to 1600 s with the build), then
 ## the micro-benchmarks with short measurement windows.
 bench: bench-compare
 	$(MAKE) bench-micro CRITERION_ARGS="--warm-up-time 1 --measurement-time 2"

@@ -15,14 +15,14 @@
 #   WARMUP_MAX_SAMPLES   cap on warm-up samples per system; fewer rounds for big SERIES (12000000)
 #   WARMUP_MAX           time cap of the warm-up                  (180s)
 #   WARMUP_CONCURRENCY   requests in flight during warm-up        (8)
-#   INGEST_DURATION      P1 max-rate phase                        (30s)
+#   INGEST_DURATION      P1 max-rate phase                        (20s)
 #   INGEST_CONCURRENCY   P1 requests in flight (shards); a list ("4 16") runs one
 #                        P1 step per value, each INGEST_DURATION long, best one counts (8)
-#   QUERY_DURATION       P4 query mix                             (20s)
+#   QUERY_DURATION       P4 query mix                             (15s)
 #   QUERY_CONCURRENCY    P4 queries in flight                     (2)
 #   BATCH_SIZE           series per remote write request          (2000)
 #   GENERATOR_DURATION   generator-alone measurement per series count (10s)
-#   TIME_BUDGET          seconds for the whole run, build included (1500)
+#   TIME_BUDGET          seconds for the whole run, build included (1600)
 #   RESULTS              results directory      (.tmp/bench-compare/<UTC timestamp>)
 #   DOC                  markdown file to update (docs/benchmarks.md; empty: print only)
 #   BASE_PORT            first of ~50 consecutive ports used      (19100)
@@ -52,13 +52,13 @@ WARMUP_ROUNDS=${WARMUP_ROUNDS:-240}
 WARMUP_MAX_SAMPLES=${WARMUP_MAX_SAMPLES:-12000000}
 WARMUP_MAX=${WARMUP_MAX:-180s}
 WARMUP_CONCURRENCY=${WARMUP_CONCURRENCY:-8}
-INGEST_DURATION=${INGEST_DURATION:-30s}
+INGEST_DURATION=${INGEST_DURATION:-20s}
 INGEST_CONCURRENCY=${INGEST_CONCURRENCY:-8}
-QUERY_DURATION=${QUERY_DURATION:-20s}
+QUERY_DURATION=${QUERY_DURATION:-15s}
 QUERY_CONCURRENCY=${QUERY_CONCURRENCY:-2}
 BATCH_SIZE=${BATCH_SIZE:-2000}
 GENERATOR_DURATION=${GENERATOR_DURATION:-10s}
-TIME_BUDGET=${TIME_BUDGET:-1500}
+TIME_BUDGET=${TIME_BUDGET:-1600}
 RESULTS=${RESULTS:-.tmp/bench-compare/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC-docs/benchmarks.md}
 BASE_PORT=${BASE_PORT:-19100}
@@ -320,7 +320,13 @@ run_system() { # system series outdir
   end_ms=$(jq '.last_timestamp_ms' "$out/warmup.json" 2>/dev/null || echo 0)
   next_round=$(jq '.next_round' "$out/warmup.json" 2>/dev/null || echo "$rounds")
   log "P4 query mix for $QUERY_DURATION"
-  "$LOADGEN" query --url "$QUERY_URL" --series "$series" --time "$end_ms" --time-jitter 5m \
+  # Evaluation times spread over the last 5 minutes of data, or over the
+  # newest quarter of it when the warm-up wrote less (1M series: 12 rounds),
+  # so queries never land before the data starts.
+  local jitter_s=$((next_round * 15 / 4))
+  [ "$jitter_s" -le 300 ] || jitter_s=300
+  [ "$jitter_s" -ge 1 ] || jitter_s=1
+  "$LOADGEN" query --url "$QUERY_URL" --series "$series" --time "$end_ms" --time-jitter "${jitter_s}s" \
     --duration "$QUERY_DURATION" --concurrency "$QUERY_CONCURRENCY" --timeout 60s --json \
     >"$out/query.json" 2>>"$out/loadgen.log" || log "query mix failed (see $out/loadgen.log)"
   log "P4: $(jq -c '{ok, queries, p50: .latency.p50_ms, p99: .latency.p99_ms, errors}' "$out/query.json" 2>/dev/null)"
@@ -388,6 +394,7 @@ T0=$(($(date +%s) * 1000 - 24 * 3600 * 1000))
 T0=$((T0 - T0 % 60000))
 
 steps=$(wc -w <<<"$INGEST_CONCURRENCY")
+declare -A LAST_RUN_SECONDS=()
 per_system_worst=$(($(secs "$WARMUP_MAX") + $(secs "$QUERY_DURATION") + steps * $(secs "$INGEST_DURATION") + 60))
 for series in $SERIES; do
   log "generator alone: $series series, null receiver, $GENERATOR_DURATION"
@@ -399,12 +406,20 @@ for series in $SERIES; do
     out=$RESULTS/$series/$sys
     mkdir -p "$out"
     elapsed=$(($(date +%s) - START_EPOCH))
-    if [ $((elapsed + per_system_worst)) -gt "$TIME_BUDGET" ]; then
-      log "skipping $sys at $series series: ${elapsed}s elapsed, up to ${per_system_worst}s more would pass TIME_BUDGET=${TIME_BUDGET}s"
+    # Expected time: twice what this system took at the previous series
+    # count (most phases are fixed-length; the warm-up grows), at most the
+    # worst case of the fixed phases.
+    expect=$per_system_worst
+    prev=${LAST_RUN_SECONDS[$sys]:-}
+    if [ -n "$prev" ] && [ $((prev * 2)) -lt "$expect" ]; then expect=$((prev * 2)); fi
+    if [ $((elapsed + expect)) -gt "$TIME_BUDGET" ]; then
+      log "skipping $sys at $series series: ${elapsed}s elapsed, about ${expect}s more would pass TIME_BUDGET=${TIME_BUDGET}s"
       echo "time budget" >"$out/skipped.txt"
       continue
     fi
+    run_started=$(date +%s)
     run_system "$sys" "$series" "$out"
+    LAST_RUN_SECONDS[$sys]=$(($(date +%s) - run_started))
   done
 done
 

@@ -80,6 +80,7 @@ pub fn main_for(role: Role) -> ExitCode {
         }
     };
     strata_server::logging::init_logging(&program);
+    strata_server::memory::start_heap_trimmer(Duration::from_secs(5));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod shutdown;
 pub mod tenant;
