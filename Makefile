@@ -54,10 +54,12 @@ e2e-test: test-deps
 	DYNALITE_BIN=$(DYNALITE) $(CARGO) test -p strata-e2e
 
 ## The whole benchmark: side by side at 100k and 1M active series (its own
-## time budget, TIME_BUDGET, defaults to 1600 s with the build), then
-## the micro-benchmarks with short measurement windows.
+## time budget, TIME_BUDGET, defaults to 1550 s with the build), then
+## the ingest-path micro-benchmarks with short measurement windows
+## (bench-micro also runs the PromQL engine benchmark).
 bench: bench-compare
-	$(MAKE) bench-micro CRITERION_ARGS="--warm-up-time 1 --measurement-time 2"
+	$(CARGO) bench -p strata-remote-write --bench decode -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) bench -p strata-chunk --bench xor -- --warm-up-time 1 --measurement-time 2
 
 ## Criterion benchmarks of the hot paths; CRITERION_ARGS are passed on
 ## (e.g. --save-baseline before / --baseline before).

@@ -22,7 +22,7 @@
 #   QUERY_CONCURRENCY    P4 queries in flight                     (2)
 #   BATCH_SIZE           series per remote write request          (2000)
 #   GENERATOR_DURATION   generator-alone measurement per series count (10s)
-#   TIME_BUDGET          seconds for the whole run, build included (1600)
+#   TIME_BUDGET          seconds for the whole run, build included (1550)
 #   RESULTS              results directory      (.tmp/bench-compare/<UTC timestamp>)
 #   DOC                  markdown file to update (docs/benchmarks.md; empty: print only)
 #   BASE_PORT            first of ~50 consecutive ports used      (19100)
@@ -58,7 +58,7 @@ QUERY_DURATION=${QUERY_DURATION:-15s}
 QUERY_CONCURRENCY=${QUERY_CONCURRENCY:-2}
 BATCH_SIZE=${BATCH_SIZE:-2000}
 GENERATOR_DURATION=${GENERATOR_DURATION:-10s}
-TIME_BUDGET=${TIME_BUDGET:-1600}
+TIME_BUDGET=${TIME_BUDGET:-1550}
 RESULTS=${RESULTS:-.tmp/bench-compare/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC-docs/benchmarks.md}
 BASE_PORT=${BASE_PORT:-19100}

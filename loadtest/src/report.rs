@@ -410,17 +410,26 @@ are Strata ÷ peer: above 1 is better for samples/s, below 1 is better for bytes
             &results,
             |r| match (&reference, &r.query) {
                 (Some(reference), Some(q)) => {
-                    let same = q
+                    // Only kinds both systems ran can be compared; a
+                    // slow system may not reach every kind in the time.
+                    let compared: Vec<bool> = q
                         .kinds
                         .iter()
-                        .filter(|(k, v)| {
-                            v.ok > 0
-                                && reference
-                                    .get(*k)
-                                    .is_some_and(|m| (m - v.mean_series).abs() < 1e-9)
+                        .filter(|(_, v)| v.ok > 0)
+                        .filter_map(|(k, v)| {
+                            reference.get(k).map(|m| (m - v.mean_series).abs() < 1e-9)
                         })
-                        .count();
-                    format!("{same} of {} kinds", reference.len())
+                        .collect();
+                    let same = compared.iter().filter(|s| **s).count();
+                    let not_run = reference.len() - compared.len();
+                    if not_run == 0 {
+                        format!("{same} of {} kinds", compared.len())
+                    } else {
+                        format!(
+                            "{same} of {} kinds both ran ({not_run} not reached in the time)",
+                            compared.len()
+                        )
+                    }
                 }
                 _ => "—".to_string(),
             },
