@@ -23,7 +23,7 @@ pub mod rangefn;
 #[cfg(test)]
 mod tests;
 
-pub use plan::{DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
+pub use plan::{parse, DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
 
 use std::time::Duration;
 

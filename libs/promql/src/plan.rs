@@ -39,7 +39,10 @@ pub const MAX_EXPR_DEPTH: usize = 200;
 /// pathological input before it runs.
 pub const MAX_QUERY_OPERATORS: usize = 1000;
 
-pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
+/// Parses a PromQL expression with the engine's guards: the operator and
+/// nesting limits, and parser panics (out-of-range literals) turned into
+/// `bad_data`. Every caller outside the engine should parse through this.
+pub fn parse(query: &str) -> Result<Expr, QueryError> {
     if operator_count(query) > MAX_QUERY_OPERATORS {
         return Err(QueryError::BadData(format!(
             "query is too complex (more than {MAX_QUERY_OPERATORS} operators and brackets)"

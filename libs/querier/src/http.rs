@@ -310,7 +310,7 @@ fn check_query(query: &str) -> Result<promql_parser::parser::Expr, ApiError> {
             "1:1: parse error: no expression found in input",
         ));
     }
-    promql_parser::parser::parse(query).map_err(|e| ApiError::invalid_param("query", e))
+    strata_promql::parse(query).map_err(|e| ApiError::invalid_param("query", e))
 }
 
 fn duration_of(ms: i64) -> Duration {

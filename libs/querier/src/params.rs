@@ -242,7 +242,7 @@ pub fn parse_matcher_sets(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>, Strin
 }
 
 fn parse_selector(selector: &str) -> Result<Vec<Vec<Matcher>>, String> {
-    let expr = promql_parser::parser::parse(selector)?;
+    let expr = strata_promql::parse(selector).map_err(|e| e.to_string())?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(format!(
             "{selector:?} is not a series selector; use the form metric_name{{label=\"value\"}}"

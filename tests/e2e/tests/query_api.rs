@@ -551,6 +551,22 @@ async fn malformed_parameters_are_bad_data() {
     let cases: Vec<Case> = vec![
         ("query", vec![("query", "sum(")], "invalid parameter \"query\""),
         ("query", vec![("query", "")], "invalid parameter \"query\""),
+        // The parser library panics on these; the server must answer.
+        ("query", vec![("query", "up[1e400]")], "invalid parameter \"query\""),
+        (
+            "query_range",
+            vec![("query", "rate(up[1e308])"), ("start", "0"), ("end", "10"), ("step", "1")],
+            "invalid parameter \"query\"",
+        ),
+        ("series", vec![("match[]", "up offset 1e308")], "invalid parameter \"match[]\""),
+        (
+            "query",
+            vec![("query", {
+                let deep = format!("{}up{}", "(".repeat(300), ")".repeat(300));
+                deep.leak()
+            })],
+            "invalid parameter \"query\"",
+        ),
         (
             "query",
             vec![("query", "up"), ("time", "yesterday")],
