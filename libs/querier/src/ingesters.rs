@@ -271,37 +271,24 @@ impl IngesterQuerier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, QuerierError> {
-        let ask = if limit > 0 { limit as u64 + 1 } else { 0 };
-        let sets: Vec<Vec<Matcher>> = if matcher_sets.is_empty() {
-            vec![Vec::new()]
-        } else {
-            matcher_sets.to_vec()
-        };
-        let mut all: BTreeSet<String> = BTreeSet::new();
-        for matchers in &sets {
-            let set = if matchers.is_empty() {
-                self.all_healthy()?
-            } else {
-                self.replication_set(tenant, matchers)?
-            };
-            let pb_matchers = matchers_to_pb(matchers);
-            let answers = self
-                .fan_out(tenant, &set, move |mut client, tenant_value| {
-                    let req = tenant_request(
-                        LabelNamesRequest {
-                            start_ms,
-                            end_ms,
-                            matchers: pb_matchers.clone(),
-                            limit: ask,
-                        },
-                        tenant_value,
-                    );
-                    Box::pin(async move { Ok(client.label_names(req).await?.into_inner().names) })
-                })
-                .await?;
-            all.extend(answers.into_iter().flatten());
-        }
-        Ok(truncate(all.into_iter().collect(), ask as usize))
+        self.string_union(
+            tenant,
+            matcher_sets,
+            limit,
+            move |mut client, tenant_value, matchers, ask| {
+                let req = tenant_request(
+                    LabelNamesRequest {
+                        start_ms,
+                        end_ms,
+                        matchers,
+                        limit: ask,
+                    },
+                    tenant_value,
+                );
+                Box::pin(async move { Ok(client.label_names(req).await?.into_inner().names) })
+            },
+        )
+        .await
     }
 
     /// Values of label `name` among the series matching any of
@@ -316,36 +303,61 @@ impl IngesterQuerier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, QuerierError> {
+        let name = name.to_string();
+        self.string_union(
+            tenant,
+            matcher_sets,
+            limit,
+            move |mut client, tenant_value, matchers, ask| {
+                let req = tenant_request(
+                    LabelValuesRequest {
+                        name: name.clone(),
+                        start_ms,
+                        end_ms,
+                        matchers,
+                        limit: ask,
+                    },
+                    tenant_value,
+                );
+                Box::pin(async move { Ok(client.label_values(req).await?.into_inner().values) })
+            },
+        )
+        .await
+    }
+
+    /// The sorted union of the strings `call` returns for each matcher set
+    /// (one set without matchers when there are none, asked of every healthy
+    /// ingester: names and metric names live everywhere), at most `limit`
+    /// (0 = all) plus one. `call` gets the set's matchers and the per-ingester
+    /// limit to ask for.
+    async fn string_union<F>(
+        &self,
+        tenant: &str,
+        matcher_sets: &[Vec<Matcher>],
+        limit: usize,
+        call: F,
+    ) -> Result<Vec<String>, QuerierError>
+    where
+        F: Fn(Client, TenantValue, Vec<pb::LabelMatcher>, u64) -> CallFuture<Vec<String>>,
+    {
         let ask = if limit > 0 { limit as u64 + 1 } else { 0 };
-        let sets: Vec<Vec<Matcher>> = if matcher_sets.is_empty() {
-            vec![Vec::new()]
+        let no_matchers = [Vec::new()];
+        let sets = if matcher_sets.is_empty() {
+            &no_matchers[..]
         } else {
-            matcher_sets.to_vec()
+            matcher_sets
         };
         let mut all: BTreeSet<String> = BTreeSet::new();
-        for matchers in &sets {
+        for matchers in sets {
             let set = if matchers.is_empty() {
-                // `label/__name__/values` without matchers lists metric
-                // names, which live everywhere.
                 self.all_healthy()?
             } else {
                 self.replication_set(tenant, matchers)?
             };
             let pb_matchers = matchers_to_pb(matchers);
-            let name = name.to_string();
             let answers = self
-                .fan_out(tenant, &set, move |mut client, tenant_value| {
-                    let req = tenant_request(
-                        LabelValuesRequest {
-                            name: name.clone(),
-                            start_ms,
-                            end_ms,
-                            matchers: pb_matchers.clone(),
-                            limit: ask,
-                        },
-                        tenant_value,
-                    );
-                    Box::pin(async move { Ok(client.label_values(req).await?.into_inner().values) })
+                .fan_out(tenant, &set, |client, tenant_value| {
+                    call(client, tenant_value, pb_matchers.clone(), ask)
                 })
                 .await?;
             all.extend(answers.into_iter().flatten());
