@@ -42,8 +42,12 @@ test-deps:
 	@prometheus --version 2>&1 | head -n 1
 	@test -x $(DYNALITE) && echo "dynalite: $(DYNALITE)"
 
+## The criterion benchmarks are compiled (not run) so they cannot rot;
+## `--bench '*'` builds only [[bench]] targets, not every crate's libtest
+## harness in release mode.
 test: test-deps
 	$(CARGO) build --bins
+	$(CARGO) bench --no-run --workspace --bench '*'
 	DYNALITE_BIN=$(DYNALITE) $(CARGO) test --workspace --no-fail-fast
 
 unit-test:
