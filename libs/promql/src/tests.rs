@@ -196,3 +196,45 @@ fn go_number_formatting() {
     assert_eq!(format_go_g(1.1), "1.1");
     assert_eq!(format_go_g(1e21), "1e+21");
 }
+
+#[test]
+fn lookback_delta_is_configurable() {
+    let mut s = MemStorage::new();
+    s.add(
+        Labels::from_pairs([("__name__", "old")]),
+        vec![(1_000_000 - 120_000, 1.0)],
+    );
+    s.add(
+        Labels::from_pairs([("__name__", "recent")]),
+        vec![(1_000_000 - 30_000, 2.0)],
+    );
+    let t = 1_000_000;
+    let one_minute = Engine::new(EngineOptions {
+        lookback_delta: Duration::from_secs(60),
+        ..EngineOptions::default()
+    });
+    // A sample 2m old is beyond a 1m lookback; one 30s old is within it.
+    assert!(vector(one_minute.instant(&s, "old", t).unwrap()).is_empty());
+    assert_eq!(
+        vector(one_minute.instant(&s, "recent", t).unwrap()),
+        vec![("recent{}".to_string(), 2.0)]
+    );
+    // The window is left-open: exactly 1m old is out, just under is in.
+    assert!(vector(one_minute.instant(&s, "recent", t + 30_000).unwrap()).is_empty());
+    assert_eq!(
+        vector(one_minute.instant(&s, "recent", t + 29_999).unwrap()).len(),
+        1
+    );
+    // The same data with the default 5m lookback: both are found.
+    let default = engine();
+    assert_eq!(vector(default.instant(&s, "old", t).unwrap()).len(), 1);
+    assert_eq!(vector(default.instant(&s, "recent", t).unwrap()).len(), 1);
+    // Range queries and the data the engine asks storage for follow it too.
+    let Value::Matrix(m) = one_minute.range(&s, "old", t - 120_000, t, 30_000).unwrap() else {
+        panic!("range query must give a matrix");
+    };
+    let times: Vec<i64> = m[0].samples.iter().map(|p| p.0).collect();
+    assert_eq!(times, [t - 120_000, t - 90_000]);
+    let r = one_minute.select_requests("old", t, t).unwrap();
+    assert_eq!((r[0].start_ms, r[0].end_ms), (t - 60_000 + 1, t));
+}
