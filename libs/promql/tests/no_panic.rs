@@ -8,99 +8,10 @@ use strata_model::{Labels, STALE_NAN_BITS};
 use strata_promql::promqltest::MemStorage;
 use strata_promql::{Engine, EngineOptions};
 
-const SEEDS: &[&str] = &[
-    "up",
-    "up{job=\"a\"} offset 5m",
-    "rate(http_requests_total[5m])",
-    "sum by (job) (rate(http_requests_total[5m] @ 100))",
-    "histogram_quantile(0.9, sum by (le) (rate(req_bucket[5m])))",
-    "histogram_fraction(0, 0.2, req_bucket)",
-    "topk(2, up) or bottomk(1, up)",
-    "up * on(job) group_left(instance) up",
-    "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\")",
-    "label_join(up, \"x\", \",\", \"job\", \"instance\")",
-    "max_over_time(deriv(up[1m])[5m:30s])",
-    "quantile_over_time(0.5, up[10m])",
-    "count_values(\"v\", up)",
-    "predict_linear(up[5m], 60)",
-    "double_exponential_smoothing(up[5m], 0.5, 0.5)",
-    "absent_over_time(nope[1m])",
-    "scalar(up) + vector(time())",
-    "sort_by_label(up, \"job\")",
-    "clamp(up, 0, 1) ^ -1 % 0",
-    "year(up) unless day_of_week()",
-    "limitk(1, up) and limit_ratio(0.5, up)",
-    "1 > bool 2",
-    "\"str\"",
-    "up[5m]",
-    "up[5m:1m] offset -1m",
-    "round(up, 0.1)",
-    "quantile(2, up)",
-];
+#[path = "support/query_gen.rs"]
+mod query_gen;
 
-const TOKENS: &[&str] = &[
-    "up",
-    "req_bucket",
-    "(",
-    ")",
-    "[",
-    "]",
-    "{",
-    "}",
-    "5m",
-    "0s",
-    "1ms",
-    ":",
-    ",",
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-    "^",
-    "==",
-    "!=",
-    ">",
-    "<",
-    "and",
-    "or",
-    "unless",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "bool",
-    "offset",
-    "@",
-    "start()",
-    "end()",
-    "sum",
-    "avg",
-    "topk",
-    "rate",
-    "irate",
-    "time()",
-    "1",
-    "0",
-    "-1",
-    "NaN",
-    "Inf",
-    "1e308",
-    "\"le\"",
-    "le=\"0.1\"",
-    "job=~\".*\"",
-    "histogram_quantile",
-    "label_replace",
-    "count_values",
-    "quantile_over_time",
-    "absent",
-    "scalar",
-    "vector",
-    "sort",
-    "atan2",
-];
+use query_gen::{composed_query, mutated_query, token_soup, SEEDS};
 
 fn storage() -> MemStorage {
     let mut s = MemStorage::new();
@@ -150,48 +61,22 @@ fn run(query: &str) {
     let _ = engine.range(&storage, query, 0, 600_000, 45_000);
 }
 
-fn mutate(seed: &str, edits: &[(usize, u8, u8)]) -> String {
-    let mut bytes: Vec<u8> = seed.as_bytes().to_vec();
-    for &(pos, kind, b) in edits {
-        let pos = if bytes.is_empty() {
-            0
-        } else {
-            pos % (bytes.len() + 1)
-        };
-        const ALPHABET: &[u8] =
-            b"()[]{}:,+-*/%^=!<>~\"'`@.0123456789 abcdefghijklmnopqrstuvwxyz_\\";
-        let ch = ALPHABET[b as usize % ALPHABET.len()];
-        match kind % 3 {
-            0 => bytes.insert(pos, ch),
-            1 if pos < bytes.len() => {
-                bytes.remove(pos);
-            }
-            _ if pos < bytes.len() => bytes[pos] = ch,
-            _ => bytes.push(ch),
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutated_queries_do_not_panic(seed in 0..SEEDS.len(), edits in prop::collection::vec((0usize..200, 0u8..3, 0u8..66), 0..6)) {
-        run(&mutate(SEEDS[seed], &edits));
+    fn mutated_queries_do_not_panic(q in mutated_query()) {
+        run(&q);
     }
 
     #[test]
-    fn token_soup_does_not_panic(tokens in prop::collection::vec(0..TOKENS.len(), 1..14)) {
-        let q: Vec<&str> = tokens.iter().map(|i| TOKENS[*i]).collect();
-        run(&q.join(" "));
+    fn token_soup_does_not_panic(q in token_soup()) {
+        run(&q);
     }
 
     #[test]
-    fn composed_queries_do_not_panic(a in 0..SEEDS.len(), b in 0..SEEDS.len(), op in 0..8usize) {
-        let ops = ["+", "/", "and", "or", "unless", "> bool", "* on(job) group_left", "atan2"];
-        run(&format!("({}) {} ({})", SEEDS[a], ops[op], SEEDS[b]));
-        run(&format!("sum_over_time(({})[2m:15s])", SEEDS[a]));
+    fn composed_queries_do_not_panic(q in composed_query()) {
+        run(&q);
     }
 }
 
@@ -200,6 +85,9 @@ fn seeds_do_not_panic() {
     for q in SEEDS {
         run(q);
     }
+    // Found by mutated_queries before the generators moved to
+    // support/query_gen.rs (its regression seed no longer maps to it).
+    run(&query_gen::mutate(SEEDS[0], &[(0, 0, 63)]));
 }
 
 #[test]
