@@ -137,19 +137,23 @@ impl Distributor {
             .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
 
         let limits = self.config.limits_for(tenant);
-        if plan.samples > 0
-            && !self.limiter.allow(
+        if plan.samples > 0 {
+            if let Err(err) = self.limiter.allow(
                 tenant,
                 plan.samples,
                 limits.ingestion_rate,
                 limits.ingestion_burst_size,
-            )
-        {
-            self.metrics.discarded("rate_limited", plan.samples);
-            return Err(PushError::RateLimited(format!(
-                "ingestion rate limit of {} samples/s (burst {}) exceeded for tenant {tenant} while adding {} samples; slow down, or ask for a higher limit",
-                limits.ingestion_rate, limits.ingestion_burst_size, plan.samples
-            )));
+            ) {
+                return Err(if err.is_retryable() {
+                    self.metrics.discarded("rate_limited", plan.samples);
+                    PushError::RateLimited(err.to_string())
+                } else {
+                    // Retrying cannot help: 400, or Prometheus retries forever.
+                    self.metrics
+                        .discarded("request_larger_than_burst", plan.samples);
+                    PushError::BadRequest(err.to_string())
+                });
+            }
         }
 
         let series = plan.series;
@@ -503,4 +507,103 @@ fn status_name(code: tonic::Code) -> &'static str {
 
 fn ring_error(e: &RingError) -> PushError {
     PushError::Unavailable(format!("no quorum of healthy ingesters in the ring: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DistributorLimits;
+    use strata_ingester_client::PoolConfig;
+    use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
+    use strata_ring::{InstanceDesc, InstanceState, MemoryRingStore, RingConfig, RingStore};
+
+    /// A distributor over a one-member ring whose ingester is never reached:
+    /// the rate limit is charged before anything is sent.
+    async fn distributor(rate: f64, burst: u64) -> Arc<Distributor> {
+        let store = Arc::new(MemoryRingStore::new());
+        store
+            .put(
+                &InstanceDesc {
+                    id: "ing-1".to_string(),
+                    addr: "127.0.0.1:1".to_string(),
+                    http_addr: "127.0.0.1:2".to_string(),
+                    zone: String::new(),
+                    state: InstanceState::Active,
+                    tokens: vec![1 << 31],
+                    heartbeat_ms: now_ms(),
+                    registered_ms: now_ms(),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let ring = Ring::new(
+            RingConfig {
+                replication_factor: 1,
+                ..RingConfig::default()
+            },
+            store,
+        )
+        .unwrap();
+        ring.refresh().await.unwrap();
+        let config = DistributorConfig {
+            limits: DistributorLimits {
+                ingestion_rate: rate,
+                ingestion_burst_size: burst,
+                ..DistributorLimits::default()
+            },
+            ..DistributorConfig::default()
+        };
+        Arc::new(Distributor::new(
+            config,
+            Arc::new(ring),
+            Arc::new(IngesterClientPool::new(PoolConfig::default())),
+            DistributorMetrics::default(),
+        ))
+    }
+
+    fn body(series: usize) -> Bytes {
+        let now = now_ms();
+        let series: Vec<OwnedTimeSeries> = (0..series)
+            .map(|i| {
+                OwnedTimeSeries::new(
+                    [
+                        ("__name__".to_string(), "m".to_string()),
+                        ("i".to_string(), i.to_string()),
+                    ],
+                    [Sample {
+                        timestamp: now,
+                        value: 1.0,
+                    }],
+                )
+            })
+            .collect();
+        Bytes::from(compress(&encode_write_request(&series, &[])))
+    }
+
+    #[tokio::test]
+    async fn request_larger_than_burst_is_a_400_naming_what_to_change() {
+        let d = distributor(1.0, 10).await;
+        let err = d.push("t", body(20)).await.unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{err}");
+        let msg = err.to_string();
+        for part in [
+            "20 samples",
+            "burst size of 10",
+            "max_samples_per_send",
+            "ingestion_burst_size",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing from {msg:?}");
+        }
+        // A request within the burst but over what is left is a 429.
+        let d = distributor(1.0, 10).await;
+        d.limiter.allow("t", 8, 1.0, 10).unwrap();
+        let err = d.push("t", body(5)).await.unwrap_err();
+        assert_eq!(
+            err.status(),
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "{err}"
+        );
+        assert!(err.to_string().contains("rate limit"), "{err}");
+    }
 }

@@ -19,5 +19,5 @@ pub use distributor::{Distributor, PushSummary};
 pub use error::PushError;
 pub use http::push_routes;
 pub use metrics::DistributorMetrics;
-pub use rate::RateLimiter;
+pub use rate::{RateLimitError, RateLimiter};
 pub use validate::{validate_series, ValidationError};
