@@ -60,7 +60,12 @@ pub struct Proc {
 impl Proc {
     pub fn start(name: &str, program: &Path, args: &[String], cwd: Option<&Path>) -> Proc {
         let log = log_dir().join(format!("{name}-{}.log", std::process::id()));
-        let out = std::fs::File::create(&log).expect("create log file");
+        // Appended to, so a restarted process keeps its earlier log.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -159,6 +164,9 @@ pub struct Strata {
     pub http_port: u16,
     pub grpc_port: u16,
     pub data_dir: tempfile::TempDir,
+    /// Binary and flags it was started with, for [`Strata::restart`].
+    bin: String,
+    args: Vec<String>,
 }
 
 impl Strata {
@@ -190,7 +198,21 @@ impl Strata {
             http_port,
             grpc_port,
             data_dir,
+            bin: bin.to_string(),
+            args,
         }
+    }
+
+    /// Starts the stopped process again: same binary, flags, ports and
+    /// data directory.
+    pub fn restart(&mut self) {
+        assert!(
+            !self.proc.is_running(),
+            "{} is still running",
+            self.proc.name
+        );
+        let name = self.proc.name.clone();
+        self.proc = Proc::start(&name, &binary(&self.bin), &self.args, None);
     }
 
     pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -391,4 +413,137 @@ async fn json_answer(req: reqwest::RequestBuilder) -> anyhow::Result<(u16, serde
         bail!("answer has content type {content_type:?}, not application/json");
     }
     Ok((status, json))
+}
+
+/// Flags of a separate service whose ring lives in the DynamoDB-API server
+/// at `endpoint`, with quick heartbeats and ring polls.
+pub fn dynamo_ring_flags(endpoint: &str, replication_factor: usize) -> Vec<String> {
+    vec![
+        "--ring.store=dynamodb".to_string(),
+        format!("--ring.dynamodb.endpoint={endpoint}"),
+        "--ring.dynamodb.table=strata_ring_e2e".to_string(),
+        format!("--ring.replication-factor={replication_factor}"),
+        "--ring.poll-interval=200ms".to_string(),
+        "--lifecycler.heartbeat-period=1s".to_string(),
+    ]
+}
+
+/// GET `url`; returns the status and body text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, String)> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// The member rows of a ring status page (`/ring`), by instance ID; each
+/// row maps the table's column headers ("State", "Tokens", "Ownership",
+/// ...) to the cell's text.
+pub fn ring_members(page: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    fn cells<'a>(row: &'a str, tag: &str) -> Vec<&'a str> {
+        let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+        let mut out = Vec::new();
+        let mut rest = row;
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start..];
+            let Some(gt) = after.find('>') else { break };
+            let body = &after[gt + 1..];
+            let Some(end) = body.find(&close) else { break };
+            out.push(body[..end].trim());
+            rest = &body[end..];
+        }
+        out
+    }
+    let headers = cells(page, "th");
+    let mut members = BTreeMap::new();
+    for row in page.split("<tr").skip(1) {
+        let row = row.split("</tr>").next().unwrap_or_default();
+        let values = cells(row, "td");
+        let Some(id) = values.first() else { continue };
+        let columns = headers
+            .iter()
+            .zip(&values)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect();
+        members.insert(id.to_string(), columns);
+    }
+    members
+}
+
+/// Polls the ring status page of the service at `base` until every
+/// instance in `ids` is ACTIVE and healthy there; returns its members.
+pub async fn wait_for_active(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let deadline = Instant::now() + timeout;
+    let mut page = String::new();
+    while Instant::now() < deadline {
+        if let Ok((200, text)) = get_text(client, &format!("{base}/ring")).await {
+            let members = ring_members(&text);
+            let active = |id: &&str| {
+                members.get(*id).is_some_and(|m| {
+                    m.get("State").map(String::as_str) == Some("ACTIVE")
+                        && m.get("Healthy").map(String::as_str) != Some("no")
+                })
+            };
+            if ids.iter().all(active) {
+                return Ok(members);
+            }
+            page = text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{base}/ring never showed {ids:?} ACTIVE and healthy; last page:\n{page}")
+}
+
+/// The value of the first sample line of `metrics` (Prometheus text
+/// format) that starts with `prefix` (a metric name, optionally with
+/// labels).
+pub fn metric_value(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(prefix)
+                && (prefix.ends_with('}')
+                    || matches!(l.as_bytes().get(prefix.len()), Some(b' ' | b'{')))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// What an ingester holds for one tenant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantCounts {
+    pub series: u64,
+    pub samples_appended: u64,
+}
+
+/// Series and appended samples per tenant of the ingester at `addr`
+/// (its `AllTenantStats` answer).
+pub async fn ingester_tenants(addr: &str) -> anyhow::Result<BTreeMap<String, TenantCounts>> {
+    let pool = IngesterClientPool::new(PoolConfig::default());
+    let mut client = pool.get(addr)?;
+    let stats = client
+        .all_tenant_stats(strata_proto::ingester::AllTenantStatsRequest {})
+        .await?
+        .into_inner()
+        .stats;
+    Ok(stats
+        .into_iter()
+        .map(|s| {
+            (
+                s.tenant,
+                TenantCounts {
+                    series: s.series,
+                    samples_appended: s.samples_appended,
+                },
+            )
+        })
+        .collect())
 }

@@ -1,23 +1,38 @@
 //! Distributed mode: one distributor and three ingesters as separate
 //! processes, the ring in a real DynamoDB-API server (dynalite), replication
-//! factor 3.
+//! factor 3 (1 for the shard-by-all-labels test).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use strata_e2e::*;
 
 const TENANT: &str = "team-dist";
 
 fn ring_flags(endpoint: &str) -> Vec<String> {
-    vec![
-        "--ring.store=dynamodb".to_string(),
-        format!("--ring.dynamodb.endpoint={endpoint}"),
-        "--ring.dynamodb.table=strata_ring_e2e".to_string(),
-        "--ring.replication-factor=3".to_string(),
-        "--ring.poll-interval=200ms".to_string(),
-        "--lifecycler.heartbeat-period=1s".to_string(),
-    ]
+    dynamo_ring_flags(endpoint, 3)
+}
+
+/// Starts `n` ingesters (`ingester-0` ...) with `flags` and waits until
+/// each is ready.
+async fn start_ingesters(n: usize, flags: &[String]) -> Vec<Strata> {
+    let mut ingesters = Vec::new();
+    for i in 0..n {
+        let mut f = flags.to_vec();
+        f.push(format!("--lifecycler.id=ingester-{i}"));
+        ingesters.push(Strata::start(
+            &format!("ingester-{i}"),
+            "strata-ingester",
+            &f,
+        ));
+    }
+    for ing in &mut ingesters {
+        ing.wait_ready().await.expect("ingester ready");
+    }
+    ingesters
 }
 
 type Data = BTreeMap<String, Vec<(i64, u64)>>;
@@ -49,19 +64,7 @@ async fn replicated_writes_survive_a_killed_ingester() {
     let dynalite = Dynalite::start().await.expect("dynalite");
     let endpoint = dynalite.endpoint();
 
-    let mut ingesters = Vec::new();
-    for i in 0..3 {
-        let mut flags = ring_flags(&endpoint);
-        flags.push(format!("--lifecycler.id=ingester-{i}"));
-        ingesters.push(Strata::start(
-            &format!("ingester-{i}"),
-            "strata-ingester",
-            &flags,
-        ));
-    }
-    for ing in &mut ingesters {
-        ing.wait_ready().await.expect("ingester ready");
-    }
+    let mut ingesters = start_ingesters(3, &ring_flags(&endpoint)).await;
     let mut dist = Strata::start("distributor", "strata-distributor", &ring_flags(&endpoint));
     // Ready once the ring shows a write quorum of healthy ingesters.
     dist.wait_ready().await.expect("distributor ready");
@@ -136,34 +139,94 @@ async fn replicated_writes_survive_a_killed_ingester() {
             .is_empty()
     );
 
-    // Push in a loop and SIGKILL one ingester in the middle: no push fails.
-    let mut sent: Data = BTreeMap::new();
+    // Three pushers push concurrently with no pause; about 1 s in, while
+    // pushes are in flight, ingester-1 is SIGKILLed. No push may fail.
+    // Each pusher has its own series, so pushers never race on one series.
+    const PUSHERS: usize = 3;
+    const MAX_PUSHES: i64 = 2000;
     let t1 = now_ms() - 30_000;
-    let mut killed = false;
-    let loop_deadline = Instant::now() + Duration::from_secs(60);
-    for round in 0..60i64 {
-        assert!(Instant::now() < loop_deadline, "push loop took too long");
-        if round == 20 {
-            ingesters[1].proc.kill();
-            killed = true;
-        }
-        let mut batch = Vec::new();
-        for m in 0..20 {
-            let name = format!("loop_metric_{m}");
-            let t = t1 + round * 100;
-            let v = (round * 1000 + m) as f64;
-            batch.push(series(&[("__name__", &name), ("job", "loop")], &[(t, v)]));
-            sent.entry(format!("{name}{{job=\"loop\"}}"))
-                .or_default()
-                .push((t, v.to_bits()));
-        }
-        let (code, text) = push(&client, &base, Some(TENANT), write_body(&batch))
-            .await
-            .unwrap();
-        assert_eq!(code, 200, "push {round} failed (killed={killed}): {text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let stop_at = started + Duration::from_secs(4);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut pushers = Vec::new();
+    for p in 0..PUSHERS {
+        let client = client.clone();
+        let base = base.clone();
+        let in_flight = in_flight.clone();
+        pushers.push(tokio::spawn(async move {
+            let mut sent: Data = BTreeMap::new();
+            // (start, end, status, body) of every push.
+            let mut pushes = Vec::new();
+            for round in 0..MAX_PUSHES {
+                if Instant::now() >= stop_at {
+                    break;
+                }
+                let mut batch = Vec::new();
+                let pusher = p.to_string();
+                for m in 0..20 {
+                    let name = format!("loop_metric_{m}");
+                    let t = t1 + round;
+                    let v = (round * 1000 + m) as f64;
+                    batch.push(series(
+                        &[("__name__", &name), ("pusher", &pusher)],
+                        &[(t, v)],
+                    ));
+                    sent.entry(format!("{name}{{pusher=\"{p}\"}}"))
+                        .or_default()
+                        .push((t, v.to_bits()));
+                }
+                let body = write_body(&batch);
+                let begin = Instant::now();
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let answer = push(&client, &base, Some(TENANT), body).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let (code, text) = answer.unwrap_or_else(|e| (0, format!("{e:#}")));
+                pushes.push((begin, Instant::now(), code, text));
+            }
+            (sent, pushes)
+        }));
     }
-    assert!(killed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Kill while at least two pushes are on their way (bounded wait).
+    let wait_until = Instant::now() + Duration::from_secs(2);
+    while in_flight.load(Ordering::SeqCst) < 2 && Instant::now() < wait_until {
+        tokio::task::yield_now().await;
+    }
+    let in_flight_at_kill = in_flight.load(Ordering::SeqCst);
+    let killed_at = Instant::now();
+    ingesters[1].proc.kill();
+    assert!(
+        in_flight_at_kill >= 1,
+        "no push was in flight when ingester-1 was killed"
+    );
+    let mut sent: Data = BTreeMap::new();
+    let (mut total, mut after_kill, mut spanning) = (0, 0, 0);
+    for (p, handle) in pushers.into_iter().enumerate() {
+        let (data, pushes) = handle.await.expect("pusher task");
+        sent.extend(data);
+        let mut before = 0;
+        for (i, (begin, end, code, text)) in pushes.iter().enumerate() {
+            assert!(
+                (200..300).contains(code),
+                "pusher {p}, push {i} got {code} ({:?} after the kill): {text}",
+                end.saturating_duration_since(killed_at)
+            );
+            before += usize::from(*end < killed_at);
+            after_kill += usize::from(*begin > killed_at);
+            spanning += usize::from(*begin <= killed_at && *end >= killed_at);
+        }
+        assert!(before > 0, "pusher {p} pushed nothing before the kill");
+        total += pushes.len();
+    }
+    assert!(
+        after_kill >= PUSHERS,
+        "only {after_kill} pushes after the kill"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    eprintln!(
+        "{total} concurrent pushes, all 2xx; {in_flight_at_kill} in flight at the kill, \
+         {spanning} spanning it, {after_kill} after it"
+    );
     // The killed replica's failures were seen and tolerated.
     let metrics = client
         .get(format!("{}/metrics", dist.http()))
@@ -173,16 +236,11 @@ async fn replicated_writes_survive_a_killed_ingester() {
         .text()
         .await
         .unwrap();
-    let failures: f64 = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with(
-                "strata_distributor_ingester_push_failures_total{ingester=\"ingester-1\"}",
-            )
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let failures = metric_value(
+        &metrics,
+        "strata_distributor_ingester_push_failures_total{ingester=\"ingester-1\"}",
+    )
+    .unwrap_or(0.0);
     assert!(
         failures > 0.0,
         "no failed pushes to the killed ingester were counted:\n{metrics}"
@@ -227,5 +285,171 @@ async fn replicated_writes_survive_a_killed_ingester() {
     assert!(text.contains("quorum"), "{text}");
 
     assert!(dist.proc.terminate(Duration::from_secs(20)));
+    drop(dynalite);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingester_keeps_its_tokens_across_a_graceful_restart() {
+    let dynalite = Dynalite::start().await.expect("dynalite");
+    let mut ingesters = start_ingesters(3, &ring_flags(&dynalite.endpoint())).await;
+    let client = reqwest::Client::new();
+    let ids = ["ingester-0", "ingester-1", "ingester-2"];
+    // ingester-0's ring page shows everyone's tokens and ownership.
+    let watcher = ingesters[0].http();
+    let before = wait_for_active(&client, &watcher, &ids, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let tokens_path = ingesters[1].data_dir.path().join("tokens.json");
+    let tokens_before = std::fs::read(&tokens_path).expect("tokens.json written at join");
+    assert!(!tokens_before.is_empty());
+    let own_before = &before["ingester-1"];
+    assert_eq!(own_before["Tokens"], "128", "{own_before:?}");
+
+    // SIGTERM: a clean exit that leaves the ring.
+    assert!(
+        ingesters[1].proc.terminate(Duration::from_secs(10)),
+        "ingester-1 did not exit 0 on SIGTERM: {}",
+        ingesters[1].proc.log_text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, page) = get_text(&client, &format!("{watcher}/ring")).await.unwrap();
+        if !ring_members(&page).contains_key("ingester-1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ingester-1 still in the ring: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its tokens are now only in its tokens file: the restart must take
+    // them from there (fresh random tokens would change every ownership).
+    ingesters[1].restart();
+    ingesters[1]
+        .wait_ready()
+        .await
+        .expect("restarted ingester ready");
+    let after = wait_for_active(&client, &watcher, &ids, Duration::from_secs(20))
+        .await
+        .unwrap();
+    for id in ids {
+        for column in ["Tokens", "Ownership"] {
+            assert_eq!(
+                after[id][column], before[id][column],
+                "{id}'s {column} changed across ingester-1's restart"
+            );
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(&tokens_path).unwrap()),
+        String::from_utf8_lossy(&tokens_before),
+        "tokens.json changed across the restart"
+    );
+    // The restarted process sees the same in its own ring page.
+    let own = wait_for_active(&client, &ingesters[1].http(), &ids, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(own["ingester-1"]["Ownership"], own_before["Ownership"]);
+
+    for ing in &mut ingesters {
+        assert!(ing.proc.terminate(Duration::from_secs(10)));
+    }
+    drop(dynalite);
+}
+
+/// With `distributor.shard-by-all-labels`, the series of one metric spread
+/// over the ring instead of sharing one replication set; the querier (with
+/// the same option) still finds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_by_all_labels_spreads_one_metric_over_ingesters() {
+    const SERIES: usize = 60;
+    let dynalite = Dynalite::start().await.expect("dynalite");
+    // Replication factor 1: each series lives on exactly one ingester.
+    let mut flags = dynamo_ring_flags(&dynalite.endpoint(), 1);
+    let mut ingesters = start_ingesters(3, &flags).await;
+    flags.push("--distributor.shard-by-all-labels=true".to_string());
+    let mut dist = Strata::start("sharding-distributor", "strata-distributor", &flags);
+    let mut querier = Strata::start("sharding-querier", "strata-querier", &flags);
+    dist.wait_ready().await.expect("distributor ready");
+    querier.wait_ready().await.expect("querier ready");
+    let client = reqwest::Client::new();
+    let ids = ["ingester-0", "ingester-1", "ingester-2"];
+    for service in [&dist, &querier] {
+        wait_for_active(&client, &service.http(), &ids, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+
+    let t = now_ms() - 10_000;
+    let mut expected: Data = BTreeMap::new();
+    let batch: Vec<_> = (0..SERIES)
+        .map(|i| {
+            let pod = format!("pod-{i}");
+            expected
+                .entry(format!("one_metric{{pod={pod:?}}}"))
+                .or_default()
+                .push((t, (i as f64).to_bits()));
+            series(
+                &[("__name__", "one_metric"), ("pod", &pod)],
+                &[(t, i as f64)],
+            )
+        })
+        .collect();
+    let (code, text) = push(&client, &dist.http(), Some(TENANT), write_body(&batch))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{text}");
+
+    let mut held = Vec::new();
+    let mut all: Data = BTreeMap::new();
+    for ing in &ingesters {
+        let stats = ingester_tenants(&ing.grpc_addr()).await.unwrap();
+        held.push(stats.get(TENANT).map_or(0, |c| c.series));
+        let data = read_ingester(&ing.grpc_addr(), TENANT, 0, i64::MAX)
+            .await
+            .unwrap();
+        for (name, samples) in data {
+            assert!(
+                all.insert(name.clone(), samples).is_none(),
+                "{name} is on two ingesters with replication factor 1"
+            );
+        }
+    }
+    assert_eq!(held.iter().sum::<u64>(), SERIES as u64, "{held:?}");
+    assert!(
+        held.iter().filter(|&&n| n > 0).count() > 1,
+        "all {SERIES} series of one metric landed on one ingester: {held:?}"
+    );
+    assert_eq!(all, expected);
+
+    // The querier asks every ingester, not just the metric's replicas.
+    let answer = api_get(
+        &client,
+        &querier.http(),
+        "/prometheus/api/v1/query",
+        Some(TENANT),
+        &[
+            ("query", "count(one_metric)"),
+            ("time", &format!("{}", (t + 1000) as f64 / 1000.0)),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let result = &answer.1["data"]["result"];
+    assert_eq!(
+        result[0]["value"][1],
+        Value::String(SERIES.to_string()),
+        "{}",
+        answer.1
+    );
+
+    for service in [&mut querier, &mut dist] {
+        assert!(service.proc.terminate(Duration::from_secs(10)));
+    }
+    for ing in &mut ingesters {
+        assert!(ing.proc.terminate(Duration::from_secs(10)));
+    }
     drop(dynalite);
 }
