@@ -7,6 +7,13 @@ use strata_e2e::*;
 
 const TENANT: &str = "team-bad";
 
+/// Series and samples per tenant, over every tenant the ingester holds.
+async fn all_tenants(s: &Strata) -> std::collections::BTreeMap<String, TenantCounts> {
+    ingester_tenants(&s.grpc_addr())
+        .await
+        .expect("ingester tenant stats")
+}
+
 async fn stored_series(s: &Strata, tenant: &str) -> usize {
     read_ingester(&s.grpc_addr(), tenant, 0, i64::MAX)
         .await
@@ -44,6 +51,8 @@ async fn bad_input_is_refused_and_stores_nothing() {
     .unwrap();
     assert_eq!(code, 200, "{text}");
     assert_eq!(stored_series(&s, TENANT).await, 1);
+    let before = all_tenants(&s).await;
+    assert_eq!(before.len(), 1, "{before:?}");
 
     struct Case {
         name: &'static str,
@@ -211,8 +220,47 @@ async fn bad_input_is_refused_and_stores_nothing() {
             "{}: something was stored",
             case.name
         );
+        // Nothing anywhere else either (another tenant, `anonymous`, a
+        // tenant made of part of an invalid ID).
+        assert_eq!(
+            all_tenants(&s).await,
+            before,
+            "{}: something was stored",
+            case.name
+        );
     }
-    assert_eq!(stored_series(&s, "a").await, 0);
+    assert_eq!(stored_series(&s, "anonymous").await, 0);
+
+    // A batch mixing valid and invalid series: 400 naming the problem, and
+    // the valid series (before and after the invalid one) are stored.
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[
+            good("mixed_first"),
+            series(&[("__name__", "1-bad name")], &[(now, 1.0)]),
+            good("mixed_last"),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("invalid metric name"), "{text}");
+    let data = read_ingester(&s.grpc_addr(), TENANT, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        [
+            "mixed_first{job=\"x\"}",
+            "mixed_last{job=\"x\"}",
+            "ok_metric{job=\"x\"}"
+        ],
+        "only the valid series of the mixed batch are stored"
+    );
+    assert_eq!(data["mixed_last{job=\"x\"}"], vec![(now, 1.0f64.to_bits())]);
+    assert_eq!(all_tenants(&s).await.len(), 1);
 
     // Decompressed size over the limit: a small body whose snappy header
     // announces 70 MiB. (Compressing 70 MiB for real gives a 3 MB body,
@@ -294,4 +342,97 @@ async fn bad_input_is_refused_and_stores_nothing() {
         s.proc.terminate(Duration::from_secs(20)),
         "clean shutdown on SIGTERM"
     );
+}
+
+/// The instance-wide in-memory series limit: a push that needs a new series
+/// beyond it fails with a retryable 503 (whatever the tenant), while pushes
+/// to series that exist keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_series_limit_refuses_new_series_with_503() {
+    let mut s = Strata::start(
+        "strata-series-limit",
+        "strata",
+        &["--ingester.max-series=2".to_string()],
+    );
+    s.wait_ready().await.expect("strata ready");
+    let client = reqwest::Client::new();
+    let base = s.http();
+    let t = now_ms() - 10_000;
+    let one = |name: &str, t: i64| series(&[("__name__", name)], &[(t, 1.0)]);
+
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[one("first", t), one("second", t), one("third", t)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 503, "three new series with room for two: {text}");
+    assert!(
+        text.contains("holds 2 series") && text.contains("retry"),
+        "{text}"
+    );
+    // The limit is never exceeded.
+    let held = read_ingester(&s.grpc_addr(), TENANT, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(held.len() <= 2, "{held:?}");
+    let total: u64 = ingester_tenants(&s.grpc_addr())
+        .await
+        .unwrap()
+        .values()
+        .map(|c| c.series)
+        .sum();
+    assert_eq!(total, held.len() as u64);
+
+    // Fill the rest of the room, then only existing series are accepted.
+    let existing: Vec<&str> = ["first", "second"].into();
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[one("first", t), one("second", t)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = push(
+        &client,
+        &base,
+        Some(TENANT),
+        write_body(&[one("first", t + 1000), one("second", t + 1000)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "pushes to existing series: {text}");
+    let held = read_ingester(&s.grpc_addr(), TENANT, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(held.keys().collect::<Vec<_>>(), ["first{}", "second{}"]);
+    for name in existing {
+        assert_eq!(
+            held[&format!("{name}{{}}")],
+            [(t, 1.0f64.to_bits()), (t + 1000, 1.0f64.to_bits())],
+            "{name}"
+        );
+    }
+    // A new series is refused, for this tenant and any other.
+    for tenant in [TENANT, "another-tenant"] {
+        let (code, text) = push(
+            &client,
+            &base,
+            Some(tenant),
+            write_body(&[one("third", t + 2000)]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, 503, "{tenant}: {text}");
+        assert!(text.contains("holds 2 series"), "{text}");
+    }
+    assert!(read_ingester(&s.grpc_addr(), "another-tenant", 0, i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.proc.terminate(Duration::from_secs(10)), "clean shutdown");
 }
