@@ -55,6 +55,19 @@ async fn prometheus_remote_write_is_stored_exactly() {
         "{} missing: install the Debian package `prometheus` (make test does)",
         bin.display()
     );
+    let version = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .expect("prometheus --version");
+    let version = format!(
+        "{}{}",
+        String::from_utf8_lossy(&version.stdout),
+        String::from_utf8_lossy(&version.stderr)
+    );
+    assert!(
+        version.contains("prometheus, version 2.42."),
+        "the sender must be Prometheus 2.42 (Debian package), found:\n{version}"
+    );
     let mut strata = Strata::start("strata-prom", "strata", &[]);
     strata.wait_ready().await.expect("strata ready");
 
@@ -221,5 +234,66 @@ remote_write:
     assert!(
         strata.proc.terminate(Duration::from_secs(20)),
         "clean shutdown"
+    );
+}
+
+/// `strata` started exactly as `make run` starts it (`mkdir -p data`, then
+/// `strata --data-dir=data` from that directory, no port flags): it answers
+/// on the documented default ports, keeps its ring tokens under `data/`,
+/// stores what is pushed, and exits 0 on SIGTERM. (The only test that uses
+/// the fixed ports 9009 and 9095.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_run_serves_on_the_default_ports() {
+    for port in [9009, 9095] {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            panic!(
+                "127.0.0.1:{port} is in use ({e}); this test starts strata on the default ports \
+                 as `make run` does: stop whatever listens there (another `make run`?) and rerun"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let mut strata = Proc::start(
+        "strata-make-run",
+        &binary("strata"),
+        &["--data-dir=data".to_string()],
+        Some(dir.path()),
+    );
+    let base = "http://127.0.0.1:9009";
+    wait_ready(
+        &format!("{base}/ready"),
+        Duration::from_secs(30),
+        &mut strata,
+    )
+    .await
+    .expect("strata ready on 127.0.0.1:9009");
+    let tokens = std::fs::read_to_string(dir.path().join("data/tokens.json"))
+        .expect("data/tokens.json written");
+    assert!(tokens.contains("tokens"), "{tokens}");
+
+    let client = reqwest::Client::new();
+    let (_, page) = get_text(&client, &format!("{base}/ring")).await.unwrap();
+    let members = ring_members(&page);
+    assert_eq!(members.len(), 1, "{page}");
+    let id = members.keys().next().unwrap().clone();
+    wait_for_active(&client, base, &[&id], Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Auth is off: pushes go to tenant `anonymous`, readable over gRPC on 9095.
+    let t = now_ms() - 1000;
+    let body = write_body(&[series(&[("__name__", "make_run_metric")], &[(t, 4.0)])]);
+    let (code, text) = push(&client, base, None, body).await.unwrap();
+    assert_eq!(code, 200, "{text}");
+    let data = read_ingester("127.0.0.1:9095", "anonymous", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(data["make_run_metric{}"], [(t, 4.0f64.to_bits())]);
+
+    assert!(
+        strata.terminate(Duration::from_secs(10)),
+        "no clean exit on SIGTERM; log:\n{}",
+        strata.log_text()
     );
 }
