@@ -16,7 +16,9 @@ use crate::plan::{
     at_ms, duration_ms, matcher_sets, offset_ms, shifted_times, step_invariant, subquery_start,
     subquery_step, unparen,
 };
-use crate::{Annotations, EngineOptions, QueryError, SelectRequest, Series, Storage};
+use crate::{
+    Annotations, EngineOptions, QueryError, SampleIter, SelectRequest, Storage, StoredSeries,
+};
 
 /// The evaluation times of a node: `start, start + step, …, ≤ end`.
 #[derive(Clone, Copy, Debug)]
@@ -153,12 +155,52 @@ pub(crate) fn prune(mut v: Vec<VSeries>) -> Vec<VSeries> {
     v
 }
 
-/// Range-vector input of a function: raw series and the window end of each
-/// step; windows are left-open `(end - range, end]`.
+/// One series of a range-vector input: still in storage (decoded when the
+/// consumer reaches it, see [`Evaluator::load`]) or already computed (a
+/// subquery's result).
+pub(crate) enum RangeSeries {
+    Stored(StoredSeries),
+    Computed(MSeries),
+}
+
+/// Range-vector input of a function: its series and the window end of each
+/// step; windows are left-open `(end - range, end]`. Stored series are read
+/// over `[mint, maxt]`.
 pub(crate) struct RangeInput {
-    pub series: Vec<MSeries>,
+    pub series: Vec<RangeSeries>,
     pub range: i64,
     pub ends: Vec<i64>,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+/// A storage iterator made safe to walk: stops at the first error (kept in
+/// `err`) and skips samples that do not move time forward.
+pub(crate) struct Ordered<'a> {
+    it: SampleIter<'a>,
+    last: Option<i64>,
+}
+
+impl<'a> Ordered<'a> {
+    pub fn new(it: SampleIter<'a>) -> Self {
+        Ordered { it, last: None }
+    }
+
+    pub fn next_sample(&mut self) -> Result<Option<(i64, f64)>, QueryError> {
+        loop {
+            match self.it.next() {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(p)) => {
+                    if self.last.is_some_and(|l| p.0 <= l) {
+                        continue;
+                    }
+                    self.last = Some(p.0);
+                    return Ok(Some(p));
+                }
+            }
+        }
+    }
 }
 
 /// Calls `f(step, window)` for every step; `ends` must be non-decreasing.
@@ -322,18 +364,14 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
                 let input = self.range_input(e, st)?;
+                let end = input.ends[0];
+                let start = end.saturating_sub(input.range);
                 let mut out = Vec::new();
                 for s in input.series {
-                    let end = input.ends[0];
-                    let start = end.saturating_sub(input.range);
-                    let samples: Vec<(i64, f64)> =
-                        s.samples.into_iter().filter(|(t, _)| *t > start && *t <= end).collect();
-                    if !samples.is_empty() {
-                        out.push(MSeries {
-                            labels: s.labels,
-                            drop_name: s.drop_name,
-                            samples,
-                        });
+                    let mut s = self.load(s, input.mint, input.maxt)?;
+                    s.samples.retain(|(t, _)| *t > start && *t <= end);
+                    if !s.samples.is_empty() {
+                        out.push(s);
                     }
                 }
                 Ok(Val::Matrix(out))
@@ -345,15 +383,17 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Loads the series of a selector with samples in `[mint, maxt]`.
+    /// The series of a selector that may have samples in `[mint, maxt]`;
+    /// nothing is decoded yet.
     pub fn select(
         &mut self,
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<Series>, QueryError> {
+    ) -> Result<Vec<StoredSeries>, QueryError> {
         let sets = matcher_sets(vs)?;
-        let mut out: Vec<Series> = Vec::new();
+        let several = sets.len() > 1;
+        let mut out: Vec<StoredSeries> = Vec::new();
         let mut seen: HashMap<Labels, ()> = HashMap::new();
         for matchers in sets {
             let req = SelectRequest {
@@ -361,21 +401,55 @@ impl<'a> Evaluator<'a> {
                 start_ms: mint,
                 end_ms: maxt,
             };
-            for mut s in self.storage.select(&req)? {
-                if !matches_all(&matchers, &s.labels) || seen.contains_key(&s.labels) {
+            for s in self.storage.select(&req)? {
+                if !matches_all(&matchers, &s.labels) {
                     continue;
                 }
-                if !s.samples.windows(2).all(|w| w[0].0 < w[1].0) {
-                    s.samples.sort_by_key(|x| x.0);
-                    s.samples.dedup_by_key(|x| x.0);
+                if several {
+                    if seen.contains_key(&s.labels) {
+                        continue;
+                    }
+                    seen.insert(s.labels.clone(), ());
                 }
-                s.samples.retain(|(t, _)| *t >= mint && *t <= maxt);
-                self.hold(s.samples.len())?;
-                seen.insert(s.labels.clone(), ());
                 out.push(s);
             }
         }
         Ok(out)
+    }
+
+    /// Decodes a range-vector series over `[mint, maxt]` (stale markers
+    /// left out) and accounts its samples as held; the caller releases them
+    /// with [`Self::release`] once done with the series.
+    pub fn load(&mut self, s: RangeSeries, mint: i64, maxt: i64) -> Result<MSeries, QueryError> {
+        let stored = match s {
+            RangeSeries::Computed(m) => {
+                self.hold(m.samples.len())?;
+                return Ok(m);
+            }
+            RangeSeries::Stored(stored) => stored,
+        };
+        let mut it = Ordered::new(stored.source.samples(mint, maxt));
+        let mut samples = Vec::new();
+        while let Some((t, v)) = it.next_sample()? {
+            if t < mint || t > maxt || is_stale_nan(v) {
+                continue;
+            }
+            samples.push((t, v));
+            if samples.len() & 0xfff == 0 {
+                self.tick()?;
+            }
+        }
+        self.hold(samples.len())?;
+        Ok(MSeries {
+            labels: stored.labels,
+            drop_name: false,
+            samples,
+        })
+    }
+
+    /// Gives back `n` samples accounted by [`Self::load`].
+    pub fn release(&mut self, n: usize) {
+        self.samples = self.samples.saturating_sub(n);
     }
 
     /// An instant-vector selector over all steps; with `timestamps` the
@@ -393,23 +467,27 @@ impl<'a> Evaluator<'a> {
         let lookback = self.lookback;
         let series = self.select(vs, first.saturating_sub(lookback).saturating_add(1), last)?;
         let mut out = Vec::with_capacity(series.len());
+        let (mint, maxt) = (first.saturating_sub(lookback).saturating_add(1), last);
         for s in series {
             self.tick()?;
+            // One pass over the series' samples, streamed from storage:
+            // `cur` is the latest sample at or before the step's time,
+            // `next` the first one after it.
+            let mut it = Ordered::new(s.source.samples(mint, maxt));
+            let mut cur: Option<(i64, f64)> = None;
+            let mut next = it.next_sample()?;
             let mut vals = vec![None; n];
             let mut any = false;
-            let mut j = 0usize;
             for (i, val) in vals.iter_mut().enumerate() {
                 let t = match at {
                     Some(a) => a.saturating_sub(offset),
                     None => st.ts(i).saturating_sub(offset),
                 };
-                while j < s.samples.len() && s.samples[j].0 <= t {
-                    j += 1;
+                while let Some(p) = next.filter(|p| p.0 <= t) {
+                    cur = Some(p);
+                    next = it.next_sample()?;
                 }
-                if j == 0 {
-                    continue;
-                }
-                let (ts, v) = s.samples[j - 1];
+                let Some((ts, v)) = cur else { continue };
                 if ts > t.saturating_sub(lookback) && !is_stale_nan(v) {
                     *val = Some(if timestamps { ts as f64 / 1000.0 } else { v });
                     any = true;
@@ -461,23 +539,14 @@ impl<'a> Evaluator<'a> {
         let at = at_ms(&ms.vs.at, self.query_start, self.query_end);
         let range = duration_ms(&ms.range);
         let (first, last) = shifted_times(st.start, st.end, at, offset);
-        let series = self.select(&ms.vs, first.saturating_sub(range).saturating_add(1), last)?;
-        let series = series
-            .into_iter()
-            .map(|s| MSeries {
-                labels: s.labels,
-                drop_name: false,
-                samples: s
-                    .samples
-                    .into_iter()
-                    .filter(|(_, v)| !is_stale_nan(*v))
-                    .collect(),
-            })
-            .collect();
+        let (mint, maxt) = (first.saturating_sub(range).saturating_add(1), last);
+        let series = self.select(&ms.vs, mint, maxt)?;
         Ok(RangeInput {
-            series,
+            series: series.into_iter().map(RangeSeries::Stored).collect(),
             range,
             ends: self.window_ends(st, at, offset),
+            mint,
+            maxt,
         })
     }
 
@@ -494,6 +563,8 @@ impl<'a> Evaluator<'a> {
                 series: Vec::new(),
                 range,
                 ends,
+                mint: inner_start,
+                maxt: last,
             });
         }
         let inner = Steps {
@@ -535,9 +606,11 @@ impl<'a> Evaluator<'a> {
             }
         };
         Ok(RangeInput {
-            series,
+            series: series.into_iter().map(RangeSeries::Computed).collect(),
             range,
             ends,
+            mint: inner_start,
+            maxt: last,
         })
     }
 }

@@ -248,13 +248,15 @@ impl Evaluator<'_> {
             "absent_over_time" => {
                 let input = self.range_input(&args[0], st)?;
                 let mut present = vec![false; n];
-                for s in &input.series {
+                for s in input.series {
+                    let s = self.load(s, input.mint, input.maxt)?;
                     for_each_window(&s.samples, &input.ends, input.range, |i, w| {
                         if !w.is_empty() {
                             present[i] = true;
                         }
                         Ok(())
                     })?;
+                    self.release(s.samples.len());
                 }
                 let labels = match unparen(&args[0]) {
                     Expr::Subquery(_) => Labels::default(),
@@ -367,6 +369,7 @@ impl Evaluator<'_> {
         let mut bad_quantile = None;
         for s in input.series {
             self.tick()?;
+            let s = self.load(s, input.mint, input.maxt)?;
             let mut vals = vec![None; n];
             let mut any = false;
             for_each_window(&s.samples, &input.ends, input.range, |i, w| {
@@ -406,6 +409,7 @@ impl Evaluator<'_> {
                     }
                 }
             }
+            self.release(s.samples.len());
             if any {
                 out.push(VSeries {
                     labels: s.labels,

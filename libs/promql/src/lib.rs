@@ -25,6 +25,7 @@ mod tests;
 
 pub use plan::{parse, DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata_model::{Labels, Matcher};
@@ -54,11 +55,58 @@ pub enum StorageError {
     Internal(String),
 }
 
+/// Samples of a stored series, oldest first, each timestamp once.
+pub type SampleIter<'a> = Box<dyn Iterator<Item = Result<(i64, f64), StorageError>> + 'a>;
+
+/// Where a stored series' samples come from. Implementations decode on
+/// demand: only the part of the series in the range asked for, only when
+/// evaluation reaches the series, one sample at a time.
+pub trait SampleSource: Send + Sync {
+    /// The samples with timestamps in `[mint, maxt]`.
+    fn samples(&self, mint: i64, maxt: i64) -> SampleIter<'_>;
+}
+
+/// Samples already in memory, sorted by timestamp.
+impl SampleSource for Vec<(i64, f64)> {
+    fn samples(&self, mint: i64, maxt: i64) -> SampleIter<'_> {
+        let from = self.partition_point(|s| s.0 < mint);
+        let to = self.partition_point(|s| s.0 <= maxt);
+        Box::new(self[from..to.max(from)].iter().map(|s| Ok(*s)))
+    }
+}
+
+/// A series as storage holds it: its labels and where its samples are
+/// read from when evaluation needs them.
+#[derive(Clone)]
+pub struct StoredSeries {
+    pub labels: Labels,
+    pub source: Arc<dyn SampleSource>,
+}
+
+impl StoredSeries {
+    /// A series over samples in memory (sorted by timestamp).
+    pub fn from_samples(labels: Labels, samples: Vec<(i64, f64)>) -> Self {
+        StoredSeries {
+            labels,
+            source: Arc::new(samples),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoredSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSeries")
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where the engine reads series from.
 pub trait Storage: Send + Sync {
-    /// Series matching every matcher with samples in `[start_ms, end_ms]`;
-    /// samples outside the range may be included.
-    fn select(&self, request: &SelectRequest) -> Result<Vec<Series>, StorageError>;
+    /// Series matching every matcher that may have samples in
+    /// `[start_ms, end_ms]`. Their samples are read through
+    /// [`StoredSeries::source`], so selecting decodes nothing.
+    fn select(&self, request: &SelectRequest) -> Result<Vec<StoredSeries>, StorageError>;
 }
 
 /// Limits and semantics of evaluation.

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use promql_parser::parser::{Expr, LabelModifier};
@@ -24,15 +25,20 @@ use strata_model::{Labels, METRIC_NAME, STALE_NAN_BITS};
 use crate::eval::matches_all;
 use crate::{
     Engine, EngineOptions, QueryError, QueryOutput, SelectRequest, Series, Storage, StorageError,
-    Value,
+    StoredSeries, Value,
 };
+
+struct MemSeries {
+    labels: Labels,
+    samples: Arc<Vec<(i64, f64)>>,
+}
 
 /// In-memory [`Storage`] over loaded series; remembers whether a select
 /// reached a series that had native-histogram samples (which it does not
 /// hold).
 #[derive(Default)]
 pub struct MemStorage {
-    series: Vec<Series>,
+    series: Vec<MemSeries>,
     index: HashMap<Labels, usize>,
     /// Timestamps of native-histogram samples per series (not loaded).
     histograms: Vec<(Labels, Vec<i64>)>,
@@ -50,9 +56,9 @@ impl MemStorage {
             Some(i) => *i,
             None => {
                 self.index.insert(labels.clone(), self.series.len());
-                self.series.push(Series {
+                self.series.push(MemSeries {
                     labels,
-                    samples: Vec::new(),
+                    samples: Arc::new(Vec::new()),
                 });
                 self.series.len() - 1
             }
@@ -60,7 +66,7 @@ impl MemStorage {
         // A later definition of the same timestamp wins.
         let mut merged: BTreeMap<i64, f64> = self.series[i].samples.iter().copied().collect();
         merged.extend(samples);
-        self.series[i].samples = merged.into_iter().collect();
+        self.series[i].samples = Arc::new(merged.into_iter().collect());
     }
 
     /// Records that a series had native-histogram samples at `timestamps`.
@@ -79,7 +85,7 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
-    fn select(&self, req: &SelectRequest) -> Result<Vec<Series>, StorageError> {
+    fn select(&self, req: &SelectRequest) -> Result<Vec<StoredSeries>, StorageError> {
         for (labels, ts) in &self.histograms {
             if matches_all(&req.matchers, labels)
                 && ts.iter().any(|t| *t >= req.start_ms && *t <= req.end_ms)
@@ -91,16 +97,15 @@ impl Storage for MemStorage {
             .series
             .iter()
             .filter(|s| matches_all(&req.matchers, &s.labels))
-            .map(|s| Series {
-                labels: s.labels.clone(),
-                samples: s
-                    .samples
+            .filter(|s| {
+                s.samples
                     .iter()
-                    .copied()
-                    .filter(|(t, _)| *t >= req.start_ms && *t <= req.end_ms)
-                    .collect(),
+                    .any(|(t, _)| *t >= req.start_ms && *t <= req.end_ms)
             })
-            .filter(|s| !s.samples.is_empty())
+            .map(|s| StoredSeries {
+                labels: s.labels.clone(),
+                source: s.samples.clone(),
+            })
             .collect())
     }
 }

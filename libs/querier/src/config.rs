@@ -15,9 +15,12 @@ pub struct QuerierConfig {
     /// `timeout` request parameter can only shorten it.
     #[serde(with = "strata_model::duration::serde")]
     pub timeout: Duration,
-    /// Most samples one query may load from the ingesters and hold while it
-    /// is evaluated.
+    /// Most samples one query may hold decoded at once while it is
+    /// evaluated (Prometheus's `--query.max-samples`).
     pub max_samples: usize,
+    /// Most series one query may fetch, over all its selectors (`0` =
+    /// unlimited).
+    pub max_series: usize,
     /// Longest `end - start` of a range query, series, labels or label values
     /// request (`0s` = unlimited). Requests without `start`/`end` on the
     /// metadata endpoints are not limited.
@@ -34,6 +37,7 @@ impl Default for QuerierConfig {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_series: 0,
             max_query_length: Duration::ZERO,
             max_concurrent: 20,
         }

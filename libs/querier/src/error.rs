@@ -101,6 +101,9 @@ pub enum QuerierError {
     /// The query would hold more than `max_samples` samples.
     #[error("query processing would load too many samples into memory in {0}")]
     TooManySamples(String),
+    /// The query selects more series than `max_series` allows.
+    #[error("the query hit the max number of series limit (limit: {0} series); narrow the selectors or raise querier.max_series")]
+    TooManySeries(usize),
     #[error("query timed out in {0}")]
     Timeout(String),
     #[error("{0}")]
@@ -111,7 +114,9 @@ impl From<QuerierError> for ApiError {
     fn from(e: QuerierError) -> Self {
         let typ = match &e {
             QuerierError::Unavailable(_) => ErrorType::Unavailable,
-            QuerierError::TooManySamples(_) => ErrorType::Execution,
+            QuerierError::TooManySamples(_) | QuerierError::TooManySeries(_) => {
+                ErrorType::Execution
+            }
             QuerierError::Timeout(_) => ErrorType::Timeout,
             QuerierError::Internal(_) => ErrorType::Internal,
         };

@@ -176,9 +176,10 @@ pub fn push_query_data(out: &mut String, value: &Value) {
     }
 }
 
-/// A success answer: `{"status":"success","data":<data>}` plus
-/// `"warnings"` when there are any. `data` is JSON already.
-pub fn success_body(data: &str, warnings: &[String]) -> String {
+/// A success answer, with Prometheus 3's keys in its order:
+/// `{"status":"success","data":<data>}` plus `"warnings"` and `"infos"`,
+/// each only when there are any. `data` is JSON already.
+pub fn success_body(data: &str, warnings: &[String], infos: &[String]) -> String {
     let mut out = String::with_capacity(data.len() + 40);
     out.push_str("{\"status\":\"success\",\"data\":");
     out.push_str(data);
@@ -186,8 +187,27 @@ pub fn success_body(data: &str, warnings: &[String]) -> String {
         out.push_str(",\"warnings\":");
         push_str_array(&mut out, warnings);
     }
+    if !infos.is_empty() {
+        out.push_str(",\"infos\":");
+        push_str_array(&mut out, infos);
+    }
     out.push('}');
     out
+}
+
+/// Most warnings, and most infos, one answer carries (Prometheus's API
+/// sends ten of each).
+pub const MAX_ANNOTATIONS: usize = 10;
+
+/// Keeps the first [`MAX_ANNOTATIONS`] annotations and says how many more
+/// there were, in Prometheus's words (`kind` is `warning` or `info`).
+pub fn cap_annotations(mut items: Vec<String>, kind: &str) -> Vec<String> {
+    if items.len() > MAX_ANNOTATIONS {
+        let skipped = items.len() - MAX_ANNOTATIONS;
+        items.truncate(MAX_ANNOTATIONS);
+        items.push(format!("{skipped} more {kind} annotations omitted"));
+    }
+    items
 }
 
 /// An error answer: `{"status":"error","errorType":"...","error":"..."}`.
@@ -323,14 +343,36 @@ mod tests {
 
     #[test]
     fn envelopes() {
-        assert_eq!(success_body("[]", &[]), r#"{"status":"success","data":[]}"#);
         assert_eq!(
-            success_body("[]", &["results truncated due to limit".to_string()]),
+            success_body("[]", &[], &[]),
+            r#"{"status":"success","data":[]}"#
+        );
+        assert_eq!(
+            success_body("[]", &["results truncated due to limit".to_string()], &[]),
             r#"{"status":"success","data":[],"warnings":["results truncated due to limit"]}"#
+        );
+        assert_eq!(
+            success_body("[]", &[], &["PromQL info: x".to_string()]),
+            r#"{"status":"success","data":[],"infos":["PromQL info: x"]}"#
+        );
+        assert_eq!(
+            success_body("1", &["w\"".to_string()], &["i".to_string()]),
+            r#"{"status":"success","data":1,"warnings":["w\""],"infos":["i"]}"#
         );
         assert_eq!(
             error_body("bad_data", "invalid parameter \"query\""),
             r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\""}"#
         );
+    }
+
+    #[test]
+    fn annotations_are_capped_like_prometheus() {
+        let few: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        assert_eq!(cap_annotations(few.clone(), "warning"), few);
+        let many: Vec<String> = (0..13).map(|i| i.to_string()).collect();
+        let capped = cap_annotations(many, "info");
+        assert_eq!(capped.len(), 11);
+        assert_eq!(capped[..10], few[..]);
+        assert_eq!(capped[10], "3 more info annotations omitted");
     }
 }

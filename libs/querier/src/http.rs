@@ -19,12 +19,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use strata_model::is_valid_label_name;
-use strata_promql::Value;
+use strata_promql::{Annotations, QueryOutput, Value};
 use strata_server::tenant::tenant_from_headers;
 
 use crate::error::{ApiError, ErrorType};
 use crate::format::{
-    error_body, push_json_str, push_labels, push_query_data, push_str_array, success_body,
+    cap_annotations, error_body, push_json_str, push_labels, push_query_data, push_str_array,
+    success_body,
 };
 use crate::params::{
     duration_param, limit_param, parse_matcher_sets, time_param, Params, MAX_TIME_MS, MIN_TIME_MS,
@@ -93,17 +94,23 @@ struct ApiState {
     metrics: ApiMetrics,
 }
 
-/// A successful answer: the JSON of `data`, and warnings.
+/// A successful answer: the JSON of `data`, warnings and infos.
 struct Answer {
     data: String,
     warnings: Vec<String>,
+    infos: Vec<String>,
 }
 
 impl Answer {
     fn new(data: String) -> Self {
+        Self::with_warnings(data, Vec::new())
+    }
+
+    fn with_warnings(data: String, warnings: Vec<String>) -> Self {
         Self {
             data,
-            warnings: Vec::new(),
+            warnings,
+            infos: Vec::new(),
         }
     }
 }
@@ -247,7 +254,7 @@ async fn serve(
     let response = match result {
         Ok(answer) => json_response(
             axum::http::StatusCode::OK,
-            success_body(&answer.data, &answer.warnings),
+            success_body(&answer.data, &answer.warnings, &answer.infos),
         ),
         Err(e) => {
             if e.typ.status().is_server_error() {
@@ -354,8 +361,23 @@ fn apply_limit(value: Value, limit: usize) -> (Value, Vec<String>) {
     }
 }
 
-async fn query_answer(value: Value, limit: usize) -> Result<Answer, ApiError> {
-    let (value, warnings) = apply_limit(value, limit);
+/// The answer to `query` or `query_range`: the result cut to `limit`,
+/// with the engine's warnings and infos, at most ten of each as
+/// Prometheus sends them (the truncation warning first, so it is never the
+/// one left out).
+async fn query_answer(output: QueryOutput, limit: usize) -> Result<Answer, ApiError> {
+    let QueryOutput {
+        value,
+        annotations:
+            Annotations {
+                warnings: engine_warnings,
+                infos,
+            },
+    } = output;
+    let (value, mut warnings) = apply_limit(value, limit);
+    warnings.extend(engine_warnings);
+    let warnings = cap_annotations(warnings, "warning");
+    let infos = cap_annotations(infos, "info");
     // Large results take a while to write out: off the async threads.
     let data = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
@@ -369,7 +391,11 @@ async fn query_answer(value: Value, limit: usize) -> Result<Answer, ApiError> {
             format!("encoding the result failed: {e}"),
         )
     })?;
-    Ok(Answer { data, warnings })
+    Ok(Answer {
+        data,
+        warnings,
+        infos,
+    })
 }
 
 async fn handle_query(
@@ -383,11 +409,11 @@ async fn handle_query(
     let overrides = overrides(params)?;
     let query = params.get("query");
     check_query(query)?;
-    let value = s
+    let output = s
         .querier
         .query(&tenant, query, QueryRange::Instant { time_ms }, overrides)
         .await?;
-    query_answer(value, limit).await
+    query_answer(output, limit).await
 }
 
 async fn handle_query_range(
@@ -424,7 +450,7 @@ async fn handle_query_range(
     let query = params.get("query");
     check_query(query)?;
     s.querier.check_length(start_ms, end_ms)?;
-    let value = s
+    let output = s
         .querier
         .query(
             &tenant,
@@ -437,7 +463,7 @@ async fn handle_query_range(
             overrides,
         )
         .await?;
-    query_answer(value, limit).await
+    query_answer(output, limit).await
 }
 
 /// `start` and `end` of the metadata endpoints, defaulting to all time.
@@ -491,7 +517,7 @@ async fn handle_series(
         push_labels(&mut data, labels);
     }
     data.push(']');
-    Ok(Answer { data, warnings })
+    Ok(Answer::with_warnings(data, warnings))
 }
 
 async fn handle_labels(
@@ -510,7 +536,7 @@ async fn handle_labels(
     let (names, warnings) = limited(names, limit);
     let mut data = String::new();
     push_str_array(&mut data, &names);
-    Ok(Answer { data, warnings })
+    Ok(Answer::with_warnings(data, warnings))
 }
 
 async fn handle_label_values(
@@ -533,7 +559,7 @@ async fn handle_label_values(
     let (values, warnings) = limited(values, limit);
     let mut data = String::new();
     push_str_array(&mut data, &values);
-    Ok(Answer { data, warnings })
+    Ok(Answer::with_warnings(data, warnings))
 }
 
 /// Prometheus's optional integer parameters of `/metadata`: absent is -1.
@@ -681,6 +707,50 @@ mod tests {
         let (out, warnings) = apply_limit(Value::Scalar { t: 0, v: 1.0 }, 1);
         assert_eq!(out, Value::Scalar { t: 0, v: 1.0 });
         assert!(warnings.is_empty());
+    }
+
+    fn output(n: usize, warnings: &[&str], infos: &[&str]) -> QueryOutput {
+        QueryOutput {
+            value: Value::Vector(
+                (0..n)
+                    .map(|i| VectorSample {
+                        labels: Labels::from_pairs([("i", i.to_string())]),
+                        t: 0,
+                        v: 0.0,
+                    })
+                    .collect(),
+            ),
+            annotations: Annotations {
+                warnings: warnings.iter().map(|w| w.to_string()).collect(),
+                infos: infos.iter().map(|i| i.to_string()).collect(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn query_answers_carry_the_engine_annotations() {
+        let info = "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"g\"";
+        let warning = "PromQL warning: quantile value should be between 0 and 1, got 2";
+        let a = query_answer(output(2, &[warning], &[info]), 0)
+            .await
+            .unwrap();
+        assert_eq!(a.warnings, [warning]);
+        assert_eq!(a.infos, [info]);
+        let body: serde_json::Value =
+            serde_json::from_str(&success_body(&a.data, &a.warnings, &a.infos)).unwrap();
+        assert_eq!(body["warnings"], serde_json::json!([warning]));
+        assert_eq!(body["infos"], serde_json::json!([info]));
+        // A limit adds its warning before the engine's.
+        let a = query_answer(output(2, &[warning], &[]), 1).await.unwrap();
+        assert_eq!(a.warnings, [TRUNCATED_WARNING, warning]);
+        assert!(a.infos.is_empty());
+        // Ten of each at most, and a word about the rest.
+        let many: Vec<String> = (0..12).map(|i| format!("PromQL info: {i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let a = query_answer(output(0, &many, &many), 0).await.unwrap();
+        assert_eq!(a.warnings.len(), 11);
+        assert_eq!(a.warnings[10], "2 more warning annotations omitted");
+        assert_eq!(a.infos[10], "2 more info annotations omitted");
     }
 
     #[test]

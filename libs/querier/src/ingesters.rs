@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use strata_ingester_client::{Client, IngesterClientPool};
 use strata_model::{Labels, MatchOp, Matcher, METRIC_NAME};
-use strata_promql::{SelectRequest, Series};
+use strata_promql::{SelectRequest, StoredSeries};
 use strata_proto::ingester::{
     self as pb, LabelNamesRequest, LabelValuesRequest, MetricsMetadataRequest, QueryRequest,
     SeriesRequest,
@@ -28,7 +28,7 @@ use strata_remote_write::MetricType;
 use strata_ring::{shard_key, Operation, ReplicationSet, Ring};
 
 use crate::error::QuerierError;
-use crate::merge::{decode_chunks, SeriesMerger};
+use crate::merge::SeriesMerger;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IngesterLabel {
@@ -73,7 +73,15 @@ impl From<tonic::Status> for CallError {
     }
 }
 
-type SeriesList = Vec<(Labels, Vec<(i64, f64)>)>;
+/// One ingester's answer to a selection: series and their chunks.
+type SeriesList = Vec<(Labels, Vec<pb::Chunk>)>;
+
+/// Bounds of what one selection may fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Most distinct series (0 = unlimited).
+    pub max_series: usize,
+}
 
 pub struct IngesterQuerier {
     ring: Arc<Ring>,
@@ -142,6 +150,21 @@ impl IngesterQuerier {
         T: Send + 'static,
         F: Fn(Client, TenantValue) -> CallFuture<T>,
     {
+        let answers = self.fan_out_named(tenant, set, call).await?;
+        Ok(answers.into_iter().map(|(_, answer)| answer).collect())
+    }
+
+    /// [`Self::fan_out`], with the ID of the ingester each answer came from.
+    async fn fan_out_named<T, F>(
+        &self,
+        tenant: &str,
+        set: &ReplicationSet,
+        call: F,
+    ) -> Result<Vec<(String, T)>, QuerierError>
+    where
+        T: Send + 'static,
+        F: Fn(Client, TenantValue) -> CallFuture<T>,
+    {
         let tenant_value: TenantValue = tenant
             .parse()
             .map_err(|_| QuerierError::Internal(format!("invalid tenant ID {tenant:?}")))?;
@@ -164,7 +187,7 @@ impl IngesterQuerier {
         while let Some((id, result)) = calls.next().await {
             pending.remove(&id);
             match result {
-                Ok(answer) => answers.push(answer),
+                Ok(answer) => answers.push((id.clone(), answer)),
                 Err(CallError::Fatal(e)) => return Err(e),
                 Err(CallError::Failed(msg)) => {
                     tracing::warn!(ingester = %id, error = %msg, "read from ingester failed");
@@ -210,20 +233,22 @@ fn tenant_request<M>(message: M, tenant: TenantValue) -> tonic::Request<M> {
 }
 
 impl IngesterQuerier {
-    /// Series matching a selection, with their samples in its range, merged
-    /// across replicas and sorted by labels. `max_samples` bounds what one
-    /// ingester may send and what the merged answer may hold.
+    /// Series matching a selection, merged across replicas and sorted by
+    /// labels. Their chunks stay encoded: the engine decodes what it reads
+    /// (see [`crate::merge`]). Each ingester's answer is taken in as it
+    /// streams in, and the read stops once it exceeds `limits`.
     pub async fn select(
         &self,
         tenant: &str,
         request: &SelectRequest,
-        max_samples: usize,
-    ) -> Result<Vec<Series>, QuerierError> {
+        limits: FetchLimits,
+    ) -> Result<Vec<StoredSeries>, QuerierError> {
         let set = self.replication_set(tenant, &request.matchers)?;
         let matchers = matchers_to_pb(&request.matchers);
         let (start, end) = (request.start_ms, request.end_ms);
-        let answers: Vec<SeriesList> = self
-            .fan_out(tenant, &set, move |mut client, tenant_value| {
+        let max_series = limits.max_series;
+        let answers: Vec<(String, SeriesList)> = self
+            .fan_out_named(tenant, &set, move |mut client, tenant_value| {
                 let req = tenant_request(
                     QueryRequest {
                         start_ms: start,
@@ -234,27 +259,33 @@ impl IngesterQuerier {
                 );
                 Box::pin(async move {
                     let mut stream = client.query_stream(req).await?.into_inner();
-                    let mut raw: Vec<pb::SeriesChunks> = Vec::new();
+                    let mut list: SeriesList = Vec::new();
                     while let Some(msg) = stream.message().await? {
-                        raw.extend(msg.series);
+                        for s in msg.series {
+                            list.push((labels_from_pb(s.labels), s.chunks));
+                        }
+                        if max_series > 0 && list.len() > max_series {
+                            return Err(CallError::Fatal(too_many_series(max_series)));
+                        }
                     }
-                    tokio::task::spawn_blocking(move || decode_series(raw, start, end, max_samples))
-                        .await
-                        .map_err(|e| CallError::Failed(format!("decoding task failed: {e}")))?
+                    Ok(list)
                 })
             })
             .await?;
         tokio::task::spawn_blocking(move || {
-            let mut merger = SeriesMerger::new();
-            for list in answers {
-                for (labels, samples) in list {
-                    merger.add(labels, samples);
+            let names = answers.iter().map(|(id, _)| id.clone()).collect();
+            let mut merger = SeriesMerger::new(names);
+            for (replica, (id, list)) in answers.into_iter().enumerate() {
+                for (labels, chunks) in list {
+                    merger
+                        .add(replica, labels, chunks)
+                        .map_err(|e| QuerierError::Internal(format!("ingester {id}: {e}")))?;
+                }
+                if max_series > 0 && merger.len() > max_series {
+                    return Err(too_many_series(max_series));
                 }
             }
-            if merger.samples() > max_samples {
-                return Err(QuerierError::TooManySamples("query execution".to_string()));
-            }
-            Ok(merger.finish())
+            Ok(merger.finish(start, end).0)
         })
         .await
         .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?
@@ -463,28 +494,8 @@ fn truncate<T>(mut items: Vec<T>, keep: usize) -> Vec<T> {
     items
 }
 
-/// Decodes one ingester's answer. Runs on the blocking pool.
-fn decode_series(
-    raw: Vec<pb::SeriesChunks>,
-    start: i64,
-    end: i64,
-    max_samples: usize,
-) -> Result<SeriesList, CallError> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut total = 0usize;
-    for s in raw {
-        let labels = labels_from_pb(s.labels);
-        let samples = decode_chunks(&s.chunks, start, end)
-            .map_err(|e| CallError::Failed(format!("series {labels}: {e}")))?;
-        total += samples.len();
-        if total > max_samples {
-            return Err(CallError::Fatal(QuerierError::TooManySamples(
-                "query execution".to_string(),
-            )));
-        }
-        out.push((labels, samples));
-    }
-    Ok(out)
+fn too_many_series(limit: usize) -> QuerierError {
+    QuerierError::TooManySeries(limit)
 }
 
 fn labels_from_pb(labels: Vec<strata_proto::prometheus::Label>) -> Labels {

@@ -25,5 +25,5 @@ pub mod storage;
 pub use config::QuerierConfig;
 pub use error::{ApiError, ErrorType, QuerierError};
 pub use http::{api_routes, ApiMetrics};
-pub use ingesters::{IngesterQuerier, IngesterReadMetrics, MetadataEntry};
+pub use ingesters::{FetchLimits, IngesterQuerier, IngesterReadMetrics, MetadataEntry};
 pub use querier::{Querier, QueryOverrides, QueryRange};

@@ -1,138 +1,316 @@
-//! Chunk decoding and the merging of replicas.
+//! Replicas' chunks merged into one lazily decoded series.
 //!
-//! Every series lives on several ingesters. Replicas normally hold the same
-//! samples, but one may have missed some (it was down, or a push reached only
-//! a quorum), so series with the same labels are merged by timestamp: the
-//! union of their samples, each timestamp once.
+//! Every series lives on several ingesters. Replicas normally cut identical
+//! chunks (same samples, same cutting rules), so byte-identical chunks are
+//! kept once and the series decodes like a single replica. When replicas
+//! differ (one missed samples while it was down, or a push reached only a
+//! quorum) their overlapping chunks are decoded together and merged by
+//! timestamp: the union of the samples, each timestamp once.
+//!
+//! Nothing is decoded when the answer arrives: the engine reads a series
+//! through [`ChunkSource`], which decodes only the chunks overlapping the
+//! range it asks for, only from the range's first sample, and stops at its
+//! last.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use strata_chunk::{XorIterator, ENCODING_XOR};
 use strata_model::Labels;
-use strata_promql::Series;
+use strata_promql::{SampleIter, SampleSource, StorageError, StoredSeries};
 use strata_proto::ingester::Chunk;
 
-/// Decodes the chunks of one series into samples in `[start, end]`, sorted
-/// by timestamp with each timestamp once. Corrupt chunks and unknown
-/// encodings are errors, never panics.
-pub fn decode_chunks(chunks: &[Chunk], start: i64, end: i64) -> Result<Vec<(i64, f64)>, String> {
-    let mut samples: Vec<(i64, f64)> = Vec::new();
-    let mut sorted = true;
-    for chunk in chunks {
-        if chunk.encoding != u32::from(ENCODING_XOR) {
-            return Err(format!("unsupported chunk encoding {}", chunk.encoding));
+/// One chunk of a series, with the replica it came from.
+#[derive(Clone, Debug, PartialEq)]
+struct SourceChunk {
+    start_ms: i64,
+    end_ms: i64,
+    data: Bytes,
+    /// Index into [`ChunkSource::replicas`].
+    replica: usize,
+}
+
+impl SourceChunk {
+    /// Samples the chunk's header announces.
+    fn num_samples(&self) -> usize {
+        match self.data.as_ref() {
+            [hi, lo, ..] => usize::from(u16::from_be_bytes([*hi, *lo])),
+            _ => 0,
         }
-        if chunk.end_ms < start || chunk.start_ms > end {
-            continue;
+    }
+}
+
+/// A series' chunks from one or more replicas, sorted by time, identical
+/// chunks once; decoded on demand.
+#[derive(Debug)]
+pub struct ChunkSource {
+    labels: Labels,
+    chunks: Vec<SourceChunk>,
+    /// Names of the ingesters the chunks came from, for error messages.
+    replicas: Arc<Vec<String>>,
+}
+
+impl ChunkSource {
+    /// Samples the headers of the chunks overlapping `[mint, maxt]`
+    /// announce: an upper bound of what reading that range decodes.
+    pub fn samples_upper_bound(&self, mint: i64, maxt: i64) -> usize {
+        self.chunks
+            .iter()
+            .filter(|c| c.end_ms >= mint && c.start_ms <= maxt)
+            .map(SourceChunk::num_samples)
+            .sum()
+    }
+
+    fn corrupt(&self, chunk: &SourceChunk, e: impl std::fmt::Display) -> StorageError {
+        let from = self
+            .replicas
+            .get(chunk.replica)
+            .map_or("an ingester", String::as_str);
+        StorageError::Internal(format!(
+            "corrupt chunk from ingester {from} in series {}: {e}",
+            self.labels
+        ))
+    }
+}
+
+impl SampleSource for ChunkSource {
+    fn samples(&self, mint: i64, maxt: i64) -> SampleIter<'_> {
+        Box::new(ChunkIter {
+            source: self,
+            mint,
+            maxt,
+            next_chunk: 0,
+            current: None,
+            merged: Vec::new().into_iter(),
+            failed: false,
+        })
+    }
+}
+
+/// Walks a [`ChunkSource`] group by group: a chunk overlapping no other is
+/// streamed straight from its bytes; chunks that overlap (replicas that
+/// differ) are decoded together and merged.
+struct ChunkIter<'a> {
+    source: &'a ChunkSource,
+    mint: i64,
+    maxt: i64,
+    next_chunk: usize,
+    /// The single chunk being streamed.
+    current: Option<(XorIterator<'a>, &'a SourceChunk)>,
+    /// What is left of a merged group.
+    merged: std::vec::IntoIter<(i64, f64)>,
+    failed: bool,
+}
+
+impl ChunkIter<'_> {
+    /// Prepares the next group of chunks overlapping the range; false when
+    /// there is none.
+    fn next_group(&mut self) -> Result<bool, StorageError> {
+        let chunks = &self.source.chunks;
+        let mut start = self.next_chunk;
+        // Chunks are sorted by start; one ending before the range holds
+        // nothing of it, whatever it overlaps.
+        while start < chunks.len() && chunks[start].end_ms < self.mint {
+            start += 1;
         }
-        let mut it = XorIterator::new(&chunk.data);
-        for (t, v) in it.by_ref() {
-            if t < start || t > end {
-                continue;
-            }
-            if let Some(&(last, _)) = samples.last() {
-                if t <= last {
-                    sorted = false;
+        if start >= chunks.len() || chunks[start].start_ms > self.maxt {
+            return Ok(false);
+        }
+        let mut end = start + 1;
+        let mut group_end = chunks[start].end_ms;
+        while end < chunks.len() && chunks[end].start_ms <= group_end {
+            group_end = group_end.max(chunks[end].end_ms);
+            end += 1;
+        }
+        self.next_chunk = end;
+        if end - start == 1 {
+            let chunk = &chunks[start];
+            self.current = Some((XorIterator::new(&chunk.data), chunk));
+            return Ok(true);
+        }
+        self.merged = self.merge_group(&chunks[start..end])?.into_iter();
+        Ok(true)
+    }
+
+    /// Decodes overlapping chunks within the range and merges them by
+    /// timestamp (for equal timestamps the earlier chunk in sort order
+    /// wins). A corrupt chunk is left out when a chunk of another replica
+    /// in the group decoded: that replica holds the same time span.
+    fn merge_group(&self, group: &[SourceChunk]) -> Result<Vec<(i64, f64)>, StorageError> {
+        let mut samples: Vec<(i64, f64)> = Vec::new();
+        let mut good_replicas: Vec<usize> = Vec::new();
+        let mut corrupt: Vec<(&SourceChunk, String)> = Vec::new();
+        for chunk in group {
+            let mut it = XorIterator::new(&chunk.data);
+            let before = samples.len();
+            for (t, v) in it.by_ref() {
+                if t > self.maxt {
+                    break;
+                }
+                if t >= self.mint {
+                    samples.push((t, v));
                 }
             }
-            samples.push((t, v));
+            match it.err() {
+                Some(e) => {
+                    samples.truncate(before);
+                    corrupt.push((chunk, e.to_string()));
+                }
+                None => good_replicas.push(chunk.replica),
+            }
         }
-        if let Some(e) = it.err() {
-            return Err(format!("corrupt chunk: {e}"));
+        for (chunk, e) in corrupt {
+            if good_replicas.iter().any(|r| *r != chunk.replica) {
+                tracing::warn!(
+                    series = %self.source.labels,
+                    error = %e,
+                    "corrupt chunk left out, another replica holds its time span"
+                );
+                continue;
+            }
+            return Err(self.source.corrupt(chunk, e));
         }
-    }
-    if !sorted {
-        // Overlapping chunks: order by time (stable, so the first of equal
-        // timestamps wins) and drop repeats.
         samples.sort_by_key(|s| s.0);
         samples.dedup_by_key(|s| s.0);
+        Ok(samples)
     }
-    Ok(samples)
 }
 
-/// Merges two sample lists sorted by timestamp: the union by timestamp.
-/// Where both have a timestamp, `a`'s sample is kept.
-pub fn merge_samples(a: Vec<(i64, f64)>, b: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
-    if b.is_empty() {
-        return a;
-    }
-    if a.is_empty() {
-        return b;
-    }
-    // Identical replicas are the common case: nothing to do.
-    if a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0) {
-        return a;
-    }
-    let mut out = Vec::with_capacity(a.len().max(b.len()));
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
+impl Iterator for ChunkIter<'_> {
+    type Item = Result<(i64, f64), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(s) = self.merged.next() {
+                return Some(Ok(s));
             }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
+            if let Some((it, chunk)) = self.current.as_mut() {
+                match it.next() {
+                    Some((t, _)) if t > self.maxt => self.current = None,
+                    Some((t, _)) if t < self.mint => {}
+                    Some(s) => return Some(Ok(s)),
+                    None => {
+                        if let Some(e) = it.err() {
+                            self.failed = true;
+                            return Some(Err(self.source.corrupt(chunk, e)));
+                        }
+                        self.current = None;
+                    }
+                }
+                continue;
             }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
+            match self.next_group() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
             }
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
-/// Collects series from several replicas, merging those with equal labels.
-#[derive(Default)]
+/// Collects the series of several replicas' answers, keeping each distinct
+/// chunk of a series once.
 pub struct SeriesMerger {
-    series: HashMap<Labels, Vec<(i64, f64)>>,
+    replicas: Arc<Vec<String>>,
+    series: HashMap<Labels, Vec<SourceChunk>>,
 }
 
 impl SeriesMerger {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn add(&mut self, labels: Labels, samples: Vec<(i64, f64)>) {
-        match self.series.entry(labels) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(samples);
-            }
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                let current = std::mem::take(e.get_mut());
-                *e.get_mut() = merge_samples(current, samples);
-            }
+    /// `replicas` names the ingesters in the order their answers are added.
+    pub fn new(replicas: Vec<String>) -> Self {
+        Self {
+            replicas: Arc::new(replicas),
+            series: HashMap::new(),
         }
     }
 
-    /// Samples held so far.
-    pub fn samples(&self) -> usize {
-        self.series.values().map(Vec::len).sum()
+    /// Adds one replica's chunks of a series. Unknown encodings are errors
+    /// (checked here; the data itself is only decoded when read).
+    pub fn add(
+        &mut self,
+        replica: usize,
+        labels: Labels,
+        chunks: Vec<Chunk>,
+    ) -> Result<(), String> {
+        if let Some(c) = chunks
+            .iter()
+            .find(|c| c.encoding != u32::from(ENCODING_XOR))
+        {
+            return Err(format!(
+                "series {labels}: unsupported chunk encoding {}",
+                c.encoding
+            ));
+        }
+        let list = self.series.entry(labels).or_default();
+        list.extend(chunks.into_iter().map(|c| SourceChunk {
+            start_ms: c.start_ms,
+            end_ms: c.end_ms,
+            data: c.data,
+            replica,
+        }));
+        Ok(())
     }
 
-    /// The merged series, sorted by labels; series without samples are
-    /// left out.
-    pub fn finish(self) -> Vec<Series> {
-        let mut out: Vec<Series> = self
-            .series
-            .into_iter()
-            .filter(|(_, samples)| !samples.is_empty())
-            .map(|(labels, samples)| Series { labels, samples })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+    /// Series collected so far.
+    pub fn len(&self) -> usize {
+        self.series.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// The merged series, sorted by labels, with the sum of
+    /// [`ChunkSource::samples_upper_bound`] over `[mint, maxt]`.
+    pub fn finish(self, mint: i64, maxt: i64) -> (Vec<StoredSeries>, usize) {
+        let mut samples = 0usize;
+        let mut out: Vec<StoredSeries> = Vec::with_capacity(self.series.len());
+        for (labels, mut chunks) in self.series {
+            chunks.sort_by(|a, b| {
+                (a.start_ms, a.end_ms, a.replica).cmp(&(b.start_ms, b.end_ms, b.replica))
+            });
+            // Identical chunks from several replicas: keep the first.
+            chunks.dedup_by(|b, a| {
+                a.start_ms == b.start_ms && a.end_ms == b.end_ms && a.data == b.data
+            });
+            if chunks.is_empty() {
+                continue;
+            }
+            let source = ChunkSource {
+                labels: labels.clone(),
+                chunks,
+                replicas: self.replicas.clone(),
+            };
+            samples = samples.saturating_add(source.samples_upper_bound(mint, maxt));
+            out.push(StoredSeries {
+                labels,
+                source: Arc::new(source),
+            });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        (out, samples)
+    }
+}
+
+/// Reads a stored series over `[mint, maxt]` into memory.
+pub fn read_all(
+    series: &StoredSeries,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<(i64, f64)>, StorageError> {
+    series.source.samples(mint, maxt).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use strata_chunk::XorChunk;
 
     fn chunk(samples: &[(i64, f64)]) -> Chunk {
@@ -148,106 +326,160 @@ mod tests {
         }
     }
 
+    fn merged(replicas: Vec<(Labels, Vec<Chunk>)>) -> Vec<StoredSeries> {
+        let names = (0..replicas.len()).map(|i| format!("ing-{i}")).collect();
+        let mut m = SeriesMerger::new(names);
+        for (i, (labels, chunks)) in replicas.into_iter().enumerate() {
+            m.add(i, labels, chunks).unwrap();
+        }
+        m.finish(i64::MIN, i64::MAX).0
+    }
+
+    fn one(chunks: Vec<Chunk>) -> StoredSeries {
+        let mut out = merged(vec![(Labels::from_pairs([("__name__", "x")]), chunks)]);
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+
     #[test]
-    fn decodes_within_range() {
-        let chunks = [chunk(&[(1, 1.0), (2, 2.0)]), chunk(&[(3, 3.0), (4, 4.0)])];
-        assert_eq!(
-            decode_chunks(&chunks, 2, 3).unwrap(),
-            vec![(2, 2.0), (3, 3.0)]
-        );
-        assert_eq!(decode_chunks(&chunks, i64::MIN, i64::MAX).unwrap().len(), 4);
-        assert!(decode_chunks(&chunks, 10, 20).unwrap().is_empty());
+    fn reads_only_the_range_asked_for() {
+        let s = one(vec![
+            chunk(&[(1, 1.0), (2, 2.0)]),
+            chunk(&[(3, 3.0), (4, 4.0)]),
+        ]);
+        assert_eq!(read_all(&s, 2, 3).unwrap(), vec![(2, 2.0), (3, 3.0)]);
+        assert_eq!(read_all(&s, i64::MIN, i64::MAX).unwrap().len(), 4);
+        assert!(read_all(&s, 10, 20).unwrap().is_empty());
+        assert!(read_all(&s, -5, 0).unwrap().is_empty());
+        // Reading stops at the range's end: a corrupt tail after it is
+        // never reached.
+        let samples: Vec<(i64, f64)> = (1..=20).map(|i| (i * 10, i as f64 * 1.5)).collect();
+        let mut bad_tail = chunk(&samples);
+        let len = bad_tail.data.len();
+        bad_tail.data = bad_tail.data.slice(..len - 1);
+        let s = one(vec![bad_tail]);
+        assert_eq!(read_all(&s, 0, 30).unwrap(), samples[..3].to_vec());
+        assert!(read_all(&s, 0, 1000).is_err());
     }
 
     #[test]
     fn overlapping_chunks_are_sorted_and_deduplicated() {
-        let chunks = [chunk(&[(3, 3.0), (5, 5.0)]), chunk(&[(1, 1.0), (3, 9.0)])];
+        let s = one(vec![
+            chunk(&[(3, 3.0), (5, 5.0)]),
+            chunk(&[(1, 1.0), (3, 9.0)]),
+        ]);
         assert_eq!(
-            decode_chunks(&chunks, i64::MIN, i64::MAX).unwrap(),
-            vec![(1, 1.0), (3, 3.0), (5, 5.0)]
+            read_all(&s, i64::MIN, i64::MAX).unwrap(),
+            vec![(1, 1.0), (3, 9.0), (5, 5.0)]
         );
     }
 
     #[test]
-    fn corrupt_chunks_are_errors() {
+    fn corrupt_chunks_are_errors_never_panics() {
         let good = chunk(&[(1, 1.0), (2, 2.0), (3, 3.0)]);
         let mut truncated = good.clone();
         truncated.data = good.data.slice(..good.data.len() - 3);
-        let err = decode_chunks(&[truncated], i64::MIN, i64::MAX).unwrap_err();
-        assert!(err.starts_with("corrupt chunk"), "{err}");
-        let mut empty = good.clone();
-        empty.data = Bytes::from_static(&[0]);
-        assert!(decode_chunks(&[empty], i64::MIN, i64::MAX).is_err());
-        let mut garbage = good.clone();
-        garbage.data = Bytes::from_static(&[0xff, 0xff, 1, 2, 3]);
-        assert!(decode_chunks(&[garbage], i64::MIN, i64::MAX).is_err());
+        let err = read_all(&one(vec![truncated]), i64::MIN, i64::MAX).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("corrupt chunk from ingester ing-0"),
+            "{err}"
+        );
+        for data in [&[0u8][..], &[0xff, 0xff, 1, 2, 3], &[]] {
+            let mut c = good.clone();
+            c.data = Bytes::copy_from_slice(data);
+            assert!(read_all(&one(vec![c]), i64::MIN, i64::MAX).is_err());
+        }
         let mut other = good;
         other.encoding = 2;
+        let mut m = SeriesMerger::new(vec!["ing-0".into()]);
+        let err = m
+            .add(0, Labels::from_pairs([("__name__", "x")]), vec![other])
+            .unwrap_err();
+        assert!(err.ends_with("unsupported chunk encoding 2"), "{err}");
+    }
+
+    #[test]
+    fn identical_replicas_are_kept_once() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let c = chunk(&[(1, 1.0), (2, 2.0), (3, 3.0)]);
+        let names = vec!["a".into(), "b".into(), "c".into()];
+        let mut m = SeriesMerger::new(names);
+        for r in 0..3 {
+            m.add(r, l.clone(), vec![c.clone()]).unwrap();
+        }
+        let (out, bound) = m.finish(i64::MIN, i64::MAX);
+        assert_eq!(bound, 3, "three identical replicas count once");
         assert_eq!(
-            decode_chunks(&[other], i64::MIN, i64::MAX).unwrap_err(),
-            "unsupported chunk encoding 2"
+            read_all(&out[0], i64::MIN, i64::MAX).unwrap(),
+            vec![(1, 1.0), (2, 2.0), (3, 3.0)]
         );
     }
 
     #[test]
-    fn merges_by_timestamp() {
-        let a = vec![(1, 1.0), (2, 2.0), (4, 4.0)];
-        let b = vec![(2, 2.0), (3, 3.0), (4, 4.0), (5, 5.0)];
-        assert_eq!(
-            merge_samples(a.clone(), b.clone()),
-            vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 5.0)]
-        );
-        assert_eq!(
-            merge_samples(b, a),
-            merge_samples(vec![(1, 1.0)], vec![(2, 2.0), (3, 3.0), (4, 4.0), (5, 5.0)])
-        );
-        assert_eq!(merge_samples(vec![], vec![(1, 1.0)]), vec![(1, 1.0)]);
-        assert_eq!(merge_samples(vec![(1, 1.0)], vec![]), vec![(1, 1.0)]);
-        // Equal timestamps keep the first list's value.
-        assert_eq!(
-            merge_samples(vec![(1, 1.0)], vec![(1, 7.0)]),
-            vec![(1, 1.0)]
-        );
-    }
-
-    #[test]
-    fn replicas_merge_into_one_series() {
+    fn differing_replicas_merge_by_timestamp() {
         let up_a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let up_b = Labels::from_pairs([("__name__", "up"), ("job", "b")]);
-        let mut m = SeriesMerger::new();
         // Three replicas of job=a; one missed a sample, one has an extra.
-        m.add(up_a.clone(), vec![(1, 1.0), (2, 2.0), (3, 3.0)]);
-        m.add(up_a.clone(), vec![(1, 1.0), (3, 3.0)]);
-        m.add(up_a.clone(), vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
-        m.add(up_b.clone(), vec![(1, 10.0)]);
-        m.add(up_b.clone(), vec![(1, 10.0)]);
-        m.add(Labels::from_pairs([("__name__", "empty")]), vec![]);
-        assert_eq!(m.samples(), 5);
-        let out = m.finish();
+        let out = merged(vec![
+            (up_a.clone(), vec![chunk(&[(1, 1.0), (2, 2.0), (3, 3.0)])]),
+            (up_a.clone(), vec![chunk(&[(1, 1.0), (3, 3.0)])]),
+            (
+                up_a.clone(),
+                vec![chunk(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)])],
+            ),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].labels, up_a);
         assert_eq!(
-            out,
-            vec![
-                Series {
-                    labels: up_a,
-                    samples: vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
-                },
-                Series {
-                    labels: up_b,
-                    samples: vec![(1, 10.0)]
-                },
-            ]
+            read_all(&out[0], i64::MIN, i64::MAX).unwrap(),
+            vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
         );
+        assert_eq!(read_all(&out[0], 2, 3).unwrap(), vec![(2, 2.0), (3, 3.0)]);
+        // Series are sorted by labels; one without chunks is left out.
+        let out = merged(vec![
+            (up_b.clone(), vec![chunk(&[(1, 10.0)])]),
+            (up_a.clone(), vec![chunk(&[(1, 1.0)])]),
+            (Labels::from_pairs([("__name__", "empty")]), vec![]),
+        ]);
+        let labels: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
+        assert_eq!(labels, [&up_a, &up_b]);
+    }
+
+    #[test]
+    fn a_corrupt_replica_is_left_out_when_another_covers_it() {
+        let l = Labels::from_pairs([("__name__", "m")]);
+        let good = chunk(&[(1000, 1.0), (2000, 2.0)]);
+        let corrupt = Chunk {
+            start_ms: 0,
+            end_ms: i64::MAX,
+            encoding: 1,
+            data: Bytes::from_static(&[0x00, 0x05, 0xff, 0x01]),
+        };
+        let out = merged(vec![
+            (l.clone(), vec![good]),
+            (l.clone(), vec![corrupt.clone()]),
+        ]);
+        assert_eq!(
+            read_all(&out[0], i64::MIN, i64::MAX).unwrap(),
+            vec![(1000, 1.0), (2000, 2.0)]
+        );
+        // Only corrupt replicas: an error naming the problem.
+        let out = merged(vec![(l.clone(), vec![corrupt.clone()]), (l, vec![corrupt])]);
+        let err = read_all(&out[0], i64::MIN, i64::MAX).unwrap_err();
+        assert!(err.to_string().contains("corrupt chunk"), "{err}");
     }
 
     #[test]
     fn stale_markers_survive_merging() {
         let stale = f64::from_bits(strata_model::STALE_NAN_BITS);
         let l = Labels::from_pairs([("__name__", "x")]);
-        let mut m = SeriesMerger::new();
-        m.add(l.clone(), vec![(1, 1.0), (2, stale)]);
-        m.add(l, vec![(1, 1.0), (2, stale)]);
-        let out = m.finish();
-        assert_eq!(out[0].samples.len(), 2);
-        assert!(strata_model::is_stale_nan(out[0].samples[1].1));
+        let out = merged(vec![
+            (l.clone(), vec![chunk(&[(1, 1.0), (2, stale)])]),
+            (l, vec![chunk(&[(1, 1.0), (2, stale)])]),
+        ]);
+        let samples = read_all(&out[0], i64::MIN, i64::MAX).unwrap();
+        assert_eq!(samples.len(), 2);
+        assert!(strata_model::is_stale_nan(samples[1].1));
     }
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_model::{Labels, Matcher};
-use strata_promql::{Engine, EngineOptions, Value};
+use strata_promql::{Engine, EngineOptions, QueryOutput};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::{ApiError, QuerierError};
-use crate::ingesters::{IngesterQuerier, MetadataEntry};
+use crate::ingesters::{FetchLimits, IngesterQuerier, MetadataEntry};
 use crate::storage::{plan_fetches, PrefetchedStorage};
 use crate::QuerierConfig;
 
@@ -87,14 +87,15 @@ impl Querier {
 
     /// Evaluates `query` for `tenant`: asks the engine what it needs,
     /// fetches it from the ingesters in parallel, then evaluates on the
-    /// blocking pool, all within the timeout.
+    /// blocking pool, all within the timeout. The answer carries the
+    /// warnings and infos evaluation produced.
     pub async fn query(
         &self,
         tenant: &str,
         query: &str,
         range: QueryRange,
         overrides: QueryOverrides,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<QueryOutput, ApiError> {
         let timeout = overrides
             .timeout
             .map_or(self.config.timeout, |t| t.min(self.config.timeout));
@@ -123,10 +124,11 @@ impl Querier {
             .map_err(ApiError::from)?;
 
         let fetches = plan_fetches(requests);
-        let max_samples = self.config.max_samples;
+        let max_series = self.config.max_series;
+        let limits = FetchLimits { max_series };
         let reads = fetches
             .iter()
-            .map(|request| self.ingesters.select(tenant, request, max_samples));
+            .map(|request| self.ingesters.select(tenant, request, limits));
         let answers =
             match tokio::time::timeout_at(deadline, futures::future::try_join_all(reads)).await {
                 Ok(result) => result?,
@@ -136,8 +138,8 @@ impl Querier {
         for (request, series) in fetches.iter().zip(answers) {
             storage.insert(request, series);
         }
-        if storage.samples() > max_samples {
-            return Err(QuerierError::TooManySamples("query execution".into()).into());
+        if max_series > 0 && storage.series() > max_series {
+            return Err(QuerierError::TooManySeries(max_series).into());
         }
 
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -148,12 +150,12 @@ impl Querier {
             // timed out meanwhile, so abandoned work stays bounded too.
             let _permit = permit;
             match range {
-                QueryRange::Instant { time_ms } => engine.instant(&storage, &text, time_ms),
+                QueryRange::Instant { time_ms } => engine.instant_query(&storage, &text, time_ms),
                 QueryRange::Range {
                     start_ms,
                     end_ms,
                     step_ms,
-                } => engine.range(&storage, &text, start_ms, end_ms, step_ms),
+                } => engine.range_query(&storage, &text, start_ms, end_ms, step_ms),
             }
         });
         match tokio::time::timeout_at(deadline, evaluation).await {

@@ -2,12 +2,13 @@
 //!
 //! The engine is synchronous; reads from ingesters are not. So the querier
 //! asks the engine which selections a query needs, fetches them all in
-//! parallel, and evaluates over this in-memory copy.
+//! parallel, and evaluates over what came back: series with their chunks
+//! still encoded, decoded by the engine as it reads them.
 
 use std::sync::Arc;
 
 use strata_model::{MatchOp, Matcher};
-use strata_promql::{SelectRequest, Series, Storage, StorageError};
+use strata_promql::{SelectRequest, Storage, StorageError, StoredSeries};
 
 /// A matcher set in a canonical order, to recognise equal selections.
 type MatcherKey = Vec<(String, u8, String)>;
@@ -30,18 +31,32 @@ fn key_of(matchers: &[Matcher]) -> MatcherKey {
     key
 }
 
-/// Merges selections with the same matchers into one covering all their
-/// time ranges, so `x / x offset 1h` fetches `x` once.
+/// Merges selections with the same matchers whose time ranges overlap or
+/// touch into one covering both, so `rate(x[5m]) / x` fetches `x` once;
+/// `x - x offset 1d` still fetches two short ranges, not the day between.
 pub fn plan_fetches(requests: Vec<SelectRequest>) -> Vec<SelectRequest> {
+    let mut keyed: Vec<(MatcherKey, SelectRequest)> = requests
+        .into_iter()
+        .map(|r| (key_of(&r.matchers), r))
+        .collect();
+    // Group equal matcher sets (first appearance order), then by start.
+    let mut first_seen: Vec<MatcherKey> = Vec::new();
+    for (key, _) in &keyed {
+        if !first_seen.contains(key) {
+            first_seen.push(key.clone());
+        }
+    }
+    keyed.sort_by_key(|(key, r)| {
+        let group = first_seen.iter().position(|k| k == key).unwrap_or(0);
+        (group, r.start_ms)
+    });
     let mut out: Vec<(MatcherKey, SelectRequest)> = Vec::new();
-    for request in requests {
-        let key = key_of(&request.matchers);
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, existing)) => {
-                existing.start_ms = existing.start_ms.min(request.start_ms);
-                existing.end_ms = existing.end_ms.max(request.end_ms);
+    for (key, request) in keyed {
+        match out.last_mut() {
+            Some((k, last)) if *k == key && request.start_ms <= last.end_ms.saturating_add(1) => {
+                last.end_ms = last.end_ms.max(request.end_ms);
             }
-            None => out.push((key, request)),
+            _ => out.push((key, request)),
         }
     }
     out.into_iter().map(|(_, r)| r).collect()
@@ -51,7 +66,7 @@ struct Entry {
     key: MatcherKey,
     start_ms: i64,
     end_ms: i64,
-    series: Arc<Vec<Series>>,
+    series: Arc<Vec<StoredSeries>>,
 }
 
 /// Series fetched for a query, answering the engine's selections from
@@ -67,7 +82,7 @@ impl PrefetchedStorage {
     }
 
     /// Adds the answer to one selection (series sorted by labels).
-    pub fn insert(&mut self, request: &SelectRequest, series: Vec<Series>) {
+    pub fn insert(&mut self, request: &SelectRequest, series: Vec<StoredSeries>) {
         self.entries.push(Entry {
             key: key_of(&request.matchers),
             start_ms: request.start_ms,
@@ -76,47 +91,27 @@ impl PrefetchedStorage {
         });
     }
 
-    /// Samples held.
-    pub fn samples(&self) -> usize {
-        self.entries
-            .iter()
-            .flat_map(|e| e.series.iter())
-            .map(|s| s.samples.len())
-            .sum()
+    /// Series held, over all selections.
+    pub fn series(&self) -> usize {
+        self.entries.iter().map(|e| e.series.len()).sum()
     }
 }
 
-/// The samples of `series` within `[start, end]`.
-fn clip(series: &Series, start: i64, end: i64) -> Option<Series> {
-    let from = series.samples.partition_point(|s| s.0 < start);
-    let to = series.samples.partition_point(|s| s.0 <= end);
-    if from >= to {
-        return None;
-    }
-    Some(Series {
-        labels: series.labels.clone(),
-        samples: series.samples[from..to].to_vec(),
-    })
-}
-
-fn matches_all(series: &Series, matchers: &[Matcher]) -> bool {
+fn matches_all(series: &StoredSeries, matchers: &[Matcher]) -> bool {
     matchers
         .iter()
         .all(|m| m.matches(series.labels.get(&m.name).unwrap_or("")))
 }
 
 impl Storage for PrefetchedStorage {
-    fn select(&self, request: &SelectRequest) -> Result<Vec<Series>, StorageError> {
+    fn select(&self, request: &SelectRequest) -> Result<Vec<StoredSeries>, StorageError> {
         let key = key_of(&request.matchers);
         let covers = |e: &&Entry| e.start_ms <= request.start_ms && e.end_ms >= request.end_ms;
         // The same selection, or a broader one (a subset of the matchers)
-        // whose series are then filtered.
+        // whose series are then filtered. Series are shared, not copied:
+        // the engine reads each over the range it needs.
         if let Some(entry) = self.entries.iter().filter(covers).find(|e| e.key == key) {
-            return Ok(entry
-                .series
-                .iter()
-                .filter_map(|s| clip(s, request.start_ms, request.end_ms))
-                .collect());
+            return Ok(entry.series.as_ref().clone());
         }
         let broader = self
             .entries
@@ -128,7 +123,7 @@ impl Storage for PrefetchedStorage {
                 .series
                 .iter()
                 .filter(|s| matches_all(s, &request.matchers))
-                .filter_map(|s| clip(s, request.start_ms, request.end_ms))
+                .cloned()
                 .collect());
         }
         let text: Vec<String> = request.matchers.iter().map(|m| m.to_string()).collect();
@@ -158,15 +153,16 @@ mod tests {
         }
     }
 
-    fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
-        Series {
-            labels: Labels::from_pairs(pairs.iter().copied()),
-            samples: samples.to_vec(),
-        }
+    fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> StoredSeries {
+        StoredSeries::from_samples(Labels::from_pairs(pairs.iter().copied()), samples.to_vec())
+    }
+
+    fn read(s: &StoredSeries, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        s.source.samples(mint, maxt).map(|r| r.unwrap()).collect()
     }
 
     #[test]
-    fn plans_one_fetch_per_matcher_set() {
+    fn plans_one_fetch_per_matcher_set_and_overlapping_range() {
         let up = m(MatchOp::Equal, "__name__", "up");
         let job = m(MatchOp::Equal, "job", "a");
         let plan = plan_fetches(vec![
@@ -177,8 +173,22 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                req(vec![up.clone(), job.clone()], 50, 200),
-                req(vec![up], 0, 10)
+                req(vec![job.clone(), up.clone()], 50, 200),
+                req(vec![up.clone()], 0, 10)
+            ]
+        );
+        // `x - x offset 1d`: two short fetches, not one covering the day.
+        let day = 86_400_000;
+        let plan = plan_fetches(vec![
+            req(vec![up.clone()], day - 300_000, day),
+            req(vec![up.clone()], -300_000, 0),
+            req(vec![up.clone()], 1, 10),
+        ]);
+        assert_eq!(
+            plan,
+            vec![
+                req(vec![up.clone()], -300_000, 10),
+                req(vec![up], day - 300_000, day)
             ]
         );
     }
@@ -197,14 +207,13 @@ mod tests {
                 series(&[("__name__", "up"), ("job", "b")], &[(90, 4.0)]),
             ],
         );
-        assert_eq!(storage.samples(), 4);
+        assert_eq!(storage.series(), 2);
 
-        // Same selection, narrower range: clipped, empty series dropped.
+        // Same selection, narrower range: the series, read over the range.
         let got = storage.select(&req(vec![up.clone()], 10, 60)).unwrap();
-        assert_eq!(
-            got,
-            vec![series(&[("__name__", "up"), ("job", "a")], &[(50, 2.0)])]
-        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(read(&got[0], 10, 60), vec![(50, 2.0)]);
+        assert!(read(&got[1], 10, 60).is_empty());
 
         // More matchers than fetched: filtered.
         let got = storage
@@ -214,10 +223,9 @@ mod tests {
                 100,
             ))
             .unwrap();
-        assert_eq!(
-            got,
-            vec![series(&[("__name__", "up"), ("job", "b")], &[(90, 4.0)])]
-        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].labels.get("job"), Some("b"));
+        assert_eq!(read(&got[0], 0, 100), vec![(90, 4.0)]);
 
         // Outside what was fetched: an error, never a silently partial answer.
         assert!(storage.select(&req(vec![up.clone()], 0, 101)).is_err());

@@ -2,6 +2,8 @@
 //! merging, failure budgets, corrupt replicas, tenant isolation, and the HTTP
 //! API on top.
 
+mod support;
+
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,91 +13,20 @@ use futures::Stream;
 use http_body_util::BodyExt;
 use strata_ingester::service::IngesterService;
 use strata_ingester::{Ingester, IngesterConfig, IngesterMetrics};
-use strata_ingester_client::{IngesterClientPool, PoolConfig};
+use strata_model::Labels;
 use strata_model::{MatchOp, Matcher};
 use strata_promql::SelectRequest;
-use strata_proto::ingester::ingester_server::{Ingester as IngesterRpc, IngesterServer};
+use strata_proto::ingester::ingester_server::Ingester as IngesterRpc;
 use strata_proto::ingester::{self as pb};
 use strata_proto::RawWriteRequest;
+use strata_querier::merge::read_all;
 use strata_querier::{
-    api_routes, ApiMetrics, IngesterQuerier, IngesterReadMetrics, Querier, QuerierConfig,
-    QuerierError,
+    api_routes, ApiMetrics, FetchLimits, IngesterQuerier, Querier, QuerierConfig, QuerierError,
 };
-use strata_remote_write::{
-    encode_write_request, MetricType, OwnedMetadata, OwnedTimeSeries, Sample,
-};
-use strata_ring::{
-    generate_tokens, now_ms, InstanceDesc, InstanceState, MemoryRingStore, Ring, RingConfig,
-    RingStore,
-};
-use tokio::net::TcpListener;
+use strata_remote_write::{MetricType, OwnedMetadata};
+use support::{reader, ring_of, serve, start_ingester, three, ts, TestIngester};
 use tonic::{Request, Response, Status};
 use tower::ServiceExt;
-
-/// An ingester gRPC server; stops when dropped.
-struct TestIngester {
-    id: String,
-    addr: String,
-    ingester: Arc<Ingester>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl TestIngester {
-    fn push(&self, tenant: &str, series: &[OwnedTimeSeries], metadata: &[OwnedMetadata]) {
-        self.ingester
-            .push(tenant, &encode_write_request(series, metadata))
-            .unwrap();
-    }
-
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for TestIngester {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-async fn serve<S: IngesterRpc>(service: S, id: &str, ingester: Arc<Ingester>) -> TestIngester {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(IngesterServer::new(service))
-            .serve_with_incoming_shutdown(tokio_stream_wrapper(listener), async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    TestIngester {
-        id: id.to_string(),
-        addr,
-        ingester,
-        stop: Some(tx),
-    }
-}
-
-fn tokio_stream_wrapper(
-    listener: TcpListener,
-) -> impl Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
-    futures::stream::unfold(listener, |l| async move {
-        let conn = l.accept().await.map(|(s, _)| s);
-        Some((conn, l))
-    })
-}
-
-async fn start_ingester(id: &str) -> TestIngester {
-    let ingester = Arc::new(Ingester::new(
-        IngesterConfig::default(),
-        IngesterMetrics::default(),
-    ));
-    serve(IngesterService::new(ingester.clone()), id, ingester).await
-}
 
 /// Answers queries with a corrupt chunk for every series; everything else
 /// as a normal ingester.
@@ -169,6 +100,12 @@ impl IngesterRpc for CorruptIngester {
     ) -> Result<Response<pb::MetricsMetadataResponse>, Status> {
         self.0.metrics_metadata(r).await
     }
+    async fn query_exemplars(
+        &self,
+        r: Request<pb::ExemplarQueryRequest>,
+    ) -> Result<Response<pb::ExemplarQueryResponse>, Status> {
+        self.0.query_exemplars(r).await
+    }
 }
 
 async fn start_corrupt_ingester(id: &str) -> TestIngester {
@@ -184,54 +121,6 @@ async fn start_corrupt_ingester(id: &str) -> TestIngester {
     .await
 }
 
-/// A ring (RF 3) holding `ingesters`, all ACTIVE and healthy.
-async fn ring_of(ingesters: &[&TestIngester]) -> Arc<Ring> {
-    let store = Arc::new(MemoryRingStore::new());
-    let mut taken = std::collections::HashSet::new();
-    for ing in ingesters {
-        let tokens = generate_tokens(32, &taken);
-        taken.extend(tokens.iter().copied());
-        let desc = InstanceDesc {
-            id: ing.id.clone(),
-            addr: ing.addr.clone(),
-            http_addr: String::new(),
-            zone: String::new(),
-            state: InstanceState::Active,
-            tokens,
-            heartbeat_ms: now_ms(),
-            registered_ms: now_ms(),
-        };
-        store.put(&desc, None).await.unwrap();
-    }
-    let ring = Ring::new(
-        RingConfig {
-            replication_factor: 3,
-            ..RingConfig::default()
-        },
-        store as Arc<dyn RingStore>,
-    )
-    .unwrap();
-    ring.refresh().await.unwrap();
-    Arc::new(ring)
-}
-
-fn reader(ring: Arc<Ring>) -> IngesterQuerier {
-    let pool = Arc::new(IngesterClientPool::new(PoolConfig {
-        connect_timeout: Duration::from_secs(1),
-        request_timeout: Duration::from_secs(5),
-    }));
-    IngesterQuerier::new(ring, pool, false, IngesterReadMetrics::default())
-}
-
-fn ts(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> OwnedTimeSeries {
-    OwnedTimeSeries::new(
-        labels.iter().map(|(n, v)| (n.to_string(), v.to_string())),
-        samples
-            .iter()
-            .map(|&(timestamp, value)| Sample { timestamp, value }),
-    )
-}
-
 fn eq(name: &str, value: &str) -> Matcher {
     Matcher::new(MatchOp::Equal, name, value).unwrap()
 }
@@ -242,14 +131,6 @@ fn select(matchers: Vec<Matcher>) -> SelectRequest {
         start_ms: 0,
         end_ms: i64::MAX,
     }
-}
-
-async fn three() -> (TestIngester, TestIngester, TestIngester) {
-    (
-        start_ingester("ing-0").await,
-        start_ingester("ing-1").await,
-        start_ingester("ing-2").await,
-    )
 }
 
 #[tokio::test]
@@ -284,15 +165,15 @@ async fn replicas_are_merged_without_double_counting() {
             Matcher::new(MatchOp::RegexMatch, "__name__", "m|n").unwrap()
         ]),
     ] {
-        let series = r.select("t", &request, 1_000_000).await.unwrap();
+        let series = fetch(&r, "t", &request).await.unwrap();
         let x: Vec<_> = series
             .iter()
-            .filter(|s| s.labels.get("job") == Some("x"))
+            .filter(|s| s.0.get("job") == Some("x"))
             .collect();
         assert_eq!(x.len(), 1, "{request:?}");
         // Any two replicas hold every sample written to a quorum; the union
         // of what was asked never repeats a timestamp.
-        let times: Vec<i64> = x[0].samples.iter().map(|s| s.0).collect();
+        let times: Vec<i64> = x[0].1.iter().map(|s| s.0).collect();
         let mut dedup = times.clone();
         dedup.dedup();
         assert_eq!(times, dedup);
@@ -302,8 +183,7 @@ async fn replicas_are_merged_without_double_counting() {
         );
     }
     // Another tenant sees nothing.
-    let other = r
-        .select("other", &select(vec![eq("__name__", "m")]), 1_000_000)
+    let other = fetch(&r, "other", &select(vec![eq("__name__", "m")]))
         .await
         .unwrap();
     assert!(other.is_empty());
@@ -319,19 +199,17 @@ async fn one_failed_ingester_is_tolerated_two_are_not() {
     let r = reader(ring_of(&[&a, &b, &c]).await);
     b.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let got = r
-        .select("t", &select(vec![eq("__name__", "m")]), 1000)
+    let got = fetch(&r, "t", &select(vec![eq("__name__", "m")]))
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].samples, vec![(1000, 1.0)]);
+    assert_eq!(got[0].1, vec![(1000, 1.0)]);
     let names = r.label_names("t", 0, i64::MAX, &[], 0).await.unwrap();
     assert_eq!(names, ["__name__"]);
 
     c.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let err = r
-        .select("t", &select(vec![eq("__name__", "m")]), 1000)
+    let err = fetch(&r, "t", &select(vec![eq("__name__", "m")]))
         .await
         .unwrap_err();
     assert!(matches!(err, QuerierError::Unavailable(_)), "{err:?}");
@@ -340,62 +218,92 @@ async fn one_failed_ingester_is_tolerated_two_are_not() {
 }
 
 #[tokio::test]
-async fn a_corrupt_replica_counts_as_failed() {
-    let a = start_ingester("ing-0").await;
+async fn a_corrupt_replica_is_left_out() {
+    let mut a = start_ingester("ing-0").await;
     let b = start_ingester("ing-1").await;
     let bad = start_corrupt_ingester("ing-2").await;
     let data = [ts(&[("__name__", "m")], &[(1000, 1.0), (2000, 2.0)])];
     a.push("t", &data, &[]);
     b.push("t", &data, &[]);
     let r = reader(ring_of(&[&a, &b, &bad]).await);
+    // Whichever two replicas answer first, a good one covers the corrupt
+    // one's time span: the answer is complete.
     for _ in 0..5 {
-        let got = r
-            .select("t", &select(vec![eq("__name__", "m")]), 1000)
+        let got = fetch(&r, "t", &select(vec![eq("__name__", "m")]))
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].samples, vec![(1000, 1.0), (2000, 2.0)]);
+        assert_eq!(got[0].1, vec![(1000, 1.0), (2000, 2.0)]);
     }
-    // Two corrupt replicas: an error naming the problem, never a panic.
+    // Two corrupt replicas: complete when the good one is among the
+    // answers, otherwise an error naming the problem; never a wrong answer
+    // or a panic.
     let bad2 = start_corrupt_ingester("ing-1").await;
     let r = reader(ring_of(&[&a, &bad2, &bad]).await);
-    let mut saw_error = false;
     for _ in 0..5 {
-        match r
-            .select("t", &select(vec![eq("__name__", "m")]), 1000)
-            .await
-        {
-            Err(QuerierError::Unavailable(msg)) => {
-                assert!(msg.contains("corrupt chunk"), "{msg}");
-                saw_error = true;
+        match fetch(&r, "t", &select(vec![eq("__name__", "m")])).await {
+            Ok(got) => assert_eq!(got[0].1, vec![(1000, 1.0), (2000, 2.0)]),
+            Err(QuerierError::Internal(msg)) => {
+                assert!(msg.contains("corrupt chunk from ingester"), "{msg}")
             }
-            other => panic!("expected unavailable, got {other:?}"),
+            Err(other) => panic!("expected data or a corrupt-chunk error, got {other:?}"),
         }
     }
-    assert!(saw_error);
+    // Only the corrupt replicas left: always the error.
+    a.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match fetch(&r, "t", &select(vec![eq("__name__", "m")])).await {
+        Err(QuerierError::Internal(msg)) => {
+            assert!(msg.contains("corrupt chunk from ingester ing-"), "{msg}")
+        }
+        other => panic!("expected a corrupt-chunk error, got {other:?}"),
+    }
 }
 
 #[tokio::test]
-async fn sample_limit_is_enforced() {
+async fn series_limit_is_enforced() {
     let (a, b, c) = three().await;
-    let samples: Vec<(i64, f64)> = (0..100).map(|i| (i * 1000, i as f64)).collect();
+    let series: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|job| ts(&[("__name__", "m"), ("job", job)], &[(1000, 1.0)]))
+        .collect();
     for ing in [&a, &b, &c] {
-        ing.push("t", &[ts(&[("__name__", "m")], &samples)], &[]);
+        ing.push("t", &series, &[]);
     }
     let r = reader(ring_of(&[&a, &b, &c]).await);
+    let request = select(vec![eq("__name__", "m")]);
     let err = r
-        .select("t", &select(vec![eq("__name__", "m")]), 50)
+        .select("t", &request, FetchLimits { max_series: 2 })
         .await
         .unwrap_err();
-    assert!(matches!(err, QuerierError::TooManySamples(_)), "{err:?}");
-    assert_eq!(
-        r.select("t", &select(vec![eq("__name__", "m")]), 100)
-            .await
-            .unwrap()[0]
-            .samples
-            .len(),
-        100
-    );
+    assert!(matches!(err, QuerierError::TooManySeries(2)), "{err:?}");
+    assert!(err
+        .to_string()
+        .contains("max number of series limit (limit: 2 series)"));
+    let got = r
+        .select("t", &request, FetchLimits { max_series: 3 })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 3);
+}
+
+/// Selects without limits and reads every series over the request's range.
+async fn fetch(
+    r: &IngesterQuerier,
+    tenant: &str,
+    request: &SelectRequest,
+) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, QuerierError> {
+    let series = r
+        .select(tenant, request, FetchLimits { max_series: 0 })
+        .await?;
+    series
+        .iter()
+        .map(|s| {
+            read_all(s, request.start_ms, request.end_ms)
+                .map(|samples| (s.labels.clone(), samples))
+                .map_err(|e| QuerierError::Internal(e.to_string()))
+        })
+        .collect()
 }
 
 #[tokio::test]
