@@ -30,7 +30,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
             "--auth-enabled=true".to_string(),
             "--distributor.max-request-size=100000".to_string(),
             // A tiny rate limit for one tenant only.
-            "--distributor.tenant-limits={limited: {ingestion_rate: 10, ingestion_burst_size: 10}}"
+            "--distributor.tenant-limits={limited: {ingestion_rate: 1, ingestion_burst_size: 10}}"
                 .to_string(),
         ],
     );
@@ -278,22 +278,33 @@ async fn bad_input_is_refused_and_stores_nothing() {
     assert_eq!(code, 413, "{text}");
     assert!(text.contains("decodes to 73400320 bytes"), "{text}");
 
-    // Rate limit: 10 samples/s with a burst of 10 for tenant "limited".
+    // Rate limit: 1 sample/s with a burst of 10 for tenant "limited".
     let many: Vec<_> = (0..20)
         .map(|i| series(&[("__name__", "rl"), ("i", &i.to_string())], &[(now, 1.0)]))
         .collect();
+    // A request larger than the burst can never pass: 400, not a 429 the
+    // sender would retry forever.
     let (code, text) = push(&client, &base, Some("limited"), write_body(&many))
+        .await
+        .unwrap();
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("more than the ingestion burst size"),
+        "{text}"
+    );
+    assert_eq!(stored_series(&s, "limited").await, 0);
+    // Within the burst it is accepted; right after, the bucket is nearly
+    // empty (1 sample/s refills it), so the next request is 429.
+    let (code, text) = push(&client, &base, Some("limited"), write_body(&many[..8]))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = push(&client, &base, Some("limited"), write_body(&many[8..16]))
         .await
         .unwrap();
     assert_eq!(code, 429, "{text}");
     assert!(text.contains("rate limit"), "{text}");
-    assert_eq!(stored_series(&s, "limited").await, 0);
-    // Within the burst it is accepted.
-    let (code, text) = push(&client, &base, Some("limited"), write_body(&many[..5]))
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{text}");
-    assert_eq!(stored_series(&s, "limited").await, 5);
+    assert_eq!(stored_series(&s, "limited").await, 8);
 
     // Out-of-order and conflicting samples are refused with 400 and do not
     // change what is stored.
