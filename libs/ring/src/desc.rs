@@ -5,13 +5,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Lifecycle state of a ring member.
+/// Lifecycle state of a ring member, in the order the lifecycler walks through them
+/// (Cortex's meaning):
 ///
-/// * `Pending`: registered without tokens yet (reserved; the lifecycler never leaves an
-///   instance in this state).
-/// * `Joining`: has tokens but does not take writes yet.
-/// * `Active`: takes writes and serves reads.
-/// * `Leaving`: shutting down; still serves reads for the data it holds, takes no new writes.
+/// * `Pending`: registered, without tokens yet. Listed on ring pages, but owns no part of
+///   the ring and is in no replication set (tokens a PENDING entry might carry are
+///   ignored). Every start goes through it, including a restart that takes over the
+///   entry of a previous run.
+/// * `Joining`: has claimed its tokens (from the ring, the tokens file or freshly
+///   generated) but takes no writes and serves no reads yet; replication walks past it
+///   to the next member.
+/// * `Active`: takes writes and serves reads. Reached after `join_after`.
+/// * `Leaving`: shutting down. Takes no new writes (they go to the next member) but still
+///   serves reads for the data it holds, until it is removed from the ring (or kept as
+///   LEAVING when it does not unregister on shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InstanceState {

@@ -42,7 +42,8 @@ pub struct LifecyclerConfig {
     /// How long to stay JOINING before turning ACTIVE. Default 0 (at once).
     pub join_after: Duration,
     /// On shutdown, leave the ring (LEAVING, then removed). With `false` the entry and its
-    /// tokens stay, so a restart with the same id takes the same place. Default true.
+    /// tokens stay (LEAVING, so writes go elsewhere meanwhile), so a restart with the same
+    /// id takes the same place. Default true.
     pub unregister_on_shutdown: bool,
 }
 
@@ -123,8 +124,10 @@ struct Shared {
 
 /// Keeps one instance registered in the ring.
 ///
-/// [`Lifecycler::start`] claims tokens and registers the instance; a background task then
-/// refreshes its heartbeat every `heartbeat_period` until [`Lifecycler::shutdown`]. Every
+/// [`Lifecycler::start`] registers the instance (PENDING), claims tokens (JOINING) and
+/// turns it ACTIVE; a background task then refreshes its heartbeat every
+/// `heartbeat_period` until [`Lifecycler::shutdown`], which takes it out through LEAVING
+/// (see [`Lifecycler::leave`] to stay LEAVING while draining). Every
 /// write is conditional on the version last written, so a concurrent change (for example
 /// someone forgetting the instance) is noticed and resolved by re-reading: if the entry is
 /// gone, the instance registers again with the same tokens.
@@ -150,15 +153,23 @@ impl Lifecycler {
     /// Registers the instance and starts heartbeating; must be called inside a tokio
     /// runtime.
     ///
-    /// Tokens, in order of preference:
-    /// 1. An entry with the same id already in the ring (a previous run that did not
-    ///    unregister): it is taken over, tokens included, and goes straight to ACTIVE.
-    /// 2. The tokens file, if configured and present (topped up with new tokens if it holds
-    ///    fewer than `num_tokens`).
-    /// 3. `num_tokens` fresh random tokens not owned by anyone else.
+    /// The instance walks through the states the way Cortex's ingesters do, each step
+    /// written to the store before the next:
     ///
-    /// The tokens in use are written back to the tokens file. A new instance registers as
-    /// JOINING and turns ACTIVE after `join_after` (before returning when that is zero).
+    /// 1. **PENDING**, without tokens: visible on ring pages, owns no part of the ring and
+    ///    is in no replication set. An entry with the same id already in the ring (a
+    ///    previous run that did not unregister, or crashed) is taken over: its tokens are
+    ///    remembered and the entry goes back to PENDING, whatever state it was left in.
+    /// 2. **JOINING**, with the tokens it claims, in order of preference: the taken-over
+    ///    entry's tokens; the tokens file, if configured and present (topped up with new
+    ///    tokens if it holds fewer than `num_tokens`); `num_tokens` fresh random tokens not
+    ///    owned by anyone else. The tokens in use are written back to the tokens file.
+    ///    A JOINING instance owns its ranges but takes no writes yet: the ring extends
+    ///    the replica walk past it.
+    /// 3. **ACTIVE** after `join_after` (before this returns when that is zero).
+    ///
+    /// [`Lifecycler::leave`] and [`Lifecycler::shutdown`] take it through LEAVING out of
+    /// the ring.
     pub async fn start(
         config: LifecyclerConfig,
         store: Arc<dyn RingStore>,
@@ -172,56 +183,48 @@ impl Lifecycler {
             None => None,
         };
 
+        // 1. PENDING, no tokens.
         let mut attempt = 0;
-        let registration = loop {
+        let (registration, previous_tokens) = loop {
             attempt += 1;
-            match register(&config, store.as_ref(), file_tokens.as_deref()).await {
-                Ok(registration) => break registration,
+            match register_pending(&config, store.as_ref()).await {
+                Ok(registered) => break registered,
                 Err(err) if err.is_conflict() && attempt < MAX_CONFLICT_RETRIES => {
                     tracing::debug!(instance = %config.id, "conflict while registering, retrying");
                 }
                 Err(err) => return Err(err),
             }
         };
-
-        if let Some(path) = &config.tokens_file {
-            if file_tokens.as_deref() != Some(registration.desc.tokens.as_slice()) {
-                let path = path.clone();
-                let tokens = registration.desc.tokens.clone();
-                run_blocking(move || save_tokens(&path, &tokens)).await?;
-            }
-        }
-
-        let state = registration.desc.state;
         tracing::info!(
             instance = %config.id,
-            state = %state,
-            tokens = registration.desc.tokens.len(),
-            "registered in the ring"
+            state = %InstanceState::Pending,
+            took_over = previous_tokens.is_some(),
+            "registered in the ring without tokens"
         );
         let shared = Arc::new(Shared {
             config,
             store,
             registration: tokio::sync::Mutex::new(registration),
-            state: RwLock::new(state),
+            state: RwLock::new(InstanceState::Pending),
             registered: AtomicBool::new(true),
             state_gauge: Family::default(),
         });
-        shared.publish_state(state);
+        shared.publish_state(InstanceState::Pending);
 
-        let mut lifecycler = Lifecycler {
-            shared: Arc::clone(&shared),
-            cancel: CancellationToken::new(),
-            task: None,
-        };
-        if state == InstanceState::Joining && shared.config.join_after.is_zero() {
-            lifecycler.set_state(InstanceState::Active).await?;
+        if let Err(err) = join(&shared, previous_tokens, file_tokens.as_deref()).await {
+            // Do not leave a PENDING or JOINING entry behind without a heartbeat.
+            if let Err(cleanup) = shared.unregister().await {
+                tracing::warn!(instance = %shared.config.id, error = %cleanup, "could not remove own ring entry after failing to join");
+            }
+            return Err(err);
         }
-        lifecycler.task = Some(tokio::spawn(heartbeat_loop(
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(heartbeat_loop(Arc::clone(&shared), cancel.clone()));
+        Ok(Lifecycler {
             shared,
-            lifecycler.cancel.clone(),
-        )));
-        Ok(lifecycler)
+            cancel,
+            task: Some(task),
+        })
     }
 
     /// This instance's id.
@@ -254,9 +257,23 @@ impl Lifecycler {
         self.shared.write(Some(state)).await
     }
 
-    /// Stops heartbeating. With `unregister_on_shutdown`, first marks the instance LEAVING
-    /// and then removes it from the store; otherwise leaves the entry (and its tokens) in
-    /// place for the next start with the same id.
+    /// Marks the instance LEAVING: distributors stop sending it writes at their next ring
+    /// refresh (the ring extends the replica walk past it), while queriers still read
+    /// from it. It keeps heartbeating, so it stays LEAVING until [`Lifecycler::shutdown`];
+    /// in between, the caller lets in-flight requests finish.
+    pub async fn leave(&self) -> Result<(), RingError> {
+        if self.state() == InstanceState::Leaving {
+            return Ok(());
+        }
+        self.set_state(InstanceState::Leaving).await?;
+        tracing::info!(instance = %self.shared.config.id, "LEAVING the ring");
+        Ok(())
+    }
+
+    /// Stops heartbeating, after marking the instance LEAVING if [`Lifecycler::leave`]
+    /// was not called. With `unregister_on_shutdown` the entry is then removed from the
+    /// store; otherwise it stays (LEAVING, with its tokens, so writes already go
+    /// elsewhere) for the next start with the same id to take over.
     pub async fn shutdown(mut self) -> Result<(), RingError> {
         self.cancel.cancel();
         if let Some(task) = self.task.take() {
@@ -264,11 +281,16 @@ impl Lifecycler {
                 tracing::warn!(error = %err, "ring heartbeat task failed");
             }
         }
+        let leave_result = self.leave().await;
         if !self.shared.config.unregister_on_shutdown {
-            tracing::info!(instance = %self.shared.config.id, "stopped heartbeating, keeping ring entry");
+            leave_result?;
+            tracing::info!(instance = %self.shared.config.id, "stopped heartbeating, keeping ring entry as LEAVING");
             return Ok(());
         }
-        self.set_state(InstanceState::Leaving).await?;
+        if let Err(err) = leave_result {
+            // Being removed matters more than having been seen LEAVING.
+            tracing::warn!(instance = %self.shared.config.id, error = %err, "could not mark the instance LEAVING, removing it anyway");
+        }
         self.shared.unregister().await?;
         tracing::info!(instance = %self.shared.config.id, "left the ring");
         Ok(())
@@ -305,13 +327,28 @@ impl Shared {
     }
 
     /// Writes our description with a fresh heartbeat (and `new_state` if given).
+    async fn write(&self, new_state: Option<InstanceState>) -> Result<(), RingError> {
+        self.write_update(new_state, None).await
+    }
+
+    /// Writes our description with a fresh heartbeat, and `new_state` and `tokens` if
+    /// given.
     ///
     /// On conflict, re-reads our item and retries on top of its version; if the item is
-    /// gone (forgotten by someone), registers again with the same tokens.
-    async fn write(&self, new_state: Option<InstanceState>) -> Result<(), RingError> {
+    /// gone (forgotten by someone), registers again with the same state and tokens (it
+    /// already owns them and holds their data; going through PENDING again would only
+    /// move its series elsewhere for a moment).
+    async fn write_update(
+        &self,
+        new_state: Option<InstanceState>,
+        tokens: Option<Vec<u32>>,
+    ) -> Result<(), RingError> {
         let mut registration = self.registration.lock().await;
         if let Some(state) = new_state {
             registration.desc.state = state;
+        }
+        if let Some(tokens) = tokens {
+            registration.desc.tokens = tokens;
         }
         for _ in 0..MAX_CONFLICT_RETRIES {
             registration.desc.heartbeat_ms = now_ms();
@@ -385,64 +422,105 @@ impl Shared {
     }
 }
 
-/// One registration attempt: decides the tokens and writes the first entry.
-async fn register(
+/// Steps 2 and 3 of [`Lifecycler::start`]: claims tokens (JOINING), saves them to the
+/// tokens file, and turns ACTIVE right away when `join_after` is zero.
+async fn join(
+    shared: &Shared,
+    previous_tokens: Option<Vec<u32>>,
+    file_tokens: Option<&[u32]>,
+) -> Result<(), RingError> {
+    let tokens = claim_tokens(
+        &shared.config,
+        shared.store.as_ref(),
+        previous_tokens,
+        file_tokens,
+    )
+    .await?;
+    shared
+        .write_update(Some(InstanceState::Joining), Some(tokens.clone()))
+        .await?;
+    tracing::info!(
+        instance = %shared.config.id,
+        state = %InstanceState::Joining,
+        tokens = tokens.len(),
+        "claimed tokens"
+    );
+    if let Some(path) = &shared.config.tokens_file {
+        if file_tokens != Some(tokens.as_slice()) {
+            let path = path.clone();
+            run_blocking(move || save_tokens(&path, &tokens)).await?;
+        }
+    }
+    if shared.config.join_after.is_zero() {
+        shared.write(Some(InstanceState::Active)).await?;
+        tracing::info!(instance = %shared.config.id, "joined the ring, now ACTIVE");
+    }
+    Ok(())
+}
+
+/// One registration attempt: writes the instance as PENDING without tokens. Returns the
+/// registration and, when an entry with our id was taken over, the tokens it held.
+async fn register_pending(
     config: &LifecyclerConfig,
     store: &dyn RingStore,
-    file_tokens: Option<&[u32]>,
-) -> Result<Registration, RingError> {
+) -> Result<(Registration, Option<Vec<u32>>), RingError> {
     let items = store.list().await?;
     let now = now_ms();
-
-    if let Some(existing) = items.iter().find(|item| item.value.id == config.id) {
-        // A previous incarnation left its entry: take it over, tokens and all.
-        let mut desc = existing.value.clone();
-        desc.addr = config.addr.clone();
-        desc.http_addr = config.http_addr.clone();
-        desc.zone = config.zone.clone();
-        desc.state = InstanceState::Active;
-        desc.heartbeat_ms = now;
-        if desc.tokens.is_empty() {
-            let taken = tokens_of_others(&items, &config.id);
-            desc.tokens = generate_tokens(config.num_tokens, &taken);
-        }
-        let version = store.put(&desc, Some(existing.version)).await?;
-        tracing::info!(instance = %config.id, "took over existing ring entry");
-        return Ok(Registration {
-            desc,
-            version: Some(version),
-        });
-    }
-
-    let taken = tokens_of_others(&items, &config.id);
-    let tokens = match file_tokens {
-        Some(tokens) if !tokens.is_empty() => {
-            let mut tokens = tokens.to_vec();
-            if tokens.len() < config.num_tokens {
-                let mut avoid = taken.clone();
-                avoid.extend(tokens.iter().copied());
-                tokens.extend(generate_tokens(config.num_tokens - tokens.len(), &avoid));
-                tokens.sort_unstable();
-            }
-            tokens
-        }
-        _ => generate_tokens(config.num_tokens, &taken),
-    };
+    let existing = items.iter().find(|item| item.value.id == config.id);
     let desc = InstanceDesc {
         id: config.id.clone(),
         addr: config.addr.clone(),
         http_addr: config.http_addr.clone(),
         zone: config.zone.clone(),
-        state: InstanceState::Joining,
-        tokens,
+        state: InstanceState::Pending,
+        tokens: Vec::new(),
         heartbeat_ms: now,
-        registered_ms: now,
+        // A taken-over entry keeps the time it first registered.
+        registered_ms: existing.map_or(now, |item| item.value.registered_ms),
     };
-    let version = store.put(&desc, None).await?;
-    Ok(Registration {
-        desc,
-        version: Some(version),
-    })
+    let version = store.put(&desc, existing.map(|item| item.version)).await?;
+    let previous_tokens = existing.map(|item| {
+        tracing::info!(
+            instance = %config.id,
+            previous_state = %item.value.state,
+            tokens = item.value.tokens.len(),
+            "taking over existing ring entry"
+        );
+        item.value.tokens.clone()
+    });
+    Ok((
+        Registration {
+            desc,
+            version: Some(version),
+        },
+        previous_tokens,
+    ))
+}
+
+/// Decides the tokens of a PENDING instance: the taken-over entry's, else the tokens
+/// file's (topped up to `num_tokens`), else fresh ones; new tokens avoid every token
+/// another instance owns right now.
+async fn claim_tokens(
+    config: &LifecyclerConfig,
+    store: &dyn RingStore,
+    previous_tokens: Option<Vec<u32>>,
+    file_tokens: Option<&[u32]>,
+) -> Result<Vec<u32>, RingError> {
+    let mut tokens = match (previous_tokens, file_tokens) {
+        (Some(previous), _) if !previous.is_empty() => previous,
+        (_, Some(file)) if !file.is_empty() => file.to_vec(),
+        _ => Vec::new(),
+    };
+    tokens.sort_unstable();
+    tokens.dedup();
+    if tokens.len() < config.num_tokens {
+        let items = store.list().await?;
+        let mut avoid = tokens_of_others(&items, &config.id);
+        avoid.extend(tokens.iter().copied());
+        tokens.extend(generate_tokens(config.num_tokens - tokens.len(), &avoid));
+        tokens.sort_unstable();
+    }
+    Ok(tokens)
 }
 
 fn tokens_of_others(items: &[crate::store::Versioned<InstanceDesc>], own_id: &str) -> HashSet<u32> {

@@ -11,11 +11,16 @@
 //!
 //! [`RingSnapshot::get`] collects up to `replication_factor` (RF) *slots* on the walk:
 //!
-//! * A member whose **state** does not take part in the operation (JOINING or PENDING for
-//!   any operation, LEAVING for writes) is skipped and the walk goes on, so a transitional
-//!   member does not cost a replica: its neighbour takes the slot. A JOINING member has no
-//!   data yet, and a LEAVING one is going away; in both cases the next member is where the
-//!   data belongs.
+//! * A **PENDING** member owns no tokens (its tokens, should its entry carry any, are
+//!   ignored), so the walk never meets it: it is in no replication set and has 0 %
+//!   ownership, though ring pages list it.
+//! * A member whose **state** does not take part in the operation (JOINING for any
+//!   operation, LEAVING for writes) is skipped and the walk goes on, so a transitional
+//!   member does not cost a replica: its neighbour takes the slot (Cortex's "extend the
+//!   replica set"). A JOINING member has no data yet, and a LEAVING one is going away; in
+//!   both cases the next member is where new data belongs. Reads still count a LEAVING
+//!   member, which holds its data until it is gone. So writes go to ACTIVE members only,
+//!   reads to ACTIVE and LEAVING ones.
 //! * A member in an accepted state but whose **heartbeat** is older than
 //!   `heartbeat_timeout` takes its slot but is not contacted. A dead member keeps its range:
 //!   it may come back and replay its write-ahead log, and moving its series to other members
@@ -210,6 +215,11 @@ impl RingSnapshot {
 
         let mut tokens: Vec<TokenEntry> = Vec::new();
         for (index, member) in members.iter().enumerate() {
+            if member.desc.state == InstanceState::Pending {
+                // PENDING owns nothing, even if its entry carries tokens (a lifecycler
+                // never writes them, but the store may hold anything).
+                continue;
+            }
             let mut own: Vec<u32> = member.desc.tokens.clone();
             own.sort_unstable();
             own.dedup();
@@ -347,8 +357,8 @@ impl RingSnapshot {
     /// Every healthy member that may hold data for `op`, for requests that must ask all of
     /// them (for example a query over all series of a tenant).
     ///
-    /// Members whose state does not take part in `op` (JOINING for reads) are ignored: they
-    /// hold nothing yet. Of the rest, each series lives on RF of them and was written to a
+    /// Members whose state does not take part in `op` (PENDING and JOINING for reads) are
+    /// ignored: they hold nothing yet. Of the rest, each series lives on RF of them and was written to a
     /// quorum, so up to `RF - quorum` of its replicas may be missing (1 for RF 3, 2 for
     /// RF 5) while the answer stays complete.
     ///

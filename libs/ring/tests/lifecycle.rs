@@ -575,3 +575,264 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<MemoryRingStore>();
     assert_send_sync::<strata_ring::RingSnapshot>();
 }
+
+/// What a [`RecordingStore`] saw, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Put {
+        id: String,
+        state: InstanceState,
+        tokens: usize,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+/// Records every put and delete on the way to an in-memory store; a put of the state
+/// `hold_state` waits until `release` is notified.
+#[derive(Default)]
+struct RecordingStore {
+    inner: MemoryRingStore,
+    events: parking_lot::Mutex<Vec<Event>>,
+    hold_state: parking_lot::Mutex<Option<InstanceState>>,
+    release: tokio::sync::Notify,
+}
+
+impl RecordingStore {
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().clone()
+    }
+
+    /// The states `id` was written with, consecutive repeats (heartbeats) folded, and
+    /// `None` for a delete.
+    fn state_sequence(&self, id: &str) -> Vec<Option<InstanceState>> {
+        let mut out: Vec<Option<InstanceState>> = Vec::new();
+        for event in self.events() {
+            let step = match event {
+                Event::Put {
+                    id: put_id, state, ..
+                } if put_id == id => Some(state),
+                Event::Delete { id: deleted } if deleted == id => None,
+                _ => continue,
+            };
+            if out.last() != Some(&step) {
+                out.push(step);
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl RingStore for RecordingStore {
+    async fn list(&self) -> Result<Vec<Versioned<InstanceDesc>>, RingError> {
+        self.inner.list().await
+    }
+
+    async fn put(&self, desc: &InstanceDesc, expected: Option<u64>) -> Result<u64, RingError> {
+        let hold = *self.hold_state.lock() == Some(desc.state);
+        if hold {
+            self.release.notified().await;
+        }
+        let version = self.inner.put(desc, expected).await?;
+        self.events.lock().push(Event::Put {
+            id: desc.id.clone(),
+            state: desc.state,
+            tokens: desc.tokens.len(),
+        });
+        Ok(version)
+    }
+
+    async fn delete(&self, id: &str, expected: Option<u64>) -> Result<(), RingError> {
+        self.inner.delete(id, expected).await?;
+        self.events
+            .lock()
+            .push(Event::Delete { id: id.to_string() });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
+    use InstanceState::*;
+    let store = Arc::new(RecordingStore::default());
+    let lifecycler = Lifecycler::start(
+        lifecycler_config("ing-1"),
+        Arc::clone(&store) as Arc<dyn RingStore>,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lifecycler.state(), Active);
+
+    // Some heartbeats while ACTIVE, then LEAVING; heartbeats keep it LEAVING while the
+    // process drains, until shutdown removes it.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    lifecycler.leave().await.unwrap();
+    assert_eq!(lifecycler.state(), Leaving);
+    assert!(!lifecycler.is_ready());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        stored(&store.inner, "ing-1").await.unwrap().value.state,
+        Leaving,
+        "heartbeats keep LEAVING"
+    );
+    lifecycler.shutdown().await.unwrap();
+
+    assert_eq!(
+        store.state_sequence("ing-1"),
+        [
+            Some(Pending),
+            Some(Joining),
+            Some(Active),
+            Some(Leaving),
+            None
+        ],
+        "{:?}",
+        store.events()
+    );
+    // PENDING carries no tokens; every later write carries all of them.
+    for event in store.events() {
+        if let Event::Put { state, tokens, .. } = event {
+            let expected = if state == Pending { 0 } else { 32 };
+            assert_eq!(tokens, expected, "{state}");
+        }
+    }
+    let puts_while_leaving = store
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Put { state: Leaving, .. }))
+        .count();
+    assert!(puts_while_leaving >= 2, "heartbeated while LEAVING");
+    assert!(stored(&store.inner, "ing-1").await.is_none());
+}
+
+#[tokio::test]
+async fn shutdown_without_leave_still_goes_through_leaving() {
+    use InstanceState::*;
+    let store = Arc::new(RecordingStore::default());
+    let lifecycler = Lifecycler::start(
+        lifecycler_config("ing-1"),
+        Arc::clone(&store) as Arc<dyn RingStore>,
+    )
+    .await
+    .unwrap();
+    lifecycler.shutdown().await.unwrap();
+    assert_eq!(
+        store.state_sequence("ing-1"),
+        [
+            Some(Pending),
+            Some(Joining),
+            Some(Active),
+            Some(Leaving),
+            None
+        ]
+    );
+}
+
+#[tokio::test]
+async fn kept_entry_stays_leaving_and_restart_walks_the_states_again() {
+    use InstanceState::*;
+    let store = Arc::new(RecordingStore::default());
+    let config = LifecyclerConfig {
+        unregister_on_shutdown: false,
+        ..lifecycler_config("ing-1")
+    };
+    let first = Lifecycler::start(config.clone(), Arc::clone(&store) as Arc<dyn RingStore>)
+        .await
+        .unwrap();
+    let tokens = first.tokens().await;
+    first.shutdown().await.unwrap();
+    assert_eq!(
+        store.state_sequence("ing-1"),
+        [Some(Pending), Some(Joining), Some(Active), Some(Leaving)],
+        "no delete"
+    );
+    let kept = stored(&store.inner, "ing-1").await.unwrap();
+    assert_eq!(kept.value.state, Leaving);
+    assert_eq!(kept.value.tokens, tokens);
+
+    // The restart takes the entry over: back to PENDING without tokens, then the same
+    // tokens again, then ACTIVE; the registration time is kept.
+    store.events.lock().clear();
+    let second = Lifecycler::start(config, Arc::clone(&store) as Arc<dyn RingStore>)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.state_sequence("ing-1"),
+        [Some(Pending), Some(Joining), Some(Active)]
+    );
+    assert_eq!(
+        store.events()[0],
+        Event::Put {
+            id: "ing-1".to_string(),
+            state: Pending,
+            tokens: 0
+        }
+    );
+    assert_eq!(second.tokens().await, tokens);
+    let now = stored(&store.inner, "ing-1").await.unwrap();
+    assert_eq!(now.value.registered_ms, kept.value.registered_ms);
+    drop(second);
+}
+
+#[tokio::test]
+async fn pending_instance_is_listed_but_owns_nothing_and_takes_no_traffic() {
+    let store = Arc::new(RecordingStore::default());
+    let dyn_store = Arc::clone(&store) as Arc<dyn RingStore>;
+    let other = Lifecycler::start(lifecycler_config("ing-0"), Arc::clone(&dyn_store))
+        .await
+        .unwrap();
+
+    // Hold ing-1 in PENDING: its JOINING write waits.
+    *store.hold_state.lock() = Some(InstanceState::Joining);
+    let starting = tokio::spawn({
+        let dyn_store = Arc::clone(&dyn_store);
+        async move { Lifecycler::start(lifecycler_config("ing-1"), dyn_store).await }
+    });
+    eventually("ing-1 PENDING", || {
+        let store = Arc::clone(&store);
+        async move { stored(&store.inner, "ing-1").await.is_some() }
+    })
+    .await;
+
+    let ring = Ring::new(
+        RingConfig {
+            replication_factor: 1,
+            ..ring_config()
+        },
+        Arc::clone(&dyn_store),
+    )
+    .unwrap();
+    ring.refresh().await.unwrap();
+    let snap = ring.snapshot();
+    assert_eq!(snap.instances_count(), 2, "PENDING is listed");
+    let pending = snap.member("ing-1").unwrap();
+    assert_eq!(pending.desc.state, InstanceState::Pending);
+    assert!(pending.desc.tokens.is_empty());
+    assert_eq!(pending.ownership, 0.0);
+    assert_eq!(snap.member("ing-0").unwrap().ownership, 1.0);
+    assert_eq!(snap.tokens_count(), 32);
+    for key in (0..500u32).map(|i| i.wrapping_mul(2_654_435_761)) {
+        for op in [Operation::Write, Operation::Read] {
+            let set = ring.get(key, op).unwrap();
+            assert!(set.instances.iter().all(|i| i.id == "ing-0"));
+        }
+    }
+    for op in [Operation::Write, Operation::Read] {
+        let all = ring.get_all_healthy(op).unwrap();
+        assert!(all.instances.iter().all(|i| i.id == "ing-0"), "{op:?}");
+    }
+    let page = strata_ring::render_status_html("Ingester ring", &snap, now_ms());
+    assert!(page.contains("<td>ing-1</td>") && page.contains("<td>PENDING</td>"));
+
+    // Released, it claims tokens and turns ACTIVE.
+    *store.hold_state.lock() = None;
+    store.release.notify_one();
+    let joined = starting.await.unwrap().unwrap();
+    assert_eq!(joined.state(), InstanceState::Active);
+    ring.refresh().await.unwrap();
+    assert!(ring.snapshot().member("ing-1").unwrap().ownership > 0.0);
+    joined.shutdown().await.unwrap();
+    other.shutdown().await.unwrap();
+}

@@ -524,3 +524,68 @@ fn keys_spread_over_instances() {
         assert!((500..1_500).contains(&count), "{id} got {count} of 4000");
     }
 }
+
+#[test]
+fn pending_instance_owns_no_tokens_and_is_in_no_replication_set() {
+    // "p" is PENDING but its entry carries tokens (a lifecycler never writes them; the
+    // store could still hold anything): they are ignored. "q" is PENDING without tokens,
+    // as the lifecycler writes it.
+    let items = vec![
+        instance("a", "", InstanceState::Active, vec![100], FRESH),
+        instance("p", "", InstanceState::Pending, vec![150, 250, 350], FRESH),
+        instance("q", "", InstanceState::Pending, vec![], FRESH),
+        instance("b", "", InstanceState::Active, vec![200], FRESH),
+        instance("c", "", InstanceState::Active, vec![300], FRESH),
+    ];
+    let snap = RingSnapshot::new(items, &config(3), NOW);
+    assert_eq!(snap.instances_count(), 5, "PENDING members are listed");
+    assert_eq!(snap.tokens_count(), 3, "PENDING tokens are not in the ring");
+    for id in ["p", "q"] {
+        assert_eq!(snap.member(id).unwrap().ownership, 0.0, "{id}");
+    }
+    let total: f64 = snap.members().iter().map(|m| m.ownership).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    // Key 120 would belong to p's token 150; it goes to b instead.
+    assert_eq!(
+        ids(&snap.get(120, Operation::Write, NOW).unwrap()),
+        ["b", "c", "a"]
+    );
+    for rf in [1, 3] {
+        let snap = RingSnapshot::new(
+            snap.members()
+                .iter()
+                .map(|m| Versioned {
+                    value: m.desc.clone(),
+                    version: m.version,
+                })
+                .collect(),
+            &config(rf),
+            NOW,
+        );
+        for key in sample_keys().chain([0, 120, 150, 250, 350, u32::MAX]) {
+            for op in [Operation::Write, Operation::Read] {
+                let set = snap.get(key, op, NOW).unwrap();
+                assert!(
+                    set.instances.iter().all(|i| i.id != "p" && i.id != "q"),
+                    "rf {rf} key {key} {op:?}: {:?}",
+                    ids(&set)
+                );
+            }
+        }
+        for op in [Operation::Write, Operation::Read] {
+            let all = snap.get_all_healthy(op, NOW).unwrap();
+            assert_eq!(ids(&all), ["a", "b", "c"], "rf {rf} {op:?}");
+        }
+    }
+    // A ring of PENDING members only has nothing to place keys on.
+    let only_pending = RingSnapshot::new(
+        vec![instance("p", "", InstanceState::Pending, vec![1, 2], FRESH)],
+        &config(1),
+        NOW,
+    );
+    assert!(matches!(
+        only_pending.get(1, Operation::Write, NOW),
+        Err(RingError::EmptyRing)
+    ));
+    assert_eq!(only_pending.member("p").unwrap().ownership, 0.0);
+}
