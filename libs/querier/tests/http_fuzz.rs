@@ -366,9 +366,9 @@ fn range_params() -> impl Strategy<Value = (Option<String>, Option<String>)> {
 fn duration_param() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         1 => Just(None),
-        3 => (1u32..120_000).prop_map(|ms| Some(format!("{ms}ms"))),
-        3 => (1u32..600).prop_map(|s| Some(s.to_string())),
-        2 => prop::sample::select(DURATIONS).prop_map(|s| Some(s.to_string())),
+        4 => (1u32..120_000).prop_map(|ms| Some(format!("{ms}ms"))),
+        4 => (1u32..600).prop_map(|s| Some(s.to_string())),
+        1 => prop::sample::select(DURATIONS).prop_map(|s| Some(s.to_string())),
         1 => junk(),
     ]
 }

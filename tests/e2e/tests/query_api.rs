@@ -690,3 +690,569 @@ async fn malformed_parameters_are_bad_data() {
     assert_eq!(ast["type"], "vectorSelector");
     assert_eq!(ast["name"], "up");
 }
+
+/// `GET` `query` as tenant A; the answer's status and JSON.
+async fn instant(client: &reqwest::Client, base: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    api_get(
+        client,
+        base,
+        &format!("{API}/query"),
+        Some(TENANT_A),
+        params,
+    )
+    .await
+    .unwrap()
+}
+
+/// Asserts that `answer[key]` holds one message, starting with `text`
+/// (Prometheus 3 appends the position in the query, such as " (1:6)").
+fn only_annotation(answer: &Value, key: &str, text: &str) {
+    let items = answer[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key}: {answer}"));
+    assert_eq!(items.len(), 1, "{answer}");
+    let item = items[0].as_str().unwrap();
+    assert!(
+        item.starts_with(text),
+        "{item:?} does not start with {text:?}"
+    );
+}
+
+/// The engine's warnings and infos reach the answer, in Prometheus 3's
+/// `warnings` and `infos` keys, each present only when not empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_and_infos_reach_the_answer() {
+    let (s, client, t0) = start().await;
+    let base = s.http();
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let time = secs(last);
+    let not_a_counter = "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\"";
+
+    // `rate` of a gauge: an info, no warning; GET and POST.
+    for post in [false, true] {
+        let params = [("query", "rate(up[5m])"), ("time", time.as_str())];
+        let answer = if post {
+            api_post_form(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        } else {
+            api_get(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        }
+        .unwrap();
+        assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
+        only_annotation(&answer.1, "infos", not_a_counter);
+        assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
+    }
+    // The same in a range query.
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "sum(rate(up[2m]))"),
+            ("start", &secs(t0 + 300_000)),
+            ("end", &time),
+            ("step", "60"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(success(&answer)["resultType"], "matrix");
+    only_annotation(&answer.1, "infos", not_a_counter);
+
+    // A counter's rate: neither key.
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "rate(http_requests_total[5m])"), ("time", &time)],
+    )
+    .await;
+    success(&answer);
+    let keys: Vec<&String> = answer.1.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["data", "status"], "{}", answer.1);
+
+    // A quantile out of range: a warning, no info.
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "quantile(1.5, up)"), ("time", &time)],
+    )
+    .await;
+    assert_eq!(success(&answer)["result"][0]["value"][1], "+Inf");
+    only_annotation(
+        &answer.1,
+        "warnings",
+        "PromQL warning: quantile value should be between 0 and 1, got 1.5",
+    );
+    assert!(answer.1.get("infos").is_none(), "{}", answer.1);
+    let answer = instant(
+        &client,
+        &base,
+        &[
+            (
+                "query",
+                "histogram_quantile(-0.5, rate(nothing_bucket[5m]))",
+            ),
+            ("time", &time),
+        ],
+    )
+    .await;
+    success(&answer);
+    only_annotation(
+        &answer.1,
+        "warnings",
+        "PromQL warning: quantile value should be between 0 and 1, got -0.5",
+    );
+
+    // A limit's warning and the engine's info together.
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "rate(up[5m])"), ("time", &time), ("limit", "2")],
+    )
+    .await;
+    assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        answer.1["warnings"],
+        json!(["results truncated due to limit"])
+    );
+    only_annotation(&answer.1, "infos", not_a_counter);
+}
+
+/// `lookback_delta` changes how far back an instant selector looks, for
+/// one query; without it the configured 5m applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookback_delta_parameter() {
+    let (s, client, t0) = start().await;
+    let base = s.http();
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let count = |answer: &(u16, Value)| success(answer)["result"].as_array().unwrap().len();
+    // Two minutes after the last sample.
+    let late = secs(last + 120_000);
+    let answer = instant(&client, &base, &[("query", "up"), ("time", &late)]).await;
+    assert_eq!(count(&answer), 3, "{}", answer.1);
+    for lookback in ["1m", "60", "90s"] {
+        let answer = instant(
+            &client,
+            &base,
+            &[
+                ("query", "up"),
+                ("time", &late),
+                ("lookback_delta", lookback),
+            ],
+        )
+        .await;
+        assert_eq!(count(&answer), 0, "lookback {lookback}: {}", answer.1);
+    }
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "up"), ("time", &late), ("lookback_delta", "3m")],
+    )
+    .await;
+    assert_eq!(count(&answer), 3, "{}", answer.1);
+    // Thirty seconds after the last sample, 1m is enough.
+    let soon = secs(last + 30_000);
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "up"), ("time", &soon), ("lookback_delta", "1m")],
+    )
+    .await;
+    assert_eq!(count(&answer), 3, "{}", answer.1);
+    // In a range query, the steps more than 1m after the last sample are
+    // empty with a 1m lookback.
+    let answer = api_post_form(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "count(up)"),
+            ("start", &secs(last)),
+            ("end", &secs(last + 240_000)),
+            ("step", "30"),
+            ("lookback_delta", "1m"),
+        ],
+    )
+    .await
+    .unwrap();
+    let values = success(&answer)["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let times: Vec<f64> = values.iter().map(|p| point(p).0).collect();
+    let expected: Vec<f64> = [0, 30_000]
+        .iter()
+        .map(|d| (last + d) as f64 / 1000.0)
+        .collect();
+    assert_eq!(times, expected, "{}", answer.1);
+    // A malformed lookback is bad_data, with Prometheus's message.
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "up"), ("lookback_delta", "soon")],
+    )
+    .await;
+    assert_eq!(answer.0, 400);
+    assert_eq!(answer.1["errorType"], "bad_data");
+    assert_eq!(
+        answer.1["error"],
+        "error parsing lookback delta duration: cannot parse \"soon\" to a valid duration"
+    );
+}
+
+/// `limit` on label names and label values keeps the first names or values
+/// and says the answer was cut, as Prometheus 3 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_truncates_labels_and_label_values() {
+    let (s, client, _) = start().await;
+    let base = s.http();
+    let a = Some(TENANT_A);
+    let truncated = json!(["results truncated due to limit"]);
+    for post in [false, true] {
+        let get = |path: String, params: Vec<(&'static str, &'static str)>| {
+            let client = client.clone();
+            let base = base.clone();
+            async move {
+                if post {
+                    api_post_form(&client, &base, &path, a, &params).await
+                } else {
+                    api_get(&client, &base, &path, a, &params).await
+                }
+                .unwrap()
+            }
+        };
+        // Four label names: limit 1 cuts, limit 4 does not.
+        let answer = get(format!("{API}/labels"), vec![("limit", "1")]).await;
+        assert_eq!(success(&answer), &json!(["__name__"]));
+        assert_eq!(answer.1["warnings"], truncated);
+        let answer = get(format!("{API}/labels"), vec![("limit", "3")]).await;
+        assert_eq!(success(&answer), &json!(["__name__", "code", "instance"]));
+        assert_eq!(answer.1["warnings"], truncated);
+        let answer = get(format!("{API}/labels"), vec![("limit", "4")]).await;
+        assert_eq!(success(&answer).as_array().unwrap().len(), 4);
+        assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
+        let answer = get(
+            format!("{API}/labels"),
+            vec![("limit", "1"), ("match[]", "up")],
+        )
+        .await;
+        assert_eq!(success(&answer), &json!(["__name__"]));
+        assert_eq!(answer.1["warnings"], truncated);
+
+        // Two jobs: limit 1 cuts, limit 2 does not.
+        let answer = get(format!("{API}/label/job/values"), vec![("limit", "1")]).await;
+        assert_eq!(success(&answer), &json!(["api"]));
+        assert_eq!(answer.1["warnings"], truncated);
+        let answer = get(format!("{API}/label/job/values"), vec![("limit", "2")]).await;
+        assert_eq!(success(&answer), &json!(["api", "db"]));
+        assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
+        let answer = get(
+            format!("{API}/label/instance/values"),
+            vec![("limit", "2"), ("match[]", "up")],
+        )
+        .await;
+        assert_eq!(success(&answer), &json!(["a:1", "a:2"]));
+        assert_eq!(answer.1["warnings"], truncated);
+        let answer = get(format!("{API}/label/__name__/values"), vec![("limit", "0")]).await;
+        assert_eq!(success(&answer), &json!(["http_requests_total", "up"]));
+        assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
+        // A bad limit is bad_data.
+        let answer = get(format!("{API}/label/job/values"), vec![("limit", "-1")]).await;
+        assert_eq!(
+            (answer.0, answer.1["errorType"].clone()),
+            (400, json!("bad_data"))
+        );
+    }
+}
+
+/// Asserts an error answer: status, `errorType` and the exact message.
+fn assert_error(answer: &(u16, Value), status: u16, error_type: &str, message: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["status"], "error", "{}", answer.1);
+    assert_eq!(answer.1["errorType"], error_type, "{}", answer.1);
+    assert_eq!(answer.1["error"], message, "{}", answer.1);
+}
+
+const TOO_MANY_SAMPLES: &str =
+    "query processing would load too many samples into memory in query execution";
+
+/// `querier.max_samples` (set by flag): a query holding more samples is 422
+/// `execution` with Prometheus's message; smaller ones still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_limit_is_422_execution() {
+    let mut s = Strata::start(
+        "strata-query-max-samples",
+        "strata",
+        &[
+            "--auth-enabled=true".to_string(),
+            "--querier.max-samples=100".to_string(),
+        ],
+    );
+    s.wait_ready().await.expect("strata ready");
+    let client = reqwest::Client::new();
+    let base = s.http();
+    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
+    push_tenant_a(&client, &base, t0).await;
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let time = secs(last);
+
+    // Three series, twenty samples each within the lookback: allowed.
+    let answer = instant(&client, &base, &[("query", "up"), ("time", &time)]).await;
+    assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
+    // One series' ten minutes: 40 samples, allowed.
+    let answer = instant(
+        &client,
+        &base,
+        &[("query", "up{instance=\"d:1\"}[10m]"), ("time", &time)],
+    )
+    .await;
+    assert_eq!(
+        success(&answer)["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+    // Three series' ten minutes: 120 samples.
+    for post in [false, true] {
+        let params = [("query", "up[10m]"), ("time", time.as_str())];
+        let answer = if post {
+            api_post_form(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        } else {
+            api_get(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        }
+        .unwrap();
+        assert_error(&answer, 422, "execution", TOO_MANY_SAMPLES);
+    }
+    // A range query whose result has 3 series × 121 steps.
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "up"),
+            ("start", &secs(last - 600_000)),
+            ("end", &time),
+            ("step", "5"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_error(&answer, 422, "execution", TOO_MANY_SAMPLES);
+    // The same at a coarser step (3 × 11 points) is fine.
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "up"),
+            ("start", &secs(last - 600_000)),
+            ("end", &time),
+            ("step", "60"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
+}
+
+/// A query that needs longer than its `timeout` parameter is 503 `timeout`
+/// ("query timed out in …", naming the stage as Prometheus does); the same
+/// query without it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_is_503() {
+    let (s, client, t0) = start().await;
+    let base = s.http();
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let time = secs(last);
+    // A day at one-second resolution: 86,400 steps of three series.
+    let heavy = "max_over_time(up[1d:1s])";
+    let started = std::time::Instant::now();
+    let answer = instant(&client, &base, &[("query", heavy), ("time", &time)]).await;
+    assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
+    let took = started.elapsed();
+    assert!(
+        took > std::time::Duration::from_millis(20),
+        "the heavy query took only {took:?}; a 1ms timeout would not be a fair test"
+    );
+    for post in [false, true] {
+        let params = [
+            ("query", heavy),
+            ("time", time.as_str()),
+            ("timeout", "1ms"),
+        ];
+        let answer = if post {
+            api_post_form(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        } else {
+            api_get(
+                &client,
+                &base,
+                &format!("{API}/query"),
+                Some(TENANT_A),
+                &params,
+            )
+            .await
+        }
+        .unwrap();
+        assert_eq!(answer.0, 503, "{}", answer.1);
+        assert_eq!(answer.1["status"], "error");
+        assert_eq!(answer.1["errorType"], "timeout", "{}", answer.1);
+        let error = answer.1["error"].as_str().unwrap();
+        assert!(
+            [
+                "query timed out in query execution",
+                "query timed out in expression evaluation",
+                "query timed out in query queue",
+            ]
+            .contains(&error),
+            "{error}"
+        );
+    }
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "max_over_time(up[1d:1s])"),
+            ("start", &secs(t0)),
+            ("end", &time),
+            ("step", "15"),
+            ("timeout", "0.001"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.0, 503, "{}", answer.1);
+    assert_eq!(answer.1["errorType"], "timeout", "{}", answer.1);
+    assert!(answer.1["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("query timed out in "));
+}
+
+/// `querier.max_series` (set by flag): a query fetching more series, over
+/// all its selectors, is 422 `execution`; one within the limit answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_limit_is_422_execution() {
+    let mut s = Strata::start(
+        "strata-query-max-series",
+        "strata",
+        &[
+            "--auth-enabled=true".to_string(),
+            "--querier.max-series=3".to_string(),
+        ],
+    );
+    s.wait_ready().await.expect("strata ready");
+    let client = reqwest::Client::new();
+    let base = s.http();
+    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
+    push_tenant_a(&client, &base, t0).await;
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let time = secs(last);
+    let too_many = "the query hit the max number of series limit (limit: 3 series); narrow the selectors or raise querier.max_series";
+
+    // Three series: allowed.
+    let answer = instant(&client, &base, &[("query", "sum(up)"), ("time", &time)]).await;
+    assert_eq!(success(&answer)["result"][0]["value"][1], "2");
+    // Four series in one selector, or three and one in two.
+    for query in [
+        "{__name__=~\".+\"}",
+        "count({job=~\"api|db\"})",
+        "up or http_requests_total",
+        "sum(up) + sum(rate(http_requests_total[5m]))",
+    ] {
+        for post in [false, true] {
+            let params = [("query", query), ("time", time.as_str())];
+            let answer = if post {
+                api_post_form(
+                    &client,
+                    &base,
+                    &format!("{API}/query"),
+                    Some(TENANT_A),
+                    &params,
+                )
+                .await
+            } else {
+                api_get(
+                    &client,
+                    &base,
+                    &format!("{API}/query"),
+                    Some(TENANT_A),
+                    &params,
+                )
+                .await
+            }
+            .unwrap();
+            assert_error(&answer, 422, "execution", too_many);
+        }
+    }
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "count({__name__=~\"up|http_requests_total\"})"),
+            ("start", &secs(t0)),
+            ("end", &time),
+            ("step", "60"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_error(&answer, 422, "execution", too_many);
+    let answer = api_get(
+        &client,
+        &base,
+        &format!("{API}/query_range"),
+        Some(TENANT_A),
+        &[
+            ("query", "count(up)"),
+            ("start", &secs(t0)),
+            ("end", &time),
+            ("step", "60"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 1);
+}
