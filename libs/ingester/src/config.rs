@@ -36,6 +36,12 @@ pub struct IngesterConfig {
     /// not full.
     #[serde(with = "strata_model::duration::serde")]
     pub max_chunk_age: Duration,
+    /// How often the ingester closes the open chunk of every series whose
+    /// first open sample is `max_chunk_age` older than now (wall clock), so
+    /// a series that stopped receiving samples does not keep its chunk open
+    /// forever. Zero disables the sweep.
+    #[serde(with = "strata_model::duration::serde")]
+    pub chunk_age_check_period: Duration,
     /// Series one ingester holds across all tenants before it refuses new
     /// series with a retryable error (0 = unlimited).
     pub max_series: usize,
@@ -49,6 +55,7 @@ impl Default for IngesterConfig {
         Self {
             max_samples_per_chunk: 120,
             max_chunk_age: Duration::from_secs(2 * 3600),
+            chunk_age_check_period: Duration::from_secs(60),
             max_series: 10_000_000,
             max_tenants: 100_000,
             limits: Limits::default(),

@@ -311,6 +311,65 @@ impl Ingester {
         out
     }
 
+    /// Closes the open chunk of every series, in every tenant, whose first
+    /// open sample is at least `max_chunk_age` older than `now_ms` (Unix
+    /// ms, wall clock). CPU work over every series: call it from a blocking
+    /// thread ([`Ingester::run_chunk_age_sweep`] does).
+    pub fn cut_aged_chunks(&self, now_ms: i64) -> SweepOutcome {
+        let started = std::time::Instant::now();
+        let max_age_ms = i64::try_from(self.config.max_chunk_age.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let tenants: Vec<Arc<TenantDb>> = self.tenants.read().values().cloned().collect();
+        let mut outcome = SweepOutcome::default();
+        for t in tenants {
+            let (checked, cut) = t.cut_aged_heads(now_ms, max_age_ms);
+            outcome.series_checked += checked;
+            outcome.chunks_cut += cut;
+        }
+        self.metrics
+            .chunks_cut_by_age_sweep
+            .inc_by(outcome.chunks_cut as u64);
+        self.metrics.chunk_age_sweeps.inc();
+        self.metrics
+            .chunk_age_sweep_seconds
+            .set(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Runs [`Ingester::cut_aged_chunks`] every `chunk_age_check_period`
+    /// (on the blocking pool) until `stop` completes. Returns at once when
+    /// the period is zero.
+    pub async fn run_chunk_age_sweep(
+        self: Arc<Self>,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) {
+        let period = self.config.chunk_age_check_period;
+        if period.is_zero() {
+            return;
+        }
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            let this = self.clone();
+            let started = std::time::Instant::now();
+            match tokio::task::spawn_blocking(move || this.cut_aged_chunks(unix_now_ms())).await {
+                Ok(outcome) => tracing::debug!(
+                    series_checked = outcome.series_checked,
+                    chunks_cut = outcome.chunks_cut,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "chunk age sweep"
+                ),
+                Err(err) => tracing::warn!(error = %err, "chunk age sweep task failed"),
+            }
+        }
+    }
+
     /// Refreshes per-tenant ingestion rates; call every `secs` seconds.
     pub fn tick_rates(&self, secs: f64) {
         let tenants: Vec<Arc<TenantDb>> = self.tenants.read().values().cloned().collect();
@@ -318,6 +377,20 @@ impl Ingester {
             t.tick_rate(secs);
         }
     }
+}
+
+/// What one chunk-age sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepOutcome {
+    pub series_checked: usize,
+    pub chunks_cut: usize,
+}
+
+fn unix_now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn labels_text(labels: &[(&str, &str)]) -> String {

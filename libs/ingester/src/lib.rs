@@ -20,7 +20,7 @@ mod tenant;
 
 pub use config::{IngesterConfig, Limits};
 pub use error::IngesterError;
-pub use ingester::{Ingester, PushOutcome};
+pub use ingester::{Ingester, PushOutcome, SweepOutcome};
 pub use metrics::IngesterMetrics;
 pub use series::{ChunkData, CHUNK_ENCODING_XOR};
 pub use tenant::{FamilyMetadata, QueriedSeries, TenantDb, TenantStats};

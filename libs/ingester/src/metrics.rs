@@ -1,3 +1,5 @@
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,6 +24,12 @@ pub struct IngesterMetrics {
     pub metadata_received: Counter,
     /// Metadata entries dropped, by reason.
     pub metadata_discarded: Family<ReasonLabel, Counter>,
+    /// Open chunks closed by the periodic chunk-age sweep.
+    pub chunks_cut_by_age_sweep: Counter,
+    /// Chunk-age sweeps run.
+    pub chunk_age_sweeps: Counter,
+    /// How long the last chunk-age sweep took.
+    pub chunk_age_sweep_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl IngesterMetrics {
@@ -66,6 +74,21 @@ impl IngesterMetrics {
             "metadata_discarded",
             "Metric metadata entries dropped, by reason",
             self.metadata_discarded.clone(),
+        );
+        r.register(
+            "chunks_cut_by_age_sweep",
+            "Open chunks closed by the periodic sweep because their first sample is older than max_chunk_age",
+            self.chunks_cut_by_age_sweep.clone(),
+        );
+        r.register(
+            "chunk_age_sweeps",
+            "Chunk-age sweeps run",
+            self.chunk_age_sweeps.clone(),
+        );
+        r.register(
+            "chunk_age_sweep_duration_seconds",
+            "How long the last chunk-age sweep took",
+            self.chunk_age_sweep_seconds.clone(),
         );
     }
 

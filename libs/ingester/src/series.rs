@@ -114,6 +114,23 @@ impl SeriesData {
         Ok(true)
     }
 
+    /// Closes the open chunk when its first sample is at least `max_age_ms`
+    /// older than the wall-clock time `now_ms` (Cortex's max-chunk-age
+    /// check). [`SeriesData::append`] only cuts by age when a new sample
+    /// arrives; this closes the open chunk of a series that stopped
+    /// receiving samples. Returns whether a chunk was closed.
+    ///
+    /// For a sender with current timestamps this cuts where `append` would:
+    /// any sample it gets later has `t >= now_ms`, which `append` would put
+    /// into a new chunk anyway.
+    pub(crate) fn cut_head_if_aged(&mut self, now_ms: i64, max_age_ms: i64) -> bool {
+        if self.head.num_samples() == 0 || now_ms.saturating_sub(self.head_min_time) < max_age_ms {
+            return false;
+        }
+        self.cut_head();
+        true
+    }
+
     fn cut_head(&mut self) {
         let head = std::mem::replace(&mut self.head, XorChunk::new());
         self.closed.push(ChunkData {
@@ -184,6 +201,62 @@ mod tests {
             Err(AppendError::OutOfOrder)
         );
         assert_eq!(d.append(11, 2.0, 120, i64::MAX), Ok(true));
+    }
+
+    #[test]
+    fn sweep_cuts_an_idle_head_after_the_age_and_an_active_one_not_early() {
+        let age = 60_000;
+        let t0 = 1_700_000_000_000;
+
+        // Idle: one sample at t0, then nothing.
+        let mut idle = data();
+        idle.append(t0, 1.0, 120, age).unwrap();
+        assert!(!idle.cut_head_if_aged(t0 + age - 1, age), "cut early");
+        assert_eq!(idle.closed_chunks(), 0);
+        assert!(idle.cut_head_if_aged(t0 + age, age));
+        assert_eq!(idle.closed_chunks(), 1);
+        assert!(
+            !idle.cut_head_if_aged(t0 + 10 * age, age),
+            "an empty head is never cut"
+        );
+        assert_eq!(idle.closed_chunks(), 1);
+        let chunks = idle.chunks_in(i64::MIN, i64::MAX);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!((chunks[0].min_time, chunks[0].max_time), (t0, t0));
+        // The next sample opens a new chunk; nothing is lost.
+        idle.append(t0 + 2 * age, 2.0, 120, age).unwrap();
+        let chunks = idle.chunks_in(i64::MIN, i64::MAX);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[1].min_time, t0 + 2 * age);
+
+        // Active: a sample every 15 s; the sweep runs every 10 s of wall
+        // clock and never cuts a head younger than the age, so the chunks
+        // are exactly the ones `append` cuts by sample time.
+        let mut active = data();
+        let mut by_append = data();
+        let mut now = t0;
+        let mut next_sample = t0;
+        while now < t0 + 5 * age {
+            if now >= next_sample {
+                active.append(next_sample, 1.0, 120, age).unwrap();
+                by_append.append(next_sample, 1.0, 120, age).unwrap();
+                next_sample += 15_000;
+            }
+            active.cut_head_if_aged(now, age);
+            now += 10_000;
+        }
+        let swept: Vec<(i64, i64)> = active
+            .chunks_in(i64::MIN, i64::MAX)
+            .iter()
+            .map(|c| (c.min_time, c.max_time))
+            .collect();
+        let appended: Vec<(i64, i64)> = by_append
+            .chunks_in(i64::MIN, i64::MAX)
+            .iter()
+            .map(|c| (c.min_time, c.max_time))
+            .collect();
+        assert_eq!(swept, appended);
+        assert!(swept.iter().all(|(min, max)| max - min < age), "{swept:?}");
     }
 
     #[test]

@@ -198,6 +198,35 @@ impl TenantDb {
         self.metadata.read().len()
     }
 
+    /// Closes the open chunk of every series whose first open sample is at
+    /// least `max_age_ms` older than `now_ms`; returns (series checked,
+    /// chunks closed).
+    ///
+    /// Series are visited in batches under short read locks, so pushes that
+    /// create series wait for one batch at most, never for the whole tenant.
+    /// Series are never removed, so positions stay valid between batches.
+    pub(crate) fn cut_aged_heads(&self, now_ms: i64, max_age_ms: i64) -> (usize, usize) {
+        const BATCH: usize = 4096;
+        let mut checked = 0;
+        let mut cut = 0;
+        loop {
+            let batch: Vec<Arc<Series>> = {
+                let state = self.state.read();
+                match state.series.get(checked..) {
+                    Some(rest) if !rest.is_empty() => rest.iter().take(BATCH).cloned().collect(),
+                    _ => break,
+                }
+            };
+            checked += batch.len();
+            for series in batch {
+                if series.data.lock().cut_head_if_aged(now_ms, max_age_ms) {
+                    cut += 1;
+                }
+            }
+        }
+        (checked, cut)
+    }
+
     /// Finds the series with exactly these (sorted) labels.
     pub(crate) fn get(&self, fp: u64, labels: &[(&str, &str)]) -> Option<Arc<Series>> {
         self.state.read().lookup(fp, labels).cloned()

@@ -144,6 +144,130 @@ fn chunks_are_cut_and_range_queries_pick_overlapping_chunks() {
         .is_empty());
 }
 
+/// Chunks of each series matching `name`, as (min_time, max_time).
+fn chunk_spans(ing: &Ingester, tenant: &str, name: &str) -> Vec<(i64, i64)> {
+    let got = ing.query(tenant, &[eq("__name__", name)], i64::MIN, i64::MAX);
+    assert_eq!(got.len(), 1, "{name}");
+    got[0]
+        .chunks
+        .iter()
+        .map(|c| (c.min_time, c.max_time))
+        .collect()
+}
+
+#[test]
+fn chunk_age_sweep_closes_idle_heads_and_leaves_young_ones() {
+    let age = 60_000;
+    let metrics = IngesterMetrics::default();
+    let ing = Ingester::new(
+        IngesterConfig {
+            max_chunk_age: std::time::Duration::from_millis(age as u64),
+            ..IngesterConfig::default()
+        },
+        metrics.clone(),
+    );
+    let t0 = 1_700_000_000_000;
+    // "idle" got one sample at t0 and nothing since; "active" started its
+    // chunk later and is still receiving samples. Another tenant's idle
+    // series is swept too.
+    ing.push("a", &body(&[ts(&[("__name__", "idle")], &[(t0, 1.0)])]))
+        .unwrap();
+    ing.push("b", &body(&[ts(&[("__name__", "idle")], &[(t0, 1.0)])]))
+        .unwrap();
+    let active: Vec<(i64, f64)> = (0..3).map(|i| (t0 + 30_000 + i * 15_000, 1.0)).collect();
+    ing.push("a", &body(&[ts(&[("__name__", "active")], &active)]))
+        .unwrap();
+
+    // Not yet: the idle head is one millisecond short of the age.
+    let out = ing.cut_aged_chunks(t0 + age - 1);
+    assert_eq!((out.series_checked, out.chunks_cut), (3, 0));
+
+    let out = ing.cut_aged_chunks(t0 + age);
+    assert_eq!(out.chunks_cut, 2, "{out:?}");
+    assert_eq!(metrics.chunks_cut_by_age_sweep.get(), 2);
+    assert_eq!(metrics.chunk_age_sweeps.get(), 2);
+
+    // The idle chunk is closed: the next sample opens a second chunk, even
+    // though by sample time alone (t0 + 1 s) it would have joined the first.
+    ing.push(
+        "a",
+        &body(&[ts(&[("__name__", "idle")], &[(t0 + 1000, 2.0)])]),
+    )
+    .unwrap();
+    assert_eq!(
+        chunk_spans(&ing, "a", "idle"),
+        vec![(t0, t0), (t0 + 1000, t0 + 1000)]
+    );
+    // The active head (30 s old) stays open: its next sample joins it.
+    ing.push(
+        "a",
+        &body(&[ts(&[("__name__", "active")], &[(t0 + 75_000, 1.0)])]),
+    )
+    .unwrap();
+    assert_eq!(
+        chunk_spans(&ing, "a", "active"),
+        vec![(t0 + 30_000, t0 + 75_000)]
+    );
+    // Sweeping again cuts nothing new until the age has passed again.
+    assert_eq!(ing.cut_aged_chunks(t0 + age + 1).chunks_cut, 0);
+    // Then both open heads of tenant "a" are old enough.
+    assert_eq!(ing.cut_aged_chunks(t0 + 30_000 + age).chunks_cut, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_age_sweep_runs_periodically_until_stopped() {
+    let metrics = IngesterMetrics::default();
+    let ing = std::sync::Arc::new(Ingester::new(
+        IngesterConfig {
+            max_chunk_age: std::time::Duration::from_secs(60),
+            chunk_age_check_period: std::time::Duration::from_millis(20),
+            ..IngesterConfig::default()
+        },
+        metrics.clone(),
+    ));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    ing.push(
+        "t",
+        &body(&[ts(&[("__name__", "old")], &[(now_ms - 120_000, 1.0)])]),
+    )
+    .unwrap();
+    ing.push("t", &body(&[ts(&[("__name__", "new")], &[(now_ms, 1.0)])]))
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(ing.clone().run_chunk_age_sweep(async {
+        let _ = stop_rx.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metrics.chunk_age_sweeps.get() < 3 {
+        assert!(std::time::Instant::now() < deadline, "sweep did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.chunks_cut_by_age_sweep.get(), 1);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("sweep stops when told")
+        .unwrap();
+
+    // A zero period disables the sweep.
+    let off = std::sync::Arc::new(Ingester::new(
+        IngesterConfig {
+            chunk_age_check_period: std::time::Duration::ZERO,
+            ..IngesterConfig::default()
+        },
+        IngesterMetrics::default(),
+    ));
+    tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        off.run_chunk_age_sweep(std::future::pending()),
+    )
+    .await
+    .expect("returns at once");
+}
+
 #[test]
 fn per_tenant_and_per_metric_series_limits() {
     let ing = ingester(IngesterConfig {
