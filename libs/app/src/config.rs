@@ -173,6 +173,12 @@ pub struct LifecyclerSection {
     /// Leave the ring on shutdown (true), or keep the entry and tokens so a
     /// restart takes the same place (false).
     pub unregister_on_shutdown: bool,
+    /// On shutdown, how long a separate ingester stays LEAVING (still
+    /// serving reads and in-flight pushes) before it stops its gRPC server,
+    /// so every distributor has re-read the ring and sends elsewhere. 0 means
+    /// twice `ring.poll_interval`.
+    #[serde(with = "strata_model::duration::serde")]
+    pub leaving_period: Duration,
     /// Where tokens persist across restarts; empty means
     /// `<data_dir>/tokens.json`.
     pub tokens_file: String,
@@ -187,6 +193,7 @@ impl Default for LifecyclerSection {
             heartbeat_period: Duration::from_secs(5),
             join_after: Duration::ZERO,
             unregister_on_shutdown: true,
+            leaving_period: Duration::ZERO,
             tokens_file: String::new(),
         }
     }

@@ -286,6 +286,13 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             }
         }));
 
+        // Close the open chunks of series that stopped receiving samples.
+        tasks.push(tokio::spawn(
+            ingester
+                .clone()
+                .run_chunk_age_sweep(shutdown.clone().cancelled_owned()),
+        ));
+
         let tokens_file = if config.lifecycler.tokens_file.is_empty() {
             data_dir.join("tokens.json")
         } else {
@@ -415,13 +422,30 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
 
     shutdown.cancelled().await;
     tracing::info!("shutting down");
-    // Leave the ring first so distributors stop sending here, then stop
-    // serving.
-    if let Some(lc) = lifecycler {
-        if let Some(lc) = lc.lock().await.take() {
-            if let Err(e) = lc.shutdown().await {
-                tracing::warn!(error = %e, "leaving the ring failed");
-            }
+    // Turn LEAVING first: distributors stop sending here at their next ring
+    // refresh while queriers still read from us. A separate ingester stays
+    // LEAVING for the leaving period (the one-process mode has no other
+    // distributor to tell), then drains in-flight gRPC calls, and only then
+    // leaves the ring (or keeps its entry, LEAVING).
+    let lifecycler = match lifecycler {
+        Some(lc) => lc.lock().await.take(),
+        None => None,
+    };
+    if let Some(lc) = &lifecycler {
+        if let Err(e) = lc.leave().await {
+            tracing::warn!(error = %e, "marking this instance LEAVING failed");
+        }
+        if role == Role::Ingester {
+            let period = if config.lifecycler.leaving_period.is_zero() {
+                config.ring.poll_interval.saturating_mul(2)
+            } else {
+                config.lifecycler.leaving_period
+            };
+            tracing::info!(
+                period_ms = period.as_millis() as u64,
+                "LEAVING: waiting for ring clients to notice"
+            );
+            tokio::time::sleep(period).await;
         }
     }
     grpc_shutdown.cancel();
@@ -432,6 +456,11 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server stopped with an error"),
             Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server task failed"),
             Err(_) => tracing::warn!("gRPC server did not stop in time"),
+        }
+    }
+    if let Some(lc) = lifecycler {
+        if let Err(e) = lc.shutdown().await {
+            tracing::warn!(error = %e, "leaving the ring failed");
         }
     }
     match tokio::time::timeout(grace, http_task).await {
