@@ -31,11 +31,53 @@ use std::time::Duration;
 use strata_model::{Labels, Matcher};
 use thiserror::Error;
 
-/// One series with its samples, oldest first (timestamps in ms).
-#[derive(Clone, Debug, PartialEq)]
+/// One series with its samples, oldest first (timestamps in ms): float
+/// samples and native-histogram samples apart, as Prometheus keeps them.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
     pub labels: Labels,
     pub samples: Vec<(i64, f64)>,
+    /// Native-histogram samples. Nothing produces them yet (the engine
+    /// evaluates floats only); the API already writes them as Prometheus
+    /// does.
+    pub histograms: Vec<(i64, Arc<FloatHistogram>)>,
+}
+
+impl Series {
+    /// A series of float samples.
+    pub fn floats(labels: Labels, samples: Vec<(i64, f64)>) -> Self {
+        Series {
+            labels,
+            samples,
+            histograms: Vec::new(),
+        }
+    }
+}
+
+/// A native histogram with float counts (Prometheus's `FloatHistogram`):
+/// exponential buckets of the given schema, counts absolute (not deltas).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FloatHistogram {
+    /// Resolution: bucket boundaries are powers of `2^(2^-schema)`.
+    pub schema: i32,
+    /// Observations in `[-zero_threshold, zero_threshold]` count in the
+    /// zero bucket.
+    pub zero_threshold: f64,
+    pub zero_count: f64,
+    pub count: f64,
+    pub sum: f64,
+    pub positive_spans: Vec<BucketSpan>,
+    pub positive_buckets: Vec<f64>,
+    pub negative_spans: Vec<BucketSpan>,
+    pub negative_buckets: Vec<f64>,
+}
+
+/// A run of `length` consecutive buckets starting `offset` indexes after
+/// the end of the previous span (the first span's offset is its index).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BucketSpan {
+    pub offset: i32,
+    pub length: u32,
 }
 
 /// Data a query needs: the series matching `matchers` with samples in
@@ -145,11 +187,14 @@ pub enum Value {
     Matrix(Vec<Series>),
 }
 
+/// One sample of an instant vector: a float `v`, or a native histogram
+/// when `histogram` is set (then `v` is unused).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorSample {
     pub labels: Labels,
     pub t: i64,
     pub v: f64,
+    pub histogram: Option<Arc<FloatHistogram>>,
 }
 
 /// Warnings and infos a query produced, with Prometheus's wording
@@ -287,6 +332,7 @@ impl Engine {
                             labels,
                             t: time_ms,
                             v,
+                            histogram: None,
                         });
                     }
                 }
@@ -299,13 +345,13 @@ impl Engine {
             eval::Val::Matrix(ms) => {
                 let mut out: Vec<Series> = ms
                     .into_iter()
-                    .map(|s| Series {
-                        labels: if s.drop_name {
+                    .map(|s| {
+                        let labels = if s.drop_name {
                             eval::without_name(&s.labels)
                         } else {
                             s.labels
-                        },
-                        samples: s.samples,
+                        };
+                        Series::floats(labels, s.samples)
                     })
                     .collect();
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -414,7 +460,7 @@ impl Engine {
                 }
                 None => {
                     index.insert(labels.clone(), merged.len());
-                    merged.push(Series { labels, samples });
+                    merged.push(Series::floats(labels, samples));
                 }
             }
         }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use strata_model::Labels;
-use strata_promql::{Series, Value};
+use strata_promql::{BucketSpan, FloatHistogram, Series, Value};
 
 /// Appends a sample value the way Prometheus's JSON encoder writes it:
 /// Go's shortest round-trip formatting, in exponent form (`1e-07`,
@@ -123,14 +123,145 @@ pub fn push_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
 fn push_matrix_series(out: &mut String, s: &Series) {
     out.push_str("{\"metric\":");
     push_labels(out, &s.labels);
-    out.push_str(",\"values\":[");
-    for (i, (t, v)) in s.samples.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    // Prometheus writes `values` when there are float samples and
+    // `histograms` when there are histogram samples.
+    if !s.samples.is_empty() || s.histograms.is_empty() {
+        out.push_str(",\"values\":[");
+        for (i, (t, v)) in s.samples.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_point(out, *t, *v);
         }
-        push_point(out, *t, *v);
+        out.push(']');
     }
-    out.push_str("]}");
+    if !s.histograms.is_empty() {
+        out.push_str(",\"histograms\":[");
+        for (i, (t, h)) in s.histograms.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_histogram_point(out, *t, h);
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
+/// Appends `[<t>,{"count":"…","sum":"…","buckets":[…]}]`, Prometheus's
+/// JSON for a native-histogram sample.
+pub fn push_histogram_point(out: &mut String, t_ms: i64, h: &FloatHistogram) {
+    out.push('[');
+    push_timestamp(out, t_ms);
+    out.push_str(",{\"count\":\"");
+    push_float(out, h.count);
+    out.push_str("\",\"sum\":\"");
+    push_float(out, h.sum);
+    out.push('"');
+    let buckets = histogram_buckets(h);
+    if !buckets.is_empty() {
+        out.push_str(",\"buckets\":[");
+        for (i, b) in buckets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{},\"", b.boundaries);
+            push_float(out, b.lower);
+            out.push_str("\",\"");
+            push_float(out, b.upper);
+            out.push_str("\",\"");
+            push_float(out, b.count);
+            out.push_str("\"]");
+        }
+        out.push(']');
+    }
+    out.push_str("}]");
+}
+
+/// One bucket as the API shows it. `boundaries`: 0 = (lower, upper],
+/// 1 = [lower, upper), 3 = [lower, upper].
+#[derive(Debug, PartialEq)]
+struct JsonBucket {
+    boundaries: u8,
+    lower: f64,
+    upper: f64,
+    count: f64,
+}
+
+/// Upper bound of exponential bucket `index` at `schema`: `2^(index /
+/// 2^schema)`, saturating at the largest float like Prometheus.
+fn bucket_bound(index: i32, schema: i32) -> f64 {
+    let schema = schema.clamp(-4, 8);
+    let (whole, frac) = if schema <= 0 {
+        ((i64::from(index)) << (-schema), 0.0)
+    } else {
+        let per = 1i64 << schema;
+        let idx = i64::from(index);
+        (idx.div_euclid(per), idx.rem_euclid(per) as f64 / per as f64)
+    };
+    if whole >= 1024 {
+        return f64::MAX;
+    }
+    if whole < -1100 {
+        return 0.0;
+    }
+    2f64.powf(frac) * 2f64.powi(whole as i32)
+}
+
+/// Indexes and counts of the populated buckets of one side.
+fn side_buckets(spans: &[BucketSpan], counts: &[f64]) -> Vec<(i32, f64)> {
+    let mut out = Vec::new();
+    let mut index = 0i32;
+    let mut k = 0usize;
+    for (n, span) in spans.iter().enumerate() {
+        index = if n == 0 {
+            span.offset
+        } else {
+            index.saturating_add(span.offset)
+        };
+        for _ in 0..span.length {
+            let Some(&c) = counts.get(k) else {
+                return out;
+            };
+            out.push((index, c));
+            index = index.saturating_add(1);
+            k += 1;
+        }
+    }
+    out
+}
+
+/// All non-empty buckets in ascending order of value: negative ones, the
+/// zero bucket, positive ones (Prometheus leaves empty buckets out).
+fn histogram_buckets(h: &FloatHistogram) -> Vec<JsonBucket> {
+    let mut out = Vec::new();
+    for (index, count) in side_buckets(&h.negative_spans, &h.negative_buckets)
+        .into_iter()
+        .rev()
+    {
+        out.push(JsonBucket {
+            boundaries: 1,
+            lower: -bucket_bound(index, h.schema),
+            upper: -bucket_bound(index.saturating_sub(1), h.schema),
+            count,
+        });
+    }
+    out.push(JsonBucket {
+        boundaries: 3,
+        lower: -h.zero_threshold,
+        upper: h.zero_threshold,
+        count: h.zero_count,
+    });
+    for (index, count) in side_buckets(&h.positive_spans, &h.positive_buckets) {
+        out.push(JsonBucket {
+            boundaries: 0,
+            lower: bucket_bound(index.saturating_sub(1), h.schema),
+            upper: bucket_bound(index, h.schema),
+            count,
+        });
+    }
+    out.retain(|b| b.count != 0.0);
+    out
 }
 
 /// Appends the `data` of a query answer:
@@ -157,8 +288,16 @@ pub fn push_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 push_labels(out, &s.labels);
-                out.push_str(",\"value\":");
-                push_point(out, s.t, s.v);
+                match &s.histogram {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        push_histogram_point(out, s.t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        push_point(out, s.t, s.v);
+                    }
+                }
                 out.push('}');
             }
             out.push_str("]}");
@@ -318,21 +457,23 @@ mod tests {
                 VectorSample {
                     labels: labels(&[("job", "a"), ("__name__", "up")]),
                     t: 1_435_781_451_781,
-                    v: 1.0
+                    v: 1.0,
+                    histogram: None,
                 },
                 VectorSample {
                     labels: Labels::default(),
                     t: 1_435_781_451_781,
-                    v: f64::NAN
+                    v: f64::NAN,
+                    histogram: None,
                 }
             ])),
             r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1435781451.781,"1"]},{"metric":{},"value":[1435781451.781,"NaN"]}]}"#
         );
         assert_eq!(
-            data(&Value::Matrix(vec![Series {
-                labels: labels(&[("__name__", "up")]),
-                samples: vec![(1000, 1.0), (16000, f64::INFINITY)]
-            }])),
+            data(&Value::Matrix(vec![Series::floats(
+                labels(&[("__name__", "up")]),
+                vec![(1000, 1.0), (16000, f64::INFINITY)]
+            )])),
             r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up"},"values":[[1,"1"],[16,"+Inf"]]}]}"#
         );
         assert_eq!(
@@ -374,5 +515,59 @@ mod tests {
         assert_eq!(capped.len(), 11);
         assert_eq!(capped[..10], few[..]);
         assert_eq!(capped[10], "3 more info annotations omitted");
+    }
+
+    #[test]
+    fn native_histograms_like_prometheus() {
+        use std::sync::Arc;
+        // Schema 0: bucket i is (2^(i-1), 2^i]; zero bucket [-0.001, 0.001].
+        let h = Arc::new(FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 9.0,
+            sum: 12.5,
+            positive_spans: vec![
+                BucketSpan {
+                    offset: 0,
+                    length: 2,
+                },
+                BucketSpan {
+                    offset: 1,
+                    length: 1,
+                },
+            ],
+            positive_buckets: vec![1.0, 0.0, 3.0],
+            negative_spans: vec![BucketSpan {
+                offset: 1,
+                length: 1,
+            }],
+            negative_buckets: vec![3.0],
+        });
+        let vector = Value::Vector(vec![VectorSample {
+            labels: labels(&[("__name__", "h")]),
+            t: 1000,
+            v: 0.0,
+            histogram: Some(h.clone()),
+        }]);
+        assert_eq!(
+            data(&vector),
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1,{"count":"9","sum":"12.5","buckets":[[1,"-2","-1","3"],[3,"-0.001","0.001","2"],[0,"0.5","1","1"],[0,"4","8","3"]]}]}]}"#
+        );
+        let matrix = Value::Matrix(vec![Series {
+            labels: labels(&[("__name__", "h")]),
+            samples: vec![],
+            histograms: vec![(1000, h), (2000, Arc::new(FloatHistogram::default()))],
+        }]);
+        assert_eq!(
+            data(&matrix),
+            r#"{"resultType":"matrix","result":[{"metric":{"__name__":"h"},"histograms":[[1,{"count":"9","sum":"12.5","buckets":[[1,"-2","-1","3"],[3,"-0.001","0.001","2"],[0,"0.5","1","1"],[0,"4","8","3"]]}],[2,{"count":"0","sum":"0"}]]}]}"#
+        );
+        // Finer schemas: boundaries are powers of 2^(1/2^schema).
+        assert_eq!(bucket_bound(0, 3), 1.0);
+        assert_eq!(bucket_bound(8, 3), 2.0);
+        assert!((bucket_bound(1, 3) - 2f64.powf(0.125)).abs() < 1e-15);
+        assert_eq!(bucket_bound(-8, 3), 0.5);
+        assert_eq!(bucket_bound(2000, 0), f64::MAX);
     }
 }

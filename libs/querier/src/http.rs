@@ -683,6 +683,7 @@ mod tests {
                     labels: Labels::from_pairs([("i", i.to_string())]),
                     t: 0,
                     v: 0.0,
+                    histogram: None,
                 })
                 .collect(),
         );
@@ -695,10 +696,7 @@ mod tests {
         let (_, warnings) = apply_limit(v, 0);
         assert!(warnings.is_empty());
         let m = Value::Matrix(vec![
-            Series {
-                labels: Labels::default(),
-                samples: vec![]
-            };
+            Series::default();
             2
         ]);
         let (out, warnings) = apply_limit(m, 1);
@@ -717,6 +715,7 @@ mod tests {
                         labels: Labels::from_pairs([("i", i.to_string())]),
                         t: 0,
                         v: 0.0,
+                        histogram: None,
                     })
                     .collect(),
             ),
