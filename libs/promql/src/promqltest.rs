@@ -877,6 +877,7 @@ impl Runner {
                     labels: s.labels,
                     t,
                     v: *v,
+                    histogram: None,
                 });
             }
         }
