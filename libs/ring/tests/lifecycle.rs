@@ -671,7 +671,18 @@ async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
     lifecycler.leave().await.unwrap();
     assert_eq!(lifecycler.state(), Leaving);
     assert!(!lifecycler.is_ready());
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    eventually("a heartbeat while LEAVING", || {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .events()
+                .iter()
+                .filter(|e| matches!(e, Event::Put { state: Leaving, .. }))
+                .count()
+                >= 2
+        }
+    })
+    .await;
     assert_eq!(
         stored(&store.inner, "ing-1").await.unwrap().value.state,
         Leaving,
@@ -698,12 +709,6 @@ async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
             assert_eq!(tokens, expected, "{state}");
         }
     }
-    let puts_while_leaving = store
-        .events()
-        .iter()
-        .filter(|e| matches!(e, Event::Put { state: Leaving, .. }))
-        .count();
-    assert!(puts_while_leaving >= 2, "heartbeated while LEAVING");
     assert!(stored(&store.inner, "ing-1").await.is_none());
 }
 
