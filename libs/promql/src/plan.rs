@@ -10,6 +10,8 @@ use strata_model::{MatchOp, Matcher, METRIC_NAME};
 
 use crate::{QueryError, SelectRequest};
 
+mod parse_error;
+
 /// Step used by subqueries that do not give one (`x[5m:]`), as
 /// Prometheus's default evaluation interval.
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
@@ -41,7 +43,10 @@ pub const MAX_QUERY_OPERATORS: usize = 1000;
 
 /// Parses a PromQL expression with the engine's guards: the operator and
 /// nesting limits, and parser panics (out-of-range literals) turned into
-/// `bad_data`. Every caller outside the engine should parse through this.
+/// `bad_data`. Parse errors read as Prometheus's (`1:6: parse error:
+/// expected type range vector in call to function "rate", got instant
+/// vector`; see [`parse_error`]). Every caller outside the engine should
+/// parse through this.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
     if operator_count(query) > MAX_QUERY_OPERATORS {
         return Err(QueryError::BadData(format!(
@@ -58,10 +63,11 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "the parser rejected it".to_string());
         QueryError::BadData(format!(
-            "invalid query (a number or duration is out of range?): {detail}"
+            "parse error: a number or duration is out of range ({detail})"
         ))
     })?;
-    let expr = parsed.map_err(QueryError::BadData)?;
+    let expr =
+        parsed.map_err(|raw| QueryError::BadData(parse_error::prometheus_message(query, &raw)))?;
     check_depth(&expr)?;
     Ok(expr)
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use promql_parser::parser::{Expr, LabelModifier};
+use promql_parser::parser::Expr;
 use strata_model::{Labels, METRIC_NAME, STALE_NAN_BITS};
 
 use crate::eval::matches_all;
@@ -139,6 +139,9 @@ pub struct CaseResult {
     pub line: usize,
     pub query: String,
     pub class: CaseClass,
+    /// Why the case is in its class: the native-histogram data or the
+    /// experimental feature it needs (empty for float-only cases).
+    pub class_reason: String,
     /// `None` when the case passed, else why it failed.
     pub failure: Option<String>,
 }
@@ -154,8 +157,55 @@ impl CaseResult {
 }
 
 /// Files whose every case needs an experimental feature (a feature flag
-/// that changes the meaning of ordinary queries).
-const EXPERIMENTAL_FILES: &[&str] = &["type_and_unit.test", "start_timestamps.test"];
+/// that changes the meaning of ordinary queries, or a load syntax), with
+/// the feature.
+const EXPERIMENTAL_FILES: &[(&str, &str)] = &[
+    (
+        "type_and_unit.test",
+        "type and unit labels (`__type__`/`__unit__`, feature flag type-and-unit-labels)",
+    ),
+    (
+        "start_timestamps.test",
+        "start timestamps (`@st` samples, feature flag for created timestamps)",
+    ),
+];
+
+fn file_feature(file: &str) -> Option<&'static str> {
+    EXPERIMENTAL_FILES
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map(|(_, why)| *why)
+}
+
+/// Functions Prometheus 3 only has with
+/// `--enable-feature=promql-experimental-functions`, as promql-parser
+/// marks them, for queries it cannot parse (`start`/`end` are left out:
+/// in a query's text they are also the stable `@` preprocessors; `step`,
+/// `range`, `min_of` and `max_of` belong to duration expressions).
+const EXPERIMENTAL_FUNCTIONS: &[&str] = &[
+    "double_exponential_smoothing",
+    "histogram_quantiles",
+    "info",
+    "integral",
+    "mad_over_time",
+    "sort_by_label",
+    "sort_by_label_desc",
+    "start_timestamp",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+];
+
+/// Functions of duration expressions (`x[step()*2]`, `offset max_of(…)`).
+const DURATION_FUNCTIONS: &[&str] = &["step", "range", "min_of", "max_of"];
+
+const DURATION_EXPRESSIONS: &str = "duration expressions (feature flag promql-duration-expr)";
+const EXTENDED_RANGE: &str =
+    "`anchored`/`smoothed` range selectors (feature flag promql-extended-range-selectors)";
+const HISTOGRAM_TRIM: &str = "native-histogram trim operators `</` and `>/`";
+const LIMIT_AGGREGATIONS: &str = "`limitk`/`limit_ratio` (experimental aggregations)";
+const FILL_MODIFIERS: &str = "`fill`/`fill_left`/`fill_right` binary operator modifiers";
 
 #[derive(Clone, Debug)]
 enum Point {
@@ -681,16 +731,16 @@ pub fn run_script(file: &str, text: &str) -> Vec<CaseResult> {
             "load" | "load_with_nhcb" => {
                 let interval = trimmed.split_whitespace().nth(1).unwrap_or("");
                 if let Err(e) = runner.load(interval, cmd == "load_with_nhcb", &block) {
-                    let class = if EXPERIMENTAL_FILES.contains(&file) {
-                        CaseClass::Experimental
-                    } else {
-                        CaseClass::FloatOnly
+                    let (class, class_reason) = match file_feature(file) {
+                        Some(why) => (CaseClass::Experimental, why.to_string()),
+                        None => (CaseClass::FloatOnly, String::new()),
                     };
                     runner.results.push(CaseResult {
                         file: file.to_string(),
                         line: start + 1,
                         query: trimmed.to_string(),
                         class,
+                        class_reason,
                         failure: Some(format!("load failed: {e}")),
                     });
                 }
@@ -704,6 +754,7 @@ pub fn run_script(file: &str, text: &str) -> Vec<CaseResult> {
                 line: start + 1,
                 query: trimmed.to_string(),
                 class: CaseClass::FloatOnly,
+                class_reason: String::new(),
                 failure: Some(format!("unknown command {cmd:?}")),
             }),
         }
@@ -784,6 +835,7 @@ impl Runner {
             line: lineno,
             query: line.to_string(),
             class: CaseClass::FloatOnly,
+            class_reason: String::new(),
             failure: None,
         };
         let mut cmd = match parse_eval_line(line) {
@@ -835,7 +887,7 @@ impl Runner {
             cmd.histogram_expected = true;
         }
         let parsed = promql_parser::parser::parse(&cmd.query);
-        result.class = classify(&self.file, &cmd, &parsed);
+        (result.class, result.class_reason) = classify(&self.file, &cmd, &parsed);
         self.storage.take_touched_histogram();
         let outcome = match cmd.range {
             None => self.engine.instant_query(&self.storage, &cmd.query, cmd.at),
@@ -843,6 +895,7 @@ impl Runner {
         };
         if self.storage.take_touched_histogram() && result.class == CaseClass::FloatOnly {
             result.class = CaseClass::NativeHistogram;
+            result.class_reason = "reads series that hold native-histogram samples".into();
         }
         if let Some(e) = &cmd.parse_error {
             result.failure = Some(format!("cannot parse expected result: {e}"));
@@ -917,62 +970,179 @@ impl Runner {
     }
 }
 
-fn classify(file: &str, cmd: &EvalCmd, parsed: &Result<Expr, String>) -> CaseClass {
+/// The class of a case and why: native histograms when its expected
+/// result holds one (reading histogram samples is found during
+/// evaluation), experimental when it uses syntax or functions Prometheus
+/// guards behind a feature flag, float-only otherwise. What decides is the
+/// feature the query uses, whether or not promql-parser can parse it: a
+/// query of stable syntax the parser rejects stays float-only, so a parser
+/// gap shows up as a float-only failure.
+fn classify(file: &str, cmd: &EvalCmd, parsed: &Result<Expr, String>) -> (CaseClass, String) {
     if cmd.histogram_expected {
-        return CaseClass::NativeHistogram;
+        return (
+            CaseClass::NativeHistogram,
+            "expects a native histogram in the result".into(),
+        );
     }
-    if EXPERIMENTAL_FILES.contains(&file) {
-        return CaseClass::Experimental;
+    if let Some(why) = file_feature(file) {
+        return (CaseClass::Experimental, why.into());
     }
-    match parsed {
-        Err(_) => {
-            let plain_fail =
-                cmd.expect.fail && cmd.expect.fail_msg.is_none() && cmd.expect.fail_regex.is_none();
-            if plain_fail {
-                CaseClass::FloatOnly
-            } else {
-                CaseClass::Experimental
-            }
-        }
-        Ok(e) => {
-            if uses_experimental(e) {
-                CaseClass::Experimental
-            } else {
-                CaseClass::FloatOnly
-            }
-        }
+    let feature = match parsed {
+        Ok(e) => experimental_feature(e),
+        Err(_) => None,
+    };
+    match feature.or_else(|| syntax_feature(&cmd.query)) {
+        Some((class, why)) => (class, why),
+        None => (CaseClass::FloatOnly, String::new()),
     }
 }
 
 /// Whether the query uses PromQL that Prometheus puts behind a feature
 /// flag (experimental functions, `limitk`/`limit_ratio`, `fill` modifiers).
 pub fn uses_experimental(e: &Expr) -> bool {
+    experimental_feature(e).is_some()
+}
+
+/// The experimental feature a parsed query uses, if any.
+fn experimental_feature(e: &Expr) -> Option<(CaseClass, String)> {
+    let exp = |why: &str| Some((CaseClass::Experimental, why.to_string()));
     match e {
         Expr::Aggregate(a) => {
             let op = a.op.to_string();
-            op == "limitk"
-                || op == "limit_ratio"
-                || uses_experimental(&a.expr)
-                || a.param.as_ref().is_some_and(|p| uses_experimental(p))
-                || matches!(&a.modifier, Some(LabelModifier::Include(_)) if false)
+            if op == "limitk" || op == "limit_ratio" {
+                return exp(LIMIT_AGGREGATIONS);
+            }
+            experimental_feature(&a.expr)
+                .or_else(|| a.param.as_ref().and_then(|p| experimental_feature(p)))
         }
-        Expr::Unary(u) => uses_experimental(&u.expr),
+        Expr::Unary(u) => experimental_feature(&u.expr),
         Expr::Binary(b) => {
-            b.modifier
+            let fill = b
+                .modifier
                 .as_ref()
-                .is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some())
-                || uses_experimental(&b.lhs)
-                || uses_experimental(&b.rhs)
+                .is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some());
+            if fill {
+                return exp(FILL_MODIFIERS);
+            }
+            experimental_feature(&b.lhs).or_else(|| experimental_feature(&b.rhs))
         }
-        Expr::Paren(p) => uses_experimental(&p.expr),
-        Expr::Subquery(s) => uses_experimental(&s.expr),
-        Expr::Call(c) => c.func.experimental || c.args.args.iter().any(|a| uses_experimental(a)),
-        Expr::Extension(_) => true,
+        Expr::Paren(p) => experimental_feature(&p.expr),
+        Expr::Subquery(s) => experimental_feature(&s.expr),
+        Expr::Call(c) => {
+            if DURATION_FUNCTIONS.contains(&c.func.name) {
+                return exp(DURATION_EXPRESSIONS);
+            }
+            if c.func.experimental {
+                return exp(&format!("experimental function `{}`", c.func.name));
+            }
+            c.args.args.iter().find_map(|a| experimental_feature(a))
+        }
+        Expr::Extension(_) => exp("promql-parser extension expression"),
         Expr::NumberLiteral(_)
         | Expr::StringLiteral(_)
         | Expr::VectorSelector(_)
-        | Expr::MatrixSelector(_) => false,
+        | Expr::MatrixSelector(_) => None,
     }
+}
+
+/// The query text with string literals blanked out (so label values never
+/// look like syntax).
+fn blank_strings(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                    continue;
+                }
+                out.push(' ');
+            }
+            None => {
+                if matches!(c, '"' | '\'' | '`') {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The feature a query uses, read from its text (for queries promql-parser
+/// cannot parse): extended range selectors, duration expressions, the
+/// native-histogram trim operators, experimental functions, `limitk`,
+/// `fill` modifiers.
+fn syntax_feature(query: &str) -> Option<(CaseClass, String)> {
+    let text = blank_strings(query);
+    // Words (identifiers and keywords) with their offsets.
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        let word_char = c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        match (start, word_char) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let called = |name: &str| {
+        words.iter().any(|(i, w)| {
+            w.eq_ignore_ascii_case(name) && text[i + w.len()..].trim_start().starts_with('(')
+        })
+    };
+    let exp = |why: String| Some((CaseClass::Experimental, why));
+    if words
+        .iter()
+        .any(|(_, w)| w.eq_ignore_ascii_case("anchored") || w.eq_ignore_ascii_case("smoothed"))
+    {
+        return exp(EXTENDED_RANGE.into());
+    }
+    if text.contains("</") || text.contains(">/") {
+        return Some((CaseClass::NativeHistogram, HISTOGRAM_TRIM.into()));
+    }
+    // Duration expressions: a duration function, arithmetic or
+    // parentheses inside `[...]`, or an `offset` followed by an expression.
+    let brackets_compute = text.split('[').skip(1).any(|part| {
+        let inside = part.split(']').next().unwrap_or("");
+        inside.contains(['+', '-', '*', '/', '%', '^', '('])
+    });
+    let offset_expr = words.iter().any(|(i, w)| {
+        w.eq_ignore_ascii_case("offset") && {
+            let rest = text[i + w.len()..].trim_start();
+            let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
+            rest.starts_with('(')
+                || DURATION_FUNCTIONS
+                    .iter()
+                    .any(|f| rest.len() >= f.len() && rest[..f.len()].eq_ignore_ascii_case(f))
+        }
+    });
+    if brackets_compute || offset_expr || DURATION_FUNCTIONS.iter().any(|f| called(f)) {
+        return exp(DURATION_EXPRESSIONS.into());
+    }
+    if let Some(f) = EXPERIMENTAL_FUNCTIONS.iter().find(|f| called(f)) {
+        return exp(format!("experimental function `{f}`"));
+    }
+    if called("limitk") || called("limit_ratio") {
+        return exp(LIMIT_AGGREGATIONS.into());
+    }
+    if called("fill") || called("fill_left") || called("fill_right") {
+        return exp(FILL_MODIFIERS.into());
+    }
+    None
 }
 
 fn fmt_points(points: &[(i64, f64)]) -> String {
@@ -1238,9 +1408,16 @@ pub fn render_report(results: &[CaseResult]) -> String {
         s,
         "Generated by `PROMQL_COMPAT_REPORT=1 cargo test -p strata-promql --test promqltest`: the results of \
          Prometheus's own scripted engine tests (v3.14, `shared/reference/promql-testdata`) run against \
-         `strata-promql`. Each `eval` case is classified as float-only, native-histogram (touches native \
-         histograms, not supported yet) or experimental (needs PromQL that Prometheus guards behind a feature \
-         flag, or a flag that changes the meaning of ordinary queries). Cells are passed/total.\n"
+         `strata-promql`. Each `eval` case is classified by what its query and data use, whether or not \
+         promql-parser can parse the query: native-histogram (a histogram in the expected result, a selector \
+         reaching series with histogram samples, or the histogram trim operators `</` `>/`; not supported \
+         yet), experimental (syntax, functions or flags Prometheus guards behind a feature flag: duration \
+         expressions, `anchored`/`smoothed`, `fill` modifiers, `limitk`/`limit_ratio`, experimental \
+         functions such as `info`, type-and-unit labels, start timestamps) or float-only (everything else; a \
+         stable query the parser cannot parse counts here, so parser gaps show up as float-only failures). \
+         Cells are passed/total. Below the table: every non-passing case by class, grouped by reason; then \
+         the hand-kept sections (the differential test against Prometheus 2.42 and the 2.x/3.x differences \
+         it allows for; parse error messages).\n"
     );
     let _ = writeln!(s, "| file | float-only | native-histogram | experimental |");
     let _ = writeln!(s, "|---|---|---|---|");
@@ -1304,5 +1481,102 @@ pub fn render_report(results: &[CaseResult]) -> String {
             reason
         );
     }
+    for (class, intro) in [
+        (
+            CaseClass::NativeHistogram,
+            "Native histograms are not supported yet: histogram samples are not loaded and the engine has \
+             no histogram values, so these cases fail (the few that pass do not depend on the histograms' \
+             values). Grouped by how the case touches native histograms and how it fails; per file, the \
+             lines of the `eval` commands.",
+        ),
+        (
+            CaseClass::Experimental,
+            "Features Prometheus 3 only has behind a feature flag. Grouped by the feature and how the case \
+             fails; per file, the lines of the `eval` commands.",
+        ),
+    ] {
+        let _ = writeln!(s, "\n## Non-passing {} cases\n", class.as_str());
+        let _ = writeln!(s, "{intro}\n");
+        let groups = failure_groups(results, class);
+        if groups.is_empty() {
+            let _ = writeln!(s, "None.");
+        }
+        for (reason, by_file) in groups {
+            let total: usize = by_file.values().map(Vec::len).sum();
+            let _ = writeln!(s, "- **{reason}**: {total}");
+            for (file, lines) in by_file {
+                let list: Vec<String> = lines.iter().map(usize::to_string).collect();
+                let _ = writeln!(s, "  - {file} ({}): {}", lines.len(), list.join(", "));
+            }
+        }
+    }
     s
+}
+
+/// The line after which `docs/promql-compatibility.md` is written by hand;
+/// regenerating the report keeps everything from it on.
+pub const HAND_KEPT_MARKER: &str =
+    "<!-- Hand-kept from here on: PROMQL_COMPAT_REPORT=1 regenerates only what is above. -->";
+
+/// The generated report followed by the hand-kept part of the `existing`
+/// document (from [`HAND_KEPT_MARKER`] on; just the marker if it has none).
+pub fn with_hand_kept(generated: &str, existing: &str) -> String {
+    let kept = existing
+        .find(HAND_KEPT_MARKER)
+        .map(|i| &existing[i..])
+        .unwrap_or(HAND_KEPT_MARKER);
+    let mut out = generated.trim_end().to_string();
+    out.push_str("\n\n");
+    out.push_str(kept.trim_end());
+    out.push('\n');
+    out
+}
+
+/// Non-passing cases of a class grouped by short reason (why the case is
+/// in the class, and how it fails), then by file, with their lines.
+fn failure_groups(
+    results: &[CaseResult],
+    class: CaseClass,
+) -> BTreeMap<String, BTreeMap<String, Vec<usize>>> {
+    let mut groups: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.class == class && !r.passed()) {
+        let reason = format!(
+            "{} — {}",
+            r.class_reason,
+            failure_kind(r.failure.as_deref().unwrap_or(""))
+        );
+        groups
+            .entry(reason)
+            .or_default()
+            .entry(r.file.clone())
+            .or_default()
+            .push(r.line);
+    }
+    groups
+}
+
+/// How a case fails, in a few words.
+pub fn failure_kind(failure: &str) -> &'static str {
+    let f = failure.strip_prefix("range mode: ").unwrap_or(failure);
+    if f.starts_with("load failed") {
+        "the test data cannot be loaded"
+    } else if f.starts_with("unexpected error: ") && f.contains("parse error") {
+        "promql-parser cannot parse the query"
+    } else if f.starts_with("unexpected error: ") && f.contains("not supported") {
+        "not implemented in the engine"
+    } else if f.starts_with("unexpected error") {
+        "fails where Prometheus answers"
+    } else if f.starts_with("expected an error") {
+        "answers where Prometheus fails"
+    } else if f.starts_with("expected error") {
+        "fails with a different error"
+    } else if f.starts_with("unsupported expected point") {
+        "expects histogram values"
+    } else if f.contains("annotation") {
+        "missing or different warning/info annotations"
+    } else if f.starts_with("cannot parse expected result") || f.starts_with("bad eval command") {
+        "the test case cannot be read"
+    } else {
+        "different result"
+    }
 }
