@@ -8,15 +8,16 @@ use strata_ingester_client::{with_tenant, IngesterClientPool, LocalIngester};
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
-    decompress, encode_metadata_raw_into, encode_series_parts_into, encode_series_raw_into,
-    LabelRef, WriteRequestRef,
+    decompress, encode_metadata_raw_into, encode_series_parts_into,
+    encode_series_parts_with_exemplars_into, encode_series_raw_into, ExemplarView, LabelRef,
+    WriteRequestRef,
 };
 use strata_ring::{
     now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError, RingSnapshot,
 };
 
 use crate::metrics::TenantLabel;
-use crate::validate::{series_text, validate_series};
+use crate::validate::{exemplar_problem, series_text, validate_series};
 use crate::{DistributorConfig, DistributorMetrics, PushError, RateLimiter};
 
 /// What a successful push stored.
@@ -56,6 +57,8 @@ struct Plan {
     batches: Vec<Batch>,
     needs: Vec<Need>,
     samples: u64,
+    /// Valid exemplars forwarded (invalid ones are dropped and counted).
+    exemplars: u64,
     /// Series to store (`needs` also counts metadata entries).
     series: usize,
     /// Why the first refused series or sample was refused.
@@ -137,10 +140,12 @@ impl Distributor {
             .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
 
         let limits = self.config.limits_for(tenant);
-        if plan.samples > 0 {
+        // Exemplars count against the rate as samples do (as in Mimir).
+        let units = plan.samples + plan.exemplars;
+        if units > 0 {
             if let Err(err) = self.limiter.allow(
                 tenant,
-                plan.samples,
+                units,
                 limits.ingestion_rate,
                 limits.ingestion_burst_size,
             ) {
@@ -209,6 +214,7 @@ impl Distributor {
             batches: Vec::new(),
             needs: Vec::with_capacity(req.series_count() + req.metadata().len()),
             samples: 0,
+            exemplars: 0,
             series: 0,
             refused: None,
             refused_samples: 0,
@@ -225,6 +231,8 @@ impl Distributor {
         let mut batch_of: HashMap<String, usize> = HashMap::new();
         let mut labels: Vec<LabelRef<'_>> = Vec::with_capacity(16);
         let mut samples = Vec::with_capacity(16);
+        // Allocated only by requests with exemplars.
+        let mut exemplars: Vec<ExemplarView<'_, '_>> = Vec::new();
 
         for series in req.series() {
             let all_labels = series.labels();
@@ -269,7 +277,25 @@ impl Distributor {
                     )
                 });
             }
-            if samples.is_empty() {
+            // Invalid exemplars are dropped and counted, never refused with
+            // the request: as in Mimir, since OpenTelemetry senders emit empty
+            // ones by default.
+            exemplars.clear();
+            let mut exemplars_dropped = false;
+            if series.exemplar_count() > 0 {
+                for e in series.exemplars() {
+                    match exemplar_problem(&e, max_ts) {
+                        None => exemplars.push(e),
+                        Some(reason) => {
+                            self.metrics.discarded_exemplar(reason);
+                            exemplars_dropped = true;
+                        }
+                    }
+                }
+            }
+            // Prometheus sends each exemplar in a series entry of its own,
+            // without samples.
+            if samples.is_empty() && exemplars.is_empty() {
                 continue;
             }
 
@@ -295,17 +321,26 @@ impl Distributor {
             plan.needs.push(*need);
             let unchanged = labels.len() == all_labels.len()
                 && samples.len() == series.samples().len()
-                && series.histogram_count() == 0;
+                && series.histogram_count() == 0
+                && !exemplars_dropped;
             for &t in targets.iter() {
                 let batch = &mut plan.batches[t];
                 if unchanged {
                     encode_series_raw_into(&mut batch.body, series.raw());
-                } else {
+                } else if exemplars.is_empty() {
                     encode_series_parts_into(&mut batch.body, &labels, &samples);
+                } else {
+                    encode_series_parts_with_exemplars_into(
+                        &mut batch.body,
+                        &labels,
+                        &samples,
+                        &exemplars,
+                    );
                 }
                 batch.series.push(series_index);
             }
             plan.samples += samples.len() as u64;
+            plan.exemplars += exemplars.len() as u64;
             plan.series += 1;
         }
 
@@ -605,5 +640,69 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("rate limit"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn exemplars_are_forwarded_and_invalid_ones_dropped() {
+        use strata_remote_write::OwnedExemplar;
+        let d = distributor(0.0, 1).await;
+        let now = now_ms();
+        let exemplar = |id: &str, timestamp: i64| OwnedExemplar {
+            labels: vec![("trace_id".to_string(), id.to_string())],
+            value: 1.0,
+            timestamp,
+        };
+        let mut with_sample = OwnedTimeSeries::new(
+            [("__name__", "a")],
+            [Sample {
+                timestamp: now,
+                value: 1.0,
+            }],
+        );
+        with_sample.exemplars = vec![exemplar("good", now)];
+        // Exemplar-only entries, as Prometheus sends them.
+        let mut only_exemplars = OwnedTimeSeries::new([("__name__", "b")], []);
+        only_exemplars.exemplars = vec![exemplar("", now), exemplar("kept", now)];
+        let mut only_invalid = OwnedTimeSeries::new([("__name__", "c")], []);
+        only_invalid.exemplars = vec![exemplar("late", now + 3_600_000)];
+        let body = compress(&encode_write_request(
+            &[with_sample.clone(), only_exemplars, only_invalid],
+            &[],
+        ));
+        let plan = d.plan("t", &body).unwrap();
+        assert!(plan.refused.is_none(), "{:?}", plan.refused);
+        assert_eq!((plan.series, plan.samples, plan.exemplars), (2, 1, 2));
+        let [batch] = &plan.batches[..] else {
+            panic!("one ingester, one batch: {}", plan.batches.len());
+        };
+        let sent = WriteRequestRef::decode(&batch.body).unwrap();
+        let got: Vec<(Option<&str>, usize, Vec<&str>)> = sent
+            .series()
+            .map(|s| {
+                let ids = s
+                    .exemplars()
+                    .flat_map(|e| e.labels.iter().map(|l| l.value))
+                    .collect();
+                (s.metric_name(), s.samples().len(), ids)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(Some("a"), 1, vec!["good"]), (Some("b"), 0, vec!["kept"])]
+        );
+        // A valid series is forwarded byte for byte.
+        let mut raw = Vec::new();
+        strata_remote_write::encode_series_into(&mut raw, &with_sample);
+        assert!(batch.body.starts_with(&raw));
+        let dropped = |reason: &str| {
+            d.metrics
+                .discarded_exemplars
+                .get_or_create(&crate::metrics::ReasonLabel {
+                    reason: reason.to_string(),
+                })
+                .get()
+        };
+        assert_eq!(dropped("exemplar_labels_blank"), 1);
+        assert_eq!(dropped("exemplar_too_far_in_future"), 1);
     }
 }

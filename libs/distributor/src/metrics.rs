@@ -29,6 +29,8 @@ pub struct IngesterLabel {
 pub struct DistributorMetrics {
     pub received_samples: Family<TenantLabel, Counter>,
     pub discarded_samples: Family<ReasonLabel, Counter>,
+    /// Exemplars dropped, by reason (the request still succeeds).
+    pub discarded_exemplars: Family<ReasonLabel, Counter>,
     pub requests: Family<StatusLabel, Counter>,
     pub request_duration: Histogram,
     pub ingester_push_failures: Family<IngesterLabel, Counter>,
@@ -39,6 +41,7 @@ impl Default for DistributorMetrics {
         Self {
             received_samples: Family::default(),
             discarded_samples: Family::default(),
+            discarded_exemplars: Family::default(),
             requests: Family::default(),
             request_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             ingester_push_failures: Family::default(),
@@ -60,6 +63,11 @@ impl DistributorMetrics {
             self.discarded_samples.clone(),
         );
         r.register(
+            "discarded_exemplars",
+            "Exemplars dropped, by reason",
+            self.discarded_exemplars.clone(),
+        );
+        r.register(
             "push_requests",
             "Push requests answered, by HTTP status",
             self.requests.clone(),
@@ -74,6 +82,14 @@ impl DistributorMetrics {
             "Pushes to an ingester that failed",
             self.ingester_push_failures.clone(),
         );
+    }
+
+    pub(crate) fn discarded_exemplar(&self, reason: &str) {
+        self.discarded_exemplars
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     pub(crate) fn discarded(&self, reason: &str, n: u64) {

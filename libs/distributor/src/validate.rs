@@ -1,5 +1,5 @@
 use strata_model::{is_valid_label_name, is_valid_metric_name, METRIC_NAME};
-use strata_remote_write::LabelRef;
+use strata_remote_write::{ExemplarView, LabelRef};
 use thiserror::Error;
 
 use crate::DistributorLimits;
@@ -73,6 +73,39 @@ impl ValidationError {
             ValidationError::TooFarInFuture { .. } => "too_far_in_future",
         }
     }
+}
+
+/// Longest exemplar label set, counted in characters of names and values
+/// together (Prometheus's `ExemplarMaxLabelSetLength`).
+pub const MAX_EXEMPLAR_LABEL_RUNES: usize = 128;
+
+/// Why an exemplar must be dropped, as the reason of
+/// `strata_distributor_discarded_exemplars_total` (Mimir's checks and
+/// reason names); `None` if it is valid. `max_ts` is the latest timestamp
+/// accepted (now plus the creation grace period).
+pub fn exemplar_problem(e: &ExemplarView<'_, '_>, max_ts: i64) -> Option<&'static str> {
+    if e.labels.is_empty() {
+        return Some("exemplar_labels_missing");
+    }
+    if e.timestamp == 0 {
+        return Some("exemplar_timestamp_invalid");
+    }
+    let mut runes = 0usize;
+    let mut has_pair = false;
+    for l in e.labels {
+        runes += l.name.chars().count() + l.value.chars().count();
+        has_pair |= !l.name.is_empty() && !l.value.is_empty();
+    }
+    if runes > MAX_EXEMPLAR_LABEL_RUNES {
+        return Some("exemplar_labels_too_long");
+    }
+    if !has_pair {
+        return Some("exemplar_labels_blank");
+    }
+    if e.timestamp > max_ts {
+        return Some("exemplar_too_far_in_future");
+    }
+    None
 }
 
 /// Formats a series for error messages, shortening long values.
@@ -184,6 +217,33 @@ mod tests {
 
     fn l<'a>(name: &'a str, value: &'a str) -> LabelRef<'a> {
         LabelRef { name, value }
+    }
+
+    #[test]
+    fn exemplar_checks() {
+        let ok = [l("trace_id", "abc")];
+        let blank = [l("trace_id", "")];
+        let long_value = "é".repeat(MAX_EXEMPLAR_LABEL_RUNES - "trace_id".len());
+        let at_limit = [l("trace_id", &long_value)];
+        let too_long_value = format!("{long_value}x");
+        let too_long = [l("trace_id", &too_long_value)];
+        let ex = |labels, timestamp| ExemplarView {
+            labels,
+            value: 1.0,
+            timestamp,
+        };
+        let cases: [(ExemplarView<'_, '_>, Option<&str>); 7] = [
+            (ex(&ok, 1000), None),
+            (ex(&at_limit, 1000), None),
+            (ex(&[], 1000), Some("exemplar_labels_missing")),
+            (ex(&ok, 0), Some("exemplar_timestamp_invalid")),
+            (ex(&too_long, 1000), Some("exemplar_labels_too_long")),
+            (ex(&blank, 1000), Some("exemplar_labels_blank")),
+            (ex(&ok, 2001), Some("exemplar_too_far_in_future")),
+        ];
+        for (e, want) in cases {
+            assert_eq!(exemplar_problem(&e, 2000), want, "{e:?}");
+        }
     }
 
     #[test]

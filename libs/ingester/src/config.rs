@@ -47,6 +47,9 @@ pub struct IngesterConfig {
     pub max_series: usize,
     /// Tenants one ingester holds before it refuses new ones (0 = unlimited).
     pub max_tenants: usize,
+    /// Exemplars one tenant may keep in one ingester; the oldest are
+    /// overwritten beyond it (0 = exemplar storage off).
+    pub max_exemplars: usize,
     pub limits: Limits,
 }
 
@@ -58,6 +61,7 @@ impl Default for IngesterConfig {
             chunk_age_check_period: Duration::from_secs(60),
             max_series: 10_000_000,
             max_tenants: 100_000,
+            max_exemplars: 100_000,
             limits: Limits::default(),
         }
     }

@@ -183,6 +183,10 @@ impl Ingester {
         }
         db.add_appended(outcome.appended);
         self.metrics.samples_appended.inc_by(outcome.appended);
+        if req.exemplar_count() > 0 {
+            let capacity = self.config.max_exemplars;
+            crate::exemplars::append_request(&db, req, capacity, &self.metrics);
+        }
         self.store_metadata(&db, req);
         Ok(outcome)
     }

@@ -11,6 +11,7 @@
 
 mod config;
 mod error;
+pub mod exemplars;
 mod index;
 mod ingester;
 mod metrics;

@@ -24,6 +24,12 @@ pub struct IngesterMetrics {
     pub metadata_received: Counter,
     /// Metadata entries dropped, by reason.
     pub metadata_discarded: Family<ReasonLabel, Counter>,
+    /// Exemplars stored.
+    pub exemplars_appended: Counter,
+    /// Exemplars not stored, by reason.
+    pub exemplars_rejected: Family<ReasonLabel, Counter>,
+    /// Exemplars held in memory, all tenants together.
+    pub memory_exemplars: Gauge,
     /// Open chunks closed by the periodic chunk-age sweep.
     pub chunks_cut_by_age_sweep: Counter,
     /// Chunk-age sweeps run.
@@ -74,6 +80,21 @@ impl IngesterMetrics {
             "metadata_discarded",
             "Metric metadata entries dropped, by reason",
             self.metadata_discarded.clone(),
+        );
+        r.register(
+            "exemplars_appended",
+            "Exemplars stored",
+            self.exemplars_appended.clone(),
+        );
+        r.register(
+            "exemplars_rejected",
+            "Exemplars not stored, by reason",
+            self.exemplars_rejected.clone(),
+        );
+        r.register(
+            "memory_exemplars",
+            "Exemplars held in memory",
+            self.memory_exemplars.clone(),
         );
         r.register(
             "chunks_cut_by_age_sweep",

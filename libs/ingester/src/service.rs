@@ -302,4 +302,22 @@ impl IngesterRpc for IngesterService {
             .collect();
         Ok(Response::new(MetricsMetadataResponse { metadata }))
     }
+
+    async fn query_exemplars(
+        &self,
+        req: Request<pb::ExemplarQueryRequest>,
+    ) -> Result<Response<pb::ExemplarQueryResponse>, Status> {
+        let tenant = tenant_of(&req)?;
+        let req = req.into_inner();
+        let sets: Vec<Vec<Matcher>> = req
+            .matcher_sets
+            .iter()
+            .map(|s| matchers_from_pb(&s.matchers))
+            .collect::<Result<_, _>>()?;
+        let ingester = self.ingester.clone();
+        let series =
+            blocking(move || ingester.query_exemplars(&tenant, &sets, req.start_ms, req.end_ms))
+                .await?;
+        Ok(Response::new(crate::exemplars::to_pb(series)))
+    }
 }

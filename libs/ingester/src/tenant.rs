@@ -97,6 +97,7 @@ pub struct TenantDb {
     rate: parking_lot::Mutex<RateState>,
     /// Metric family name → its latest metadata, sorted by name.
     metadata: RwLock<BTreeMap<String, FamilyMetadata>>,
+    pub(crate) exemplars: crate::exemplars::ExemplarStore,
 }
 
 struct RateState {
@@ -115,6 +116,7 @@ impl TenantDb {
                 rate: 0.0,
             }),
             metadata: RwLock::new(BTreeMap::new()),
+            exemplars: Default::default(),
         }
     }
 

@@ -247,7 +247,7 @@ async fn serve(
         }
         Endpoint::Metadata => handle_metadata(&s, &headers, &params).await,
         Endpoint::BuildInfo => Ok(Answer::new(buildinfo_json())),
-        Endpoint::QueryExemplars => handle_query_exemplars(&s, &headers, &params),
+        Endpoint::QueryExemplars => handle_query_exemplars(&s, &headers, &params).await,
         Endpoint::FormatQuery => handle_format_query(&params),
         Endpoint::ParseQuery => handle_parse_query(&params),
     };
@@ -633,22 +633,15 @@ fn buildinfo_json() -> String {
     .to_string()
 }
 
-fn handle_query_exemplars(
+async fn handle_query_exemplars(
     s: &ApiState,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Answer, ApiError> {
-    let _tenant = tenant(s, headers)?;
-    let start_ms = time_param(params, "start", MIN_TIME_MS)?;
-    let end_ms = time_param(params, "end", MAX_TIME_MS)?;
-    if end_ms < start_ms {
-        return Err(ApiError::bad_data(
-            "end timestamp must not be before start timestamp",
-        ));
-    }
-    check_query(params.get("query"))?;
-    // Exemplars are accepted on write but not stored yet.
-    Ok(Answer::new("[]".to_string()))
+    let tenant = tenant(s, headers)?;
+    crate::exemplars::query_exemplars(&s.querier, &tenant, params)
+        .await
+        .map(Answer::new)
 }
 
 fn handle_format_query(params: &Params) -> Result<Answer, ApiError> {
@@ -695,10 +688,7 @@ mod tests {
         assert!(warnings.is_empty());
         let (_, warnings) = apply_limit(v, 0);
         assert!(warnings.is_empty());
-        let m = Value::Matrix(vec![
-            Series::default();
-            2
-        ]);
+        let m = Value::Matrix(vec![Series::default(); 2]);
         let (out, warnings) = apply_limit(m, 1);
         assert!(matches!(out, Value::Matrix(ref s) if s.len() == 1));
         assert_eq!(warnings.len(), 1);

@@ -60,7 +60,7 @@ pub struct MetadataEntry {
 }
 
 /// How one ingester's call ended.
-enum CallError {
+pub(crate) enum CallError {
     /// The ingester failed; counts against the replication set's budget.
     Failed(String),
     /// The whole read must stop (a limit was hit).
@@ -106,7 +106,7 @@ impl IngesterQuerier {
     }
 
     /// The ingesters that may hold series matching `matchers`.
-    fn replication_set(
+    pub(crate) fn replication_set(
         &self,
         tenant: &str,
         matchers: &[Matcher],
@@ -140,7 +140,7 @@ impl IngesterQuerier {
     /// Calls every member of `set` in parallel and returns the answers,
     /// as soon as the members still pending could all fail within the
     /// set's budget.
-    async fn fan_out<T, F>(
+    pub(crate) async fn fan_out<T, F>(
         &self,
         tenant: &str,
         set: &ReplicationSet,
@@ -225,7 +225,7 @@ type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, CallError>> + Send>>;
 type NamedCall<T> = Pin<Box<dyn Future<Output = (String, Result<T, CallError>)> + Send>>;
 
 /// A request carrying the tenant.
-fn tenant_request<M>(message: M, tenant: TenantValue) -> tonic::Request<M> {
+pub(crate) fn tenant_request<M>(message: M, tenant: TenantValue) -> tonic::Request<M> {
     let mut req = tonic::Request::new(message);
     req.metadata_mut()
         .insert(strata_proto::TENANT_METADATA_KEY, tenant);
@@ -498,11 +498,11 @@ fn too_many_series(limit: usize) -> QuerierError {
     QuerierError::TooManySeries(limit)
 }
 
-fn labels_from_pb(labels: Vec<strata_proto::prometheus::Label>) -> Labels {
+pub(crate) fn labels_from_pb(labels: Vec<strata_proto::prometheus::Label>) -> Labels {
     Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
 }
 
-fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
+pub(crate) fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
     ms.iter()
         .map(|m| pb::LabelMatcher {
             r#type: match m.op {

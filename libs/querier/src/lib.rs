@@ -14,6 +14,7 @@
 
 mod config;
 pub mod error;
+pub mod exemplars;
 pub mod format;
 pub mod http;
 pub mod ingesters;

@@ -67,6 +67,10 @@ impl Querier {
         &self.config
     }
 
+    pub(crate) fn ingesters(&self) -> &IngesterQuerier {
+        &self.ingesters
+    }
+
     /// Refuses time ranges longer than `max_query_length`.
     pub fn check_length(&self, start_ms: i64, end_ms: i64) -> Result<(), ApiError> {
         let limit = self.config.max_query_length;

@@ -6,7 +6,7 @@
 //! proto3 scalar fields equal to their default (`0`, `0.0`, `""`) are
 //! omitted, repeated message elements are always written.
 
-use crate::decode::{LabelRef, MetadataRef, MetricType, Sample};
+use crate::decode::{ExemplarView, LabelRef, MetadataRef, MetricType, Sample};
 use crate::wire::{put_varint, varint_len};
 
 /// An owned time series for building requests.
@@ -164,6 +164,46 @@ pub fn encode_series_parts_into(out: &mut Vec<u8>, labels: &[LabelRef<'_>], samp
     }
 }
 
+/// Like [`encode_series_parts_into`], with exemplars: for a series whose
+/// samples or exemplars were filtered (a distributor dropping invalid
+/// exemplars keeps the valid ones).
+pub fn encode_series_parts_with_exemplars_into(
+    out: &mut Vec<u8>,
+    labels: &[LabelRef<'_>],
+    samples: &[Sample],
+    exemplars: &[ExemplarView<'_, '_>],
+) {
+    let len = labels
+        .iter()
+        .map(|l| field_len(label_len(l.name, l.value)))
+        .sum::<usize>()
+        + samples
+            .iter()
+            .map(|s| field_len(sample_len(s)))
+            .sum::<usize>()
+        + exemplars
+            .iter()
+            .map(|e| field_len(exemplar_view_len(e)))
+            .sum::<usize>();
+    out.push(0x0a);
+    put_varint(out, len as u64);
+    for l in labels {
+        put_label(out, l.name, l.value);
+    }
+    for s in samples {
+        put_sample(out, s);
+    }
+    for e in exemplars {
+        out.push(0x1a);
+        put_varint(out, exemplar_view_len(e) as u64);
+        for l in e.labels {
+            put_label(out, l.name, l.value);
+        }
+        put_double_field(out, 0x11, e.value);
+        put_int64_field(out, 0x18, e.timestamp);
+    }
+}
+
 /// Appends `field 1, wire type 2, length, raw`: a `timeseries` entry whose
 /// body is an already-encoded `TimeSeries` message (for example
 /// [`TimeSeriesView::raw`](crate::TimeSeriesView::raw)).
@@ -247,6 +287,15 @@ fn exemplar_len(e: &OwnedExemplar) -> usize {
     e.labels
         .iter()
         .map(|(n, v)| field_len(label_len(n, v)))
+        .sum::<usize>()
+        + double_field_len(e.value)
+        + int64_field_len(e.timestamp)
+}
+
+fn exemplar_view_len(e: &ExemplarView<'_, '_>) -> usize {
+    e.labels
+        .iter()
+        .map(|l| field_len(label_len(l.name, l.value)))
         .sum::<usize>()
         + double_field_len(e.value)
         + int64_field_len(e.timestamp)
@@ -371,4 +420,42 @@ fn put_histogram(out: &mut Vec<u8>, h: &OwnedHistogram) {
     out.push(0x30);
     put_varint(out, h.zero_count);
     put_int64_field(out, 0x78, h.timestamp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteRequestRef;
+
+    #[test]
+    fn parts_with_exemplars_match_the_owned_encoding() {
+        let mut owned = OwnedTimeSeries::new(
+            [("__name__", "m"), ("job", "a")],
+            [Sample {
+                timestamp: 1000,
+                value: 1.5,
+            }],
+        );
+        owned.exemplars = vec![
+            OwnedExemplar {
+                labels: vec![("trace_id".into(), "abc".into())],
+                value: 2.5,
+                timestamp: 1001,
+            },
+            OwnedExemplar {
+                labels: vec![],
+                value: 0.0,
+                timestamp: 0,
+            },
+        ];
+        let body = encode_write_request(std::slice::from_ref(&owned), &[]);
+        let req = WriteRequestRef::decode(&body).unwrap();
+        let Some(ts) = req.get(0) else {
+            panic!("no series decoded");
+        };
+        let exemplars: Vec<ExemplarView<'_, '_>> = ts.exemplars().collect();
+        let mut out = Vec::new();
+        encode_series_parts_with_exemplars_into(&mut out, ts.labels(), ts.samples(), &exemplars);
+        assert_eq!(out, body);
+    }
 }

@@ -56,8 +56,8 @@ pub use decode::{
 };
 pub use encode::{
     encode_metadata_into, encode_metadata_raw_into, encode_series_into, encode_series_parts_into,
-    encode_series_raw_into, encode_write_request, encode_write_request_into, OwnedExemplar,
-    OwnedHistogram, OwnedMetadata, OwnedTimeSeries,
+    encode_series_parts_with_exemplars_into, encode_series_raw_into, encode_write_request,
+    encode_write_request_into, OwnedExemplar, OwnedHistogram, OwnedMetadata, OwnedTimeSeries,
 };
 pub use error::DecodeError;
 pub use snappy::{compress, decompress, decompress_into};
