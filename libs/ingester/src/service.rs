@@ -159,29 +159,30 @@ impl IngesterRpc for IngesterService {
         let ingester = self.ingester.clone();
         let series =
             blocking(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
-        let batches: Vec<Result<QueryStreamResponse, Status>> = series
-            .chunks(QUERY_BATCH)
-            .map(|batch| {
-                Ok(QueryStreamResponse {
-                    series: batch
-                        .iter()
-                        .map(|s| pb::SeriesChunks {
-                            labels: labels_to_pb(&s.labels),
-                            chunks: s
-                                .chunks
-                                .iter()
-                                .map(|c| pb::Chunk {
-                                    start_ms: c.min_time,
-                                    end_ms: c.max_time,
-                                    encoding: c.encoding,
-                                    data: c.data.clone(),
-                                })
-                                .collect(),
+        // Batches are encoded as the client reads them, so the answer is
+        // never held twice (snapshot and messages) and a client that stops
+        // reading stops the work.
+        let mut rest = series.into_iter();
+        let batches = std::iter::from_fn(move || {
+            let batch: Vec<pb::SeriesChunks> = rest
+                .by_ref()
+                .take(QUERY_BATCH)
+                .map(|s| pb::SeriesChunks {
+                    labels: labels_to_pb(&s.labels),
+                    chunks: s
+                        .chunks
+                        .into_iter()
+                        .map(|c| pb::Chunk {
+                            start_ms: c.min_time,
+                            end_ms: c.max_time,
+                            encoding: c.encoding,
+                            data: c.data,
                         })
                         .collect(),
                 })
-            })
-            .collect();
+                .collect();
+            (!batch.is_empty()).then_some(Ok(QueryStreamResponse { series: batch }))
+        });
         Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
     }
 
