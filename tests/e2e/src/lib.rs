@@ -547,3 +547,77 @@ pub async fn ingester_tenants(addr: &str) -> anyhow::Result<BTreeMap<String, Ten
         })
         .collect())
 }
+
+/// The distributed layout for read-path tests: dynalite holding the ring,
+/// `n` ingesters (`ingester-0`, `ingester-1`, ...), a distributor and a
+/// querier as separate processes, all with the same replication factor.
+/// Dropping it kills the processes (dynalite last).
+pub struct Cluster {
+    pub ingesters: Vec<Strata>,
+    pub distributor: Strata,
+    pub querier: Strata,
+    pub dynalite: Dynalite,
+}
+
+impl Cluster {
+    /// Starts the cluster; returns once the distributor and the querier
+    /// both see every ingester ACTIVE and healthy in the ring. `name`
+    /// prefixes the processes' log names.
+    pub async fn start(
+        name: &str,
+        ingesters: usize,
+        replication_factor: usize,
+    ) -> anyhow::Result<Cluster> {
+        let dynalite = Dynalite::start().await?;
+        let flags = dynamo_ring_flags(&dynalite.endpoint(), replication_factor);
+        let mut started = Vec::with_capacity(ingesters);
+        for i in 0..ingesters {
+            let mut f = flags.clone();
+            f.push(format!("--lifecycler.id={}", Cluster::ingester_id(i)));
+            started.push(
+                Cluster::start_ready(&format!("{name}-ingester-{i}"), "strata-ingester", &f)
+                    .await?,
+            );
+        }
+        let distributor =
+            Cluster::start_ready(&format!("{name}-distributor"), "strata-distributor", &flags)
+                .await?;
+        let querier =
+            Cluster::start_ready(&format!("{name}-querier"), "strata-querier", &flags).await?;
+        let ids: Vec<String> = (0..ingesters).map(Cluster::ingester_id).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let client = reqwest::Client::new();
+        for service in [&distributor, &querier] {
+            wait_for_active(&client, &service.http(), &ids, Duration::from_secs(20)).await?;
+        }
+        Ok(Cluster {
+            ingesters: started,
+            distributor,
+            querier,
+            dynalite,
+        })
+    }
+
+    /// Starts a service and waits until it is ready; starts it again on
+    /// fresh ports if it exits early (a port [`free_port`] handed out was
+    /// taken by someone else in the meantime).
+    async fn start_ready(name: &str, bin: &str, flags: &[String]) -> anyhow::Result<Strata> {
+        let mut attempt = 0;
+        loop {
+            let mut service = Strata::start(name, bin, flags);
+            match service.wait_ready().await {
+                Ok(()) => return Ok(service),
+                Err(e) if attempt < 2 && !service.proc.is_running() => {
+                    eprintln!("{name} exited early, starting it again: {e}");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The ring ID of ingester `i`.
+    pub fn ingester_id(i: usize) -> String {
+        format!("ingester-{i}")
+    }
+}

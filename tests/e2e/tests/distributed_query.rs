@@ -1,9 +1,17 @@
-//! The read path in the distributed layout: dynalite for the ring, three
-//! ingesters, a distributor and a querier as separate processes, replication
-//! factor 3. Answers are exact (replicas are never counted twice) and stay
-//! exact with one ingester killed; with two killed they are 503 unavailable.
+//! The read path in the distributed layout: dynalite for the ring,
+//! ingesters, a distributor and a querier as separate processes,
+//! replication factor 3.
+//!
+//! - Three ingesters: answers are exact (replicas are never counted twice)
+//!   and stay exact with one ingester killed; with two killed they are 503
+//!   unavailable.
+//! - Five ingesters: a query naming its metric reads only the metric's
+//!   three replicas (hash(tenant, metric name) on the ring), so killing the
+//!   two ingesters that hold none of it leaves its answers complete, while
+//!   a query without a metric name, which needs every ingester, is 503.
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use strata_e2e::*;
@@ -16,41 +24,8 @@ const INSTANCES: i64 = 5;
 const POINTS: i64 = 20;
 const STEP_MS: i64 = 15_000;
 
-fn ring_flags(endpoint: &str) -> Vec<String> {
-    vec![
-        "--ring.store=dynamodb".to_string(),
-        format!("--ring.dynamodb.endpoint={endpoint}"),
-        "--ring.dynamodb.table=strata_ring_e2e".to_string(),
-        "--ring.replication-factor=3".to_string(),
-        "--ring.poll-interval=200ms".to_string(),
-        "--lifecycler.heartbeat-period=1s".to_string(),
-    ]
-}
-
 fn value(metric: i64, instance: i64, k: i64) -> f64 {
     (metric * 100 + instance * 10 + k) as f64
-}
-
-async fn wait_for_ring(client: &reqwest::Client, service: &Strata) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let page = client
-            .get(format!("{}/ring", service.http()))
-            .send()
-            .await
-            .expect("ring page")
-            .text()
-            .await
-            .expect("ring page body");
-        if (0..3).all(|i| page.contains(&format!("ingester-{i}"))) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ring never showed 3 ingesters: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn success(answer: &(u16, Value)) -> &Value {
@@ -184,37 +159,9 @@ async fn check_answers(client: &reqwest::Client, base: &str, t0: i64, when: &str
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn querier_answers_exactly_with_a_killed_ingester() {
-    let dynalite = Dynalite::start().await.expect("dynalite");
-    let endpoint = dynalite.endpoint();
-    let mut ingesters = Vec::new();
-    for i in 0..3 {
-        let mut flags = ring_flags(&endpoint);
-        flags.push(format!("--lifecycler.id=ingester-{i}"));
-        ingesters.push(Strata::start(
-            &format!("dq-ingester-{i}"),
-            "strata-ingester",
-            &flags,
-        ));
-    }
-    for ing in &mut ingesters {
-        ing.wait_ready().await.expect("ingester ready");
-    }
-    let mut dist = Strata::start(
-        "dq-distributor",
-        "strata-distributor",
-        &ring_flags(&endpoint),
-    );
-    let mut querier = Strata::start("dq-querier", "strata-querier", &ring_flags(&endpoint));
-    dist.wait_ready().await.expect("distributor ready");
-    querier.wait_ready().await.expect("querier ready");
-    let client = reqwest::Client::new();
-    wait_for_ring(&client, &dist).await;
-    wait_for_ring(&client, &querier).await;
-
-    // 20 metrics x 5 instances x 20 samples, and each metric's metadata.
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
+/// Pushes `METRICS` metrics x `INSTANCES` instances x `POINTS` samples
+/// (values from [`value`]) from `t0` on, with each metric's metadata.
+async fn push_data(client: &reqwest::Client, distributor: &Strata, t0: i64) {
     for k in 0..POINTS {
         let mut batch = Vec::new();
         for m in 0..METRICS {
@@ -242,8 +189,8 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
             Vec::new()
         };
         let (code, text) = push(
-            &client,
-            &dist.http(),
+            client,
+            &distributor.http(),
             Some(TENANT),
             write_body_with_metadata(&batch, &metadata),
         )
@@ -251,8 +198,18 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
         .unwrap();
         assert_eq!(code, 200, "{text}");
     }
+}
 
-    let base = querier.http();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn querier_answers_exactly_with_a_killed_ingester() {
+    let mut cluster = Cluster::start("dq", 3, 3).await.expect("cluster");
+    let client = reqwest::Client::new();
+
+    // 20 metrics x 5 instances x 20 samples, and each metric's metadata.
+    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
+    push_data(&client, &cluster.distributor, t0).await;
+
+    let base = cluster.querier.http();
     check_answers(&client, &base, t0, "all ingesters up").await;
     // Another tenant sees none of it.
     let answer = api_get(
@@ -268,7 +225,7 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
 
     // SIGKILL one ingester: it stays in the ring (its heartbeat is still
     // fresh), so the querier keeps asking it and must tolerate the failure.
-    ingesters[1].proc.kill();
+    cluster.ingesters[1].proc.kill();
     for round in 0..3 {
         check_answers(
             &client,
@@ -280,7 +237,7 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
     }
 
     // Two of three replicas gone: no complete answer exists.
-    ingesters[2].proc.kill();
+    cluster.ingesters[2].proc.kill();
     let answer = api_get(
         &client,
         &base,
@@ -297,7 +254,242 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
         .unwrap();
     assert_eq!(answer.0, 503, "{}", answer.1);
 
-    assert!(querier.proc.terminate(Duration::from_secs(20)));
-    assert!(dist.proc.terminate(Duration::from_secs(20)));
-    drop(dynalite);
+    assert!(cluster.querier.proc.terminate(Duration::from_secs(20)));
+    assert!(cluster.distributor.proc.terminate(Duration::from_secs(20)));
+}
+
+/// Which ingesters hold series of each metric (`dist_metric_<m>`), by
+/// reading every ingester; waits until every metric has `rf` holders (the
+/// last replica's write may land just after the push was acknowledged).
+async fn holders_by_metric(cluster: &Cluster, t0: i64, rf: usize) -> Vec<BTreeSet<usize>> {
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut holders = vec![BTreeSet::new(); METRICS as usize];
+        let mut series_per_holder = vec![Vec::new(); METRICS as usize];
+        for (i, ing) in cluster.ingesters.iter().enumerate() {
+            let data = read_ingester(&ing.grpc_addr(), TENANT, t0, last)
+                .await
+                .expect("read ingester");
+            for m in 0..METRICS {
+                let prefix = format!("dist_metric_{m}{{");
+                let n = data.keys().filter(|k| k.starts_with(&prefix)).count();
+                if n > 0 {
+                    holders[m as usize].insert(i);
+                    series_per_holder[m as usize].push(n);
+                }
+            }
+        }
+        if holders.iter().all(|h| h.len() == rf) {
+            // A holder holds every series of the metric (sharding is by
+            // metric name, not by series).
+            for (m, counts) in series_per_holder.iter().enumerate() {
+                assert!(
+                    counts.iter().all(|n| *n as i64 == INSTANCES),
+                    "dist_metric_{m}: series per holder {counts:?}"
+                );
+            }
+            return holders;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics never reached {rf} holders each: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Queries about one metric, by name, through the querier: all must
+/// answer completely (`Ok`) or all be refused as unavailable (`Err`).
+async fn named_metric_answers(
+    client: &reqwest::Client,
+    base: &str,
+    t0: i64,
+    m: i64,
+) -> Result<(), String> {
+    let last = t0 + (POINTS - 1) * STEP_MS;
+    let time = (last / 1000).to_string();
+    let metric = format!("dist_metric_{m}");
+    let expected_sum: f64 = (0..INSTANCES).map(|i| value(m, i, POINTS - 1)).sum();
+    let mut refusals = Vec::new();
+    let mut check = |what: String, answer: (u16, Value), want: Option<Value>| {
+        if answer.0 == 503 {
+            assert_eq!(answer.1["errorType"], "unavailable", "{what}: {}", answer.1);
+            refusals.push(what);
+            return;
+        }
+        let data = success(&answer).clone();
+        if let Some(want) = want {
+            assert_eq!(data, want, "{what}");
+        }
+    };
+    for (q, want) in [
+        (format!("count({metric})"), INSTANCES.to_string()),
+        (format!("sum({metric})"), expected_sum.to_string()),
+        (
+            format!("count({{__name__=\"{metric}\", job=\"dist\"}})"),
+            INSTANCES.to_string(),
+        ),
+    ] {
+        let answer = api_get(
+            client,
+            base,
+            &format!("{API}/query"),
+            Some(TENANT),
+            &[("query", &q), ("time", &time)],
+        )
+        .await
+        .unwrap();
+        let data = (answer.0 == 200).then(|| answer.1["data"].clone());
+        if let Some(data) = &data {
+            assert_eq!(only_value(data), want, "{q}");
+        }
+        check(q, answer, data);
+    }
+    // A range query: one exact sum per step.
+    let q = format!("sum({metric})");
+    let answer = api_post_form(
+        client,
+        base,
+        &format!("{API}/query_range"),
+        Some(TENANT),
+        &[
+            ("query", &q),
+            ("start", &(t0 / 1000).to_string()),
+            ("end", &(last / 1000).to_string()),
+            ("step", "15s"),
+        ],
+    )
+    .await
+    .unwrap();
+    if answer.0 == 200 {
+        let values = success(&answer)["result"][0]["values"]
+            .as_array()
+            .expect("values")
+            .clone();
+        assert_eq!(values.len() as i64, POINTS, "{q}: {}", answer.1);
+        for (k, p) in values.iter().enumerate() {
+            let expected: f64 = (0..INSTANCES).map(|i| value(m, i, k as i64)).sum();
+            assert_eq!(p[1], json!(expected.to_string()), "{q}: step {k}");
+        }
+    }
+    check(format!("range {q}"), answer, None);
+    // Series and label values with the metric as match[].
+    let answer = api_get(
+        client,
+        base,
+        &format!("{API}/series"),
+        Some(TENANT),
+        &[("match[]", &metric)],
+    )
+    .await
+    .unwrap();
+    if answer.0 == 200 {
+        assert_eq!(
+            success(&answer).as_array().unwrap().len() as i64,
+            INSTANCES,
+            "series {metric}"
+        );
+    }
+    check(format!("series {metric}"), answer, None);
+    let answer = api_get(
+        client,
+        base,
+        &format!("{API}/label/instance/values"),
+        Some(TENANT),
+        &[("match[]", &metric)],
+    )
+    .await
+    .unwrap();
+    let want = json!(["host-0", "host-1", "host-2", "host-3", "host-4"]);
+    check(format!("label values {metric}"), answer, Some(want));
+    match refusals.len() {
+        0 => Ok(()),
+        6 => Err(refusals.join(", ")),
+        _ => panic!("{metric}: only some requests refused: {refusals:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_metric_reads_only_its_replicas() {
+    let mut cluster = Cluster::start("dqr", 5, 3).await.expect("cluster");
+    let client = reqwest::Client::new();
+    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
+    push_data(&client, &cluster.distributor, t0).await;
+    let holders = holders_by_metric(&cluster, t0, 3).await;
+
+    // Kill the two ingesters that hold none of metric 0 (they hold other
+    // metrics, so a query over every metric needs them).
+    let target = 0usize;
+    let bystanders: Vec<usize> = (0..5).filter(|i| !holders[target].contains(i)).collect();
+    assert_eq!(bystanders.len(), 2, "{holders:?}");
+    for b in &bystanders {
+        assert!(
+            holders.iter().any(|h| h.contains(b)),
+            "ingester-{b} holds no metric at all: {holders:?}"
+        );
+    }
+    let base = cluster.querier.http();
+    named_metric_answers(&client, &base, t0, target as i64)
+        .await
+        .expect("all ingesters up");
+    for b in &bystanders {
+        cluster.ingesters[*b].proc.kill();
+    }
+
+    // SIGKILLed ingesters keep their fresh heartbeat for a while, so the
+    // ring still lists them as healthy: only routing keeps them out of a
+    // read. Several rounds, as the querier's connections notice the deaths.
+    for round in 0..3 {
+        named_metric_answers(&client, &base, t0, target as i64)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: dist_metric_{target} refused: {e}"));
+    }
+    // Any metric that lost at most one replica still answers completely;
+    // one that lost two of its three replicas has no complete answer.
+    let mut lost_two = 0;
+    for (m, h) in holders.iter().enumerate() {
+        let lost = bystanders.iter().filter(|b| h.contains(b)).count();
+        let outcome = named_metric_answers(&client, &base, t0, m as i64).await;
+        match lost {
+            0 | 1 => {
+                outcome.unwrap_or_else(|e| panic!("dist_metric_{m} lost {lost} replica(s): {e}"))
+            }
+            _ => {
+                assert!(
+                    outcome.is_err(),
+                    "dist_metric_{m} answered without two of its replicas"
+                );
+                lost_two += 1;
+            }
+        }
+    }
+    println!("metrics that lost two replicas (refused): {lost_two} of {METRICS}");
+
+    // Without a metric name the querier must ask every ingester; two of
+    // five are dead, more than replication factor 3 tolerates.
+    let time = ((t0 + (POINTS - 1) * STEP_MS) / 1000).to_string();
+    for q in [
+        "count({job=\"dist\"})",
+        "sum({__name__=~\"dist_metric_.*\"})",
+    ] {
+        let answer = api_get(
+            &client,
+            &base,
+            &format!("{API}/query"),
+            Some(TENANT),
+            &[("query", q), ("time", &time)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.0, 503, "{q}: {}", answer.1);
+        assert_eq!(answer.1["errorType"], "unavailable", "{q}: {}", answer.1);
+    }
+    let answer = api_get(&client, &base, &format!("{API}/labels"), Some(TENANT), &[])
+        .await
+        .unwrap();
+    assert_eq!(answer.0, 503, "{}", answer.1);
+
+    assert!(cluster.querier.proc.terminate(Duration::from_secs(20)));
+    assert!(cluster.distributor.proc.terminate(Duration::from_secs(20)));
 }
