@@ -41,21 +41,7 @@ const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
 /// "No entry" in the buffer's links.
 const NONE: u32 = u32::MAX;
 
-/// One exemplar as queried.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Exemplar {
-    pub labels: Labels,
-    pub value: f64,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: i64,
-}
-
-/// A series and its exemplars in a queried time range, oldest first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeriesExemplars {
-    pub labels: Labels,
-    pub exemplars: Vec<Exemplar>,
-}
+pub use strata_model::{Exemplar, SeriesExemplars};
 
 /// Why an exemplar was not stored.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]

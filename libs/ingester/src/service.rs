@@ -96,6 +96,11 @@ pub fn matchers_from_pb(ms: &[pb::LabelMatcher]) -> Result<Vec<Matcher>, Status>
         .collect()
 }
 
+/// Converts matcher sets from their protobuf form.
+fn matcher_sets_from_pb(sets: &[pb::MatcherSet]) -> Result<Vec<Vec<Matcher>>, Status> {
+    sets.iter().map(|s| matchers_from_pb(&s.matchers)).collect()
+}
+
 /// Converts matchers to their protobuf form.
 pub fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
     ms.iter()
@@ -228,11 +233,7 @@ impl IngesterRpc for IngesterService {
     ) -> Result<Response<SeriesResponse>, Status> {
         let tenant = tenant_of(&req)?;
         let req = req.into_inner();
-        let sets: Vec<Vec<Matcher>> = req
-            .matcher_sets
-            .iter()
-            .map(|s| matchers_from_pb(&s.matchers))
-            .collect::<Result<_, _>>()?;
+        let sets = matcher_sets_from_pb(&req.matcher_sets)?;
         let ingester = self.ingester.clone();
         let limit = req.limit as usize;
         let series = blocking(move || {
@@ -310,11 +311,7 @@ impl IngesterRpc for IngesterService {
     ) -> Result<Response<pb::ExemplarQueryResponse>, Status> {
         let tenant = tenant_of(&req)?;
         let req = req.into_inner();
-        let sets: Vec<Vec<Matcher>> = req
-            .matcher_sets
-            .iter()
-            .map(|s| matchers_from_pb(&s.matchers))
-            .collect::<Result<_, _>>()?;
+        let sets = matcher_sets_from_pb(&req.matcher_sets)?;
         let ingester = self.ingester.clone();
         let series =
             blocking(move || ingester.query_exemplars(&tenant, &sets, req.start_ms, req.end_ms))

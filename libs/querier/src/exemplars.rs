@@ -23,21 +23,7 @@ use crate::ingesters::{labels_from_pb, matchers_to_pb, tenant_request, IngesterQ
 use crate::params::{time_param, Params, MAX_TIME_MS, MIN_TIME_MS};
 use crate::Querier;
 
-/// One exemplar as the API returns it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Exemplar {
-    pub labels: Labels,
-    pub value: f64,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: i64,
-}
-
-/// A series and its exemplars, oldest first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeriesExemplars {
-    pub labels: Labels,
-    pub exemplars: Vec<Exemplar>,
-}
+pub use strata_model::{Exemplar, SeriesExemplars};
 
 /// Identity of an exemplar across replicas, in the order answers list
 /// them: by time first.
