@@ -22,7 +22,7 @@ use strata_model::is_valid_label_name;
 use strata_promql::{Annotations, QueryOutput, Value};
 use strata_server::tenant::tenant_from_headers;
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::{ApiError, ErrorType, QuerierError};
 use crate::format::{
     cap_annotations, error_body, push_json_str, push_labels, push_query_data, push_str_array,
     success_body,
@@ -248,8 +248,8 @@ async fn serve(
         Endpoint::Metadata => handle_metadata(&s, &headers, &params).await,
         Endpoint::BuildInfo => Ok(Answer::new(buildinfo_json())),
         Endpoint::QueryExemplars => handle_query_exemplars(&s, &headers, &params).await,
-        Endpoint::FormatQuery => handle_format_query(&params),
-        Endpoint::ParseQuery => handle_parse_query(&params),
+        Endpoint::FormatQuery => handle_format_query(&params).await,
+        Endpoint::ParseQuery => handle_parse_query(&params).await,
     };
     let response = match result {
         Ok(answer) => json_response(
@@ -318,6 +318,21 @@ fn check_query(query: &str) -> Result<promql_parser::parser::Expr, ApiError> {
         ));
     }
     strata_promql::parse(query).map_err(|e| ApiError::invalid_param("query", e))
+}
+
+/// Longest query parsed on the async thread; longer ones (whose error
+/// location can take milliseconds) are parsed on the blocking pool.
+const INLINE_PARSE_MAX: usize = 512;
+
+/// [`check_query`] off the async threads when the query is long.
+async fn check_query_async(query: &str) -> Result<promql_parser::parser::Expr, ApiError> {
+    if query.len() <= INLINE_PARSE_MAX {
+        return check_query(query);
+    }
+    let owned = query.to_string();
+    tokio::task::spawn_blocking(move || check_query(&owned))
+        .await
+        .map_err(|e| ApiError::from(QuerierError::Internal(format!("query parsing failed: {e}"))))?
 }
 
 fn duration_of(ms: i64) -> Duration {
@@ -408,7 +423,7 @@ async fn handle_query(
     let time_ms = time_param(params, "time", now_ms())?;
     let overrides = overrides(params)?;
     let query = params.get("query");
-    check_query(query)?;
+    check_query_async(query).await?;
     let output = s
         .querier
         .query(&tenant, query, QueryRange::Instant { time_ms }, overrides)
@@ -448,7 +463,7 @@ async fn handle_query_range(
     }
     let overrides = overrides(params)?;
     let query = params.get("query");
-    check_query(query)?;
+    check_query_async(query).await?;
     s.querier.check_length(start_ms, end_ms)?;
     let output = s
         .querier
@@ -644,15 +659,15 @@ async fn handle_query_exemplars(
         .map(Answer::new)
 }
 
-fn handle_format_query(params: &Params) -> Result<Answer, ApiError> {
-    let expr = check_query(params.get("query"))?;
+async fn handle_format_query(params: &Params) -> Result<Answer, ApiError> {
+    let expr = check_query_async(params.get("query")).await?;
     let mut data = String::new();
     push_json_str(&mut data, &expr.prettify());
     Ok(Answer::new(data))
 }
 
-fn handle_parse_query(params: &Params) -> Result<Answer, ApiError> {
-    let expr = check_query(params.get("query"))?;
+async fn handle_parse_query(params: &Params) -> Result<Answer, ApiError> {
+    let expr = check_query_async(params.get("query")).await?;
     let data = serde_json::to_string(&expr).map_err(|e| {
         ApiError::new(
             ErrorType::Internal,
@@ -793,16 +808,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn format_and_parse_query() {
+    #[tokio::test]
+    async fn format_and_parse_query() {
         let a = handle_format_query(&Params::from_pairs([("query", "sum(rate(x[5m]))by(job)")]))
+            .await
             .unwrap();
         assert_eq!(a.data, "\"sum by (job) (rate(x[5m]))\"");
-        let a = handle_parse_query(&Params::from_pairs([("query", "up{job=\"a\"}")])).unwrap();
+        let a = handle_parse_query(&Params::from_pairs([("query", "up{job=\"a\"}")]))
+            .await
+            .unwrap();
         let v: serde_json::Value = serde_json::from_str(&a.data).unwrap();
         assert_eq!(v["type"], "vectorSelector");
         assert_eq!(v["name"], "up");
         let e = handle_parse_query(&Params::from_pairs([("query", "up{")]))
+            .await
             .err()
             .unwrap();
         assert_eq!(e.typ, ErrorType::BadData);
