@@ -395,6 +395,26 @@ fn query_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A query request's parameters: `query`, the endpoint's own (`own`), then
+/// `timeout`, `limit` and `lookback_delta`, as [`params`] orders them.
+fn query_params(
+    query: String,
+    own: Vec<(&'static str, Option<String>)>,
+    timeout: Option<String>,
+    limit: Option<String>,
+    lookback: Option<String>,
+    order: u64,
+) -> Vec<(String, String)> {
+    let mut named = vec![("query", Some(query))];
+    named.extend(own);
+    named.extend([
+        ("timeout", timeout),
+        ("limit", limit),
+        ("lookback_delta", lookback),
+    ]);
+    params(named, order)
+}
+
 /// Named parameters in random order; absent ones are left out.
 fn params(named: Vec<(&'static str, Option<String>)>, order: u64) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = named
@@ -420,16 +440,7 @@ proptest! {
         lookback in optional(duration_param()),
         order in any::<u64>(),
     ) {
-        let p = params(
-            vec![
-                ("query", Some(query)),
-                ("time", time),
-                ("timeout", timeout),
-                ("limit", limit),
-                ("lookback_delta", lookback),
-            ],
-            order,
-        );
+        let p = query_params(query, vec![("time", time)], timeout, limit, lookback, order);
         check_both("query", &p);
     }
 
@@ -443,18 +454,8 @@ proptest! {
         lookback in optional(duration_param()),
         order in any::<u64>(),
     ) {
-        let p = params(
-            vec![
-                ("query", Some(query)),
-                ("start", start),
-                ("end", end),
-                ("step", step),
-                ("timeout", timeout),
-                ("limit", limit),
-                ("lookback_delta", lookback),
-            ],
-            order,
-        );
+        let own = vec![("start", start), ("end", end), ("step", step)];
+        let p = query_params(query, own, timeout, limit, lookback, order);
         check_both("query_range", &p);
     }
 }

@@ -599,7 +599,24 @@ struct RecordingStore {
     release: tokio::sync::Notify,
 }
 
+/// The states an instance that registers and then shuts down writes, in
+/// order, the last one its deletion (see [`RecordingStore::state_sequence`]).
+const REGISTERED_THEN_DELETED: [Option<InstanceState>; 5] = [
+    Some(InstanceState::Pending),
+    Some(InstanceState::Joining),
+    Some(InstanceState::Active),
+    Some(InstanceState::Leaving),
+    None,
+];
+
 impl RecordingStore {
+    /// Starts a lifecycler with `config` on this store.
+    async fn start(self: &Arc<Self>, config: LifecyclerConfig) -> Lifecycler {
+        Lifecycler::start(config, Arc::clone(self) as Arc<dyn RingStore>)
+            .await
+            .unwrap()
+    }
+
     fn events(&self) -> Vec<Event> {
         self.events.lock().clone()
     }
@@ -657,12 +674,7 @@ impl RingStore for RecordingStore {
 async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
     use InstanceState::*;
     let store = Arc::new(RecordingStore::default());
-    let lifecycler = Lifecycler::start(
-        lifecycler_config("ing-1"),
-        Arc::clone(&store) as Arc<dyn RingStore>,
-    )
-    .await
-    .unwrap();
+    let lifecycler = store.start(lifecycler_config("ing-1")).await;
     assert_eq!(lifecycler.state(), Active);
 
     // Some heartbeats while ACTIVE, then LEAVING; heartbeats keep it LEAVING while the
@@ -692,13 +704,7 @@ async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
 
     assert_eq!(
         store.state_sequence("ing-1"),
-        [
-            Some(Pending),
-            Some(Joining),
-            Some(Active),
-            Some(Leaving),
-            None
-        ],
+        REGISTERED_THEN_DELETED,
         "{:?}",
         store.events()
     );
@@ -714,25 +720,10 @@ async fn lifecycle_walks_pending_joining_active_leaving_then_deleted() {
 
 #[tokio::test]
 async fn shutdown_without_leave_still_goes_through_leaving() {
-    use InstanceState::*;
     let store = Arc::new(RecordingStore::default());
-    let lifecycler = Lifecycler::start(
-        lifecycler_config("ing-1"),
-        Arc::clone(&store) as Arc<dyn RingStore>,
-    )
-    .await
-    .unwrap();
+    let lifecycler = store.start(lifecycler_config("ing-1")).await;
     lifecycler.shutdown().await.unwrap();
-    assert_eq!(
-        store.state_sequence("ing-1"),
-        [
-            Some(Pending),
-            Some(Joining),
-            Some(Active),
-            Some(Leaving),
-            None
-        ]
-    );
+    assert_eq!(store.state_sequence("ing-1"), REGISTERED_THEN_DELETED);
 }
 
 #[tokio::test]
@@ -743,9 +734,7 @@ async fn kept_entry_stays_leaving_and_restart_walks_the_states_again() {
         unregister_on_shutdown: false,
         ..lifecycler_config("ing-1")
     };
-    let first = Lifecycler::start(config.clone(), Arc::clone(&store) as Arc<dyn RingStore>)
-        .await
-        .unwrap();
+    let first = store.start(config.clone()).await;
     let tokens = first.tokens().await;
     first.shutdown().await.unwrap();
     assert_eq!(
@@ -760,9 +749,7 @@ async fn kept_entry_stays_leaving_and_restart_walks_the_states_again() {
     // The restart takes the entry over: back to PENDING without tokens, then the same
     // tokens again, then ACTIVE; the registration time is kept.
     store.events.lock().clear();
-    let second = Lifecycler::start(config, Arc::clone(&store) as Arc<dyn RingStore>)
-        .await
-        .unwrap();
+    let second = store.start(config).await;
     assert_eq!(
         store.state_sequence("ing-1"),
         [Some(Pending), Some(Joining), Some(Active)]

@@ -221,6 +221,15 @@ impl Strata {
     }
 }
 
+/// Starts the one-process `strata` as `name` with `flags` and waits until it
+/// is ready; panics if it never is.
+pub async fn start_strata(name: &str, flags: &[&str]) -> Strata {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let mut strata = Strata::start(name, "strata", &flags);
+    strata.wait_ready().await.expect("strata ready");
+    strata
+}
+
 /// Encodes and snappy-compresses a remote write request.
 pub fn write_body(series: &[OwnedTimeSeries]) -> Vec<u8> {
     compress(&encode_write_request(series, &[]))
@@ -260,6 +269,13 @@ pub async fn push(
     let resp = req.send().await.context("push request")?;
     let status = resp.status().as_u16();
     Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// POSTs a remote write body as [`push`] does and asserts it is accepted
+/// with 200; the failure message is the answer's text.
+pub async fn push_ok(client: &reqwest::Client, base: &str, tenant: Option<&str>, body: Vec<u8>) {
+    let (code, text) = push(client, base, tenant, body).await.unwrap();
+    assert_eq!(code, 200, "{text}");
 }
 
 /// Every sample of every series an ingester holds for `tenant` in
@@ -360,6 +376,12 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// The first of `points` timestamps `step_ms` apart, on a whole step, whose
+/// last one is a little in the past.
+pub fn aligned_start(points: i64, step_ms: i64) -> i64 {
+    (now_ms() - points * step_ms) / step_ms * step_ms
+}
+
 /// GET `base` + `path` (a query API path such as `/prometheus/api/v1/query`)
 /// with URL parameters, as `tenant`; returns the status and the JSON body.
 pub async fn api_get(
@@ -395,6 +417,25 @@ pub async fn api_post_form(
         req = req.header("X-Scope-OrgID", t);
     }
     json_answer(req).await
+}
+
+/// The `data` of a successful query API answer; asserts the status is 200
+/// and the JSON `status` is `success`.
+pub fn success(answer: &(u16, serde_json::Value)) -> &serde_json::Value {
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["status"], "success", "{}", answer.1);
+    &answer.1["data"]
+}
+
+/// Sends `req` and returns the answer's body text, whatever its status;
+/// panics if the request or the reading of the body fails.
+pub async fn body_text(req: reqwest::RequestBuilder) -> String {
+    req.send()
+        .await
+        .expect("send request")
+        .text()
+        .await
+        .expect("read answer body")
 }
 
 async fn json_answer(req: reqwest::RequestBuilder) -> anyhow::Result<(u16, serde_json::Value)> {

@@ -23,33 +23,29 @@ async fn stored_series(s: &Strata, tenant: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_stores_nothing() {
-    let mut s = Strata::start(
+    let mut s = start_strata(
         "strata-bad-input",
-        "strata",
         &[
-            "--auth-enabled=true".to_string(),
-            "--distributor.max-request-size=100000".to_string(),
+            "--auth-enabled=true",
+            "--distributor.max-request-size=100000",
             // A tiny rate limit for one tenant only.
-            "--distributor.tenant-limits={limited: {ingestion_rate: 1, ingestion_burst_size: 10}}"
-                .to_string(),
+            "--distributor.tenant-limits={limited: {ingestion_rate: 1, ingestion_burst_size: 10}}",
         ],
-    );
-    s.wait_ready().await.expect("strata ready");
+    )
+    .await;
     let client = reqwest::Client::new();
     let base = s.http();
     let now = now_ms();
     let good = |name: &str| series(&[("__name__", name), ("job", "x")], &[(now, 1.0)]);
 
     // A good request is stored, proving the read path works.
-    let (code, text) = push(
+    push_ok(
         &client,
         &base,
         Some(TENANT),
         write_body(&[good("ok_metric")]),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
     assert_eq!(stored_series(&s, TENANT).await, 1);
     let before = all_tenants(&s).await;
     assert_eq!(before.len(), 1, "{before:?}");
@@ -295,10 +291,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
     assert_eq!(stored_series(&s, "limited").await, 0);
     // Within the burst it is accepted; right after, the bucket is nearly
     // empty (1 sample/s refills it), so the next request is 429.
-    let (code, text) = push(&client, &base, Some("limited"), write_body(&many[..8]))
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{text}");
+    push_ok(&client, &base, Some("limited"), write_body(&many[..8])).await;
     let (code, text) = push(&client, &base, Some("limited"), write_body(&many[8..16]))
         .await
         .unwrap();
@@ -333,15 +326,13 @@ async fn bad_input_is_refused_and_stores_nothing() {
         assert!(text.contains(msg), "{text}");
     }
     // Re-sending the same sample is accepted (idempotent retries).
-    let (code, text) = push(
+    push_ok(
         &client,
         &base,
         Some(TENANT),
         write_body(&[series(&[("__name__", "ooo"), ("job", "x")], &[(now, 1.0)])]),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
     let data = read_ingester(&s.grpc_addr(), TENANT, 0, i64::MAX)
         .await
         .unwrap();
@@ -360,12 +351,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
 /// to series that exist keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_series_limit_refuses_new_series_with_503() {
-    let mut s = Strata::start(
-        "strata-series-limit",
-        "strata",
-        &["--ingester.max-series=2".to_string()],
-    );
-    s.wait_ready().await.expect("strata ready");
+    let mut s = start_strata("strata-series-limit", &["--ingester.max-series=2"]).await;
     let client = reqwest::Client::new();
     let base = s.http();
     let t = now_ms() - 10_000;
@@ -399,15 +385,13 @@ async fn instance_series_limit_refuses_new_series_with_503() {
 
     // Fill the rest of the room, then only existing series are accepted.
     let existing: Vec<&str> = ["first", "second"].into();
-    let (code, text) = push(
+    push_ok(
         &client,
         &base,
         Some(TENANT),
         write_body(&[one("first", t), one("second", t)]),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
     let (code, text) = push(
         &client,
         &base,

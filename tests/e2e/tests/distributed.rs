@@ -38,14 +38,7 @@ async fn start_ingesters(n: usize, flags: &[String]) -> Vec<Strata> {
 type Data = BTreeMap<String, Vec<(i64, u64)>>;
 
 async fn ring_page(client: &reqwest::Client, service: &Strata) -> String {
-    client
-        .get(format!("{}/ring", service.http()))
-        .send()
-        .await
-        .expect("ring page")
-        .text()
-        .await
-        .expect("ring page body")
+    body_text(client.get(format!("{}/ring", service.http()))).await
 }
 
 fn merge(a: &Data, b: &Data) -> Data {
@@ -106,10 +99,7 @@ async fn replicated_writes_survive_a_killed_ingester() {
                     .push((t, v.to_bits()));
             }
         }
-        let (code, text) = push(&client, &base, Some(TENANT), write_body(&batch))
-            .await
-            .unwrap();
-        assert_eq!(code, 200, "{text}");
+        push_ok(&client, &base, Some(TENANT), write_body(&batch)).await;
     }
 
     // Every ingester holds every series (RF 3 over 3 ingesters), so any two
@@ -228,14 +218,7 @@ async fn replicated_writes_survive_a_killed_ingester() {
          {spanning} spanning it, {after_kill} after it"
     );
     // The killed replica's failures were seen and tolerated.
-    let metrics = client
-        .get(format!("{}/metrics", dist.http()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = body_text(client.get(format!("{}/metrics", dist.http()))).await;
     let failures = metric_value(
         &metrics,
         "strata_distributor_ingester_push_failures_total{ingester=\"ingester-1\"}",
@@ -396,10 +379,7 @@ async fn shard_by_all_labels_spreads_one_metric_over_ingesters() {
             )
         })
         .collect();
-    let (code, text) = push(&client, &dist.http(), Some(TENANT), write_body(&batch))
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{text}");
+    push_ok(&client, &dist.http(), Some(TENANT), write_body(&batch)).await;
 
     let mut held = Vec::new();
     let mut all: Data = BTreeMap::new();

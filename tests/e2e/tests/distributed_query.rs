@@ -28,16 +28,49 @@ fn value(metric: i64, instance: i64, k: i64) -> f64 {
     (metric * 100 + instance * 10 + k) as f64
 }
 
-fn success(answer: &(u16, Value)) -> &Value {
-    assert_eq!(answer.0, 200, "{}", answer.1);
-    assert_eq!(answer.1["status"], "success", "{}", answer.1);
-    &answer.1["data"]
-}
-
 fn only_value(data: &Value) -> String {
     let result = data["result"].as_array().expect("result array");
     assert_eq!(result.len(), 1, "{data}");
     result[0]["value"][1].as_str().unwrap().to_string()
+}
+
+/// Starts a cluster of `ingesters` at replication factor 3 and pushes the
+/// data of [`push_data`]; returns it, a client and the data's first
+/// timestamp.
+async fn start_with_data(name: &str, ingesters: usize) -> (Cluster, reqwest::Client, i64) {
+    let cluster = Cluster::start(name, ingesters, 3).await.expect("cluster");
+    let client = reqwest::Client::new();
+    let t0 = aligned_start(POINTS, STEP_MS);
+    push_data(&client, &cluster.distributor, t0).await;
+    (cluster, client, t0)
+}
+
+/// SIGTERM to the querier and the distributor; each must exit cleanly.
+fn stop(cluster: &mut Cluster) {
+    assert!(cluster.querier.proc.terminate(Duration::from_secs(20)));
+    assert!(cluster.distributor.proc.terminate(Duration::from_secs(20)));
+}
+
+/// Asserts that the instant query `params`, as [`TENANT`], is refused as
+/// 503 `unavailable`.
+async fn assert_query_unavailable(client: &reqwest::Client, base: &str, params: &[(&str, &str)]) {
+    let answer = api_get(client, base, &format!("{API}/query"), Some(TENANT), params)
+        .await
+        .unwrap();
+    assert_eq!(answer.0, 503, "{params:?}: {}", answer.1);
+    assert_eq!(
+        answer.1["errorType"], "unavailable",
+        "{params:?}: {}",
+        answer.1
+    );
+}
+
+/// Asserts that `labels`, as [`TENANT`], is refused with 503.
+async fn assert_labels_unavailable(client: &reqwest::Client, base: &str) {
+    let answer = api_get(client, base, &format!("{API}/labels"), Some(TENANT), &[])
+        .await
+        .unwrap();
+    assert_eq!(answer.0, 503, "{}", answer.1);
 }
 
 /// Queries whose exact answers are known, through the querier.
@@ -188,26 +221,20 @@ async fn push_data(client: &reqwest::Client, distributor: &Strata, t0: i64) {
         } else {
             Vec::new()
         };
-        let (code, text) = push(
+        push_ok(
             client,
             &distributor.http(),
             Some(TENANT),
             write_body_with_metadata(&batch, &metadata),
         )
-        .await
-        .unwrap();
-        assert_eq!(code, 200, "{text}");
+        .await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn querier_answers_exactly_with_a_killed_ingester() {
-    let mut cluster = Cluster::start("dq", 3, 3).await.expect("cluster");
-    let client = reqwest::Client::new();
-
     // 20 metrics x 5 instances x 20 samples, and each metric's metadata.
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
-    push_data(&client, &cluster.distributor, t0).await;
+    let (mut cluster, client, t0) = start_with_data("dq", 3).await;
 
     let base = cluster.querier.http();
     check_answers(&client, &base, t0, "all ingesters up").await;
@@ -238,24 +265,10 @@ async fn querier_answers_exactly_with_a_killed_ingester() {
 
     // Two of three replicas gone: no complete answer exists.
     cluster.ingesters[2].proc.kill();
-    let answer = api_get(
-        &client,
-        &base,
-        &format!("{API}/query"),
-        Some(TENANT),
-        &[("query", "count(dist_metric_3)")],
-    )
-    .await
-    .unwrap();
-    assert_eq!(answer.0, 503, "{}", answer.1);
-    assert_eq!(answer.1["errorType"], "unavailable", "{}", answer.1);
-    let answer = api_get(&client, &base, &format!("{API}/labels"), Some(TENANT), &[])
-        .await
-        .unwrap();
-    assert_eq!(answer.0, 503, "{}", answer.1);
+    assert_query_unavailable(&client, &base, &[("query", "count(dist_metric_3)")]).await;
+    assert_labels_unavailable(&client, &base).await;
 
-    assert!(cluster.querier.proc.terminate(Duration::from_secs(20)));
-    assert!(cluster.distributor.proc.terminate(Duration::from_secs(20)));
+    stop(&mut cluster);
 }
 
 /// Which ingesters hold series of each metric (`dist_metric_<m>`), by
@@ -412,10 +425,7 @@ async fn named_metric_answers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_metric_reads_only_its_replicas() {
-    let mut cluster = Cluster::start("dqr", 5, 3).await.expect("cluster");
-    let client = reqwest::Client::new();
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
-    push_data(&client, &cluster.distributor, t0).await;
+    let (mut cluster, client, t0) = start_with_data("dqr", 5).await;
     let holders = holders_by_metric(&cluster, t0, 3).await;
 
     // Kill the two ingesters that hold none of metric 0 (they hold other
@@ -473,23 +483,9 @@ async fn named_metric_reads_only_its_replicas() {
         "count({job=\"dist\"})",
         "sum({__name__=~\"dist_metric_.*\"})",
     ] {
-        let answer = api_get(
-            &client,
-            &base,
-            &format!("{API}/query"),
-            Some(TENANT),
-            &[("query", q), ("time", &time)],
-        )
-        .await
-        .unwrap();
-        assert_eq!(answer.0, 503, "{q}: {}", answer.1);
-        assert_eq!(answer.1["errorType"], "unavailable", "{q}: {}", answer.1);
+        assert_query_unavailable(&client, &base, &[("query", q), ("time", &time)]).await;
     }
-    let answer = api_get(&client, &base, &format!("{API}/labels"), Some(TENANT), &[])
-        .await
-        .unwrap();
-    assert_eq!(answer.0, 503, "{}", answer.1);
+    assert_labels_unavailable(&client, &base).await;
 
-    assert!(cluster.querier.proc.terminate(Duration::from_secs(20)));
-    assert!(cluster.distributor.proc.terminate(Duration::from_secs(20)));
+    stop(&mut cluster);
 }

@@ -128,12 +128,7 @@ async fn query(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
-    let mut s = Strata::start(
-        "strata-exemplars",
-        "strata",
-        &["--auth-enabled=true".to_string()],
-    );
-    s.wait_ready().await.expect("strata ready");
+    let s = start_strata("strata-exemplars", &["--auth-enabled=true"]).await;
     let base = s.http();
     let client = reqwest::Client::new();
     // Three exemplars 15s apart, the first with milliseconds.
@@ -157,10 +152,9 @@ async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
             s
         },
     ]);
-    let (code, text) = push(&client, &base, Some(TENANT_A), body_a).await.unwrap();
-    assert_eq!(code, 200, "{text}");
+    push_ok(&client, &base, Some(TENANT_A), body_a).await;
     // The newest exemplars sent again (a retry): stored once.
-    let (code, text) = push(
+    push_ok(
         &client,
         &base,
         Some(TENANT_A),
@@ -169,11 +163,9 @@ async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
             exemplars_only(&rpc, vec![exemplar("a-rpc", 0.004, t0)]),
         ]),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
     // Tenant B: the same series with its own exemplars.
-    let (code, text) = push(
+    push_ok(
         &client,
         &base,
         Some(TENANT_B),
@@ -182,9 +174,7 @@ async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
             exemplars_only(&bucket, vec![exemplar("b-1", 9.0, t0)]),
         ]),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
 
     let bucket_a = (
         labels(&bucket),
@@ -221,16 +211,13 @@ async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
     assert_eq!(parse(&posted), vec![bucket_a.clone()]);
 
     // Raw text: value as a string, timestamp as seconds with milliseconds.
-    let text = client
-        .get(format!("{base}{API}/query_exemplars"))
-        .query(&[("query", "rpc_latency")])
-        .header("X-Scope-OrgID", TENANT_A)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = body_text(
+        client
+            .get(format!("{base}{API}/query_exemplars"))
+            .query(&[("query", "rpc_latency")])
+            .header("X-Scope-OrgID", TENANT_A),
+    )
+    .await;
     let expected = format!(
         "{{\"status\":\"success\",\"data\":[{{\"seriesLabels\":{{\"__name__\":\"rpc_latency\",\"job\":\"db\"}},\"exemplars\":[{{\"labels\":{{\"trace_id\":\"a-rpc\"}},\"value\":\"0.004\",\"timestamp\":{}.479}}]}}]}}",
         t0 / 1000

@@ -68,8 +68,7 @@ async fn prometheus_remote_write_is_stored_exactly() {
         version.contains("prometheus, version 2.42."),
         "the sender must be Prometheus 2.42 (Debian package), found:\n{version}"
     );
-    let mut strata = Strata::start("strata-prom", "strata", &[]);
-    strata.wait_ready().await.expect("strata ready");
+    let mut strata = start_strata("strata-prom", &[]).await;
 
     let prom_port = free_port();
     let dir = tempfile::tempdir().unwrap();
@@ -284,8 +283,7 @@ async fn make_run_serves_on_the_default_ports() {
     // Auth is off: pushes go to tenant `anonymous`, readable over gRPC on 9095.
     let t = now_ms() - 1000;
     let body = write_body(&[series(&[("__name__", "make_run_metric")], &[(t, 4.0)])]);
-    let (code, text) = push(&client, base, None, body).await.unwrap();
-    assert_eq!(code, 200, "{text}");
+    push_ok(&client, base, None, body).await;
     let data = read_ingester("127.0.0.1:9095", "anonymous", 0, i64::MAX)
         .await
         .unwrap();

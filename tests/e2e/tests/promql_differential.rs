@@ -627,8 +627,7 @@ async fn promql_answers_match_prometheus() {
         bin.display()
     );
 
-    let mut strata = Strata::start("strata-diff", "strata", &[]);
-    strata.wait_ready().await.expect("strata ready");
+    let mut strata = start_strata("strata-diff", &[]).await;
     let prom_port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("prometheus.yml");

@@ -57,15 +57,13 @@ async fn push_tenant_a(client: &reqwest::Client, base: &str, t0: i64) {
             unit: String::new(),
         },
     ];
-    let (code, text) = push(
+    push_ok(
         client,
         base,
         Some(TENANT_A),
         write_body_with_metadata(&data, &metadata),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
 }
 
 /// Data of tenant B: one series and its metadata, which A must never see.
@@ -81,15 +79,13 @@ async fn push_tenant_b(client: &reqwest::Client, base: &str, t0: i64) {
         help: "Only for team b.".into(),
         unit: "bytes".into(),
     }];
-    let (code, text) = push(
+    push_ok(
         client,
         base,
         Some(TENANT_B),
         write_body_with_metadata(&data, &metadata),
     )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{text}");
+    .await;
 }
 
 /// A `[t, "v"]` point as (seconds, value text).
@@ -104,25 +100,88 @@ fn secs(ms: i64) -> String {
     (ms / 1000).to_string()
 }
 
-fn success(answer: &(u16, Value)) -> &Value {
-    assert_eq!(answer.0, 200, "{}", answer.1);
-    assert_eq!(answer.1["status"], "success", "{}", answer.1);
-    &answer.1["data"]
+/// Starts `strata` as `name` with authentication and `extra` flags and
+/// pushes tenant A's data; returns it, a client and the data's first
+/// timestamp.
+async fn start_with_tenant_a(name: &str, extra: &[&str]) -> (Strata, reqwest::Client, i64) {
+    let mut flags = vec!["--auth-enabled=true"];
+    flags.extend_from_slice(extra);
+    let s = start_strata(name, &flags).await;
+    let client = reqwest::Client::new();
+    // Whole 15s steps, the last sample a little in the past.
+    let t0 = aligned_start(POINTS, STEP_MS);
+    push_tenant_a(&client, &s.http(), t0).await;
+    (s, client, t0)
 }
 
 async fn start() -> (Strata, reqwest::Client, i64) {
-    let mut s = Strata::start(
-        "strata-query-api",
-        "strata",
-        &["--auth-enabled=true".to_string()],
-    );
-    s.wait_ready().await.expect("strata ready");
-    let client = reqwest::Client::new();
-    // Whole 15s steps, the last sample a little in the past.
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
-    push_tenant_a(&client, &s.http(), t0).await;
+    let (s, client, t0) = start_with_tenant_a("strata-query-api", &[]).await;
     push_tenant_b(&client, &s.http(), t0).await;
     (s, client, t0)
+}
+
+/// `{API}/{endpoint}` as `tenant`, by form POST when `post`, by GET
+/// otherwise; the answer's status and JSON.
+async fn get_or_post(
+    client: &reqwest::Client,
+    base: &str,
+    post: bool,
+    endpoint: &str,
+    tenant: Option<&str>,
+    params: &[(&str, &str)],
+) -> (u16, Value) {
+    let path = format!("{API}/{endpoint}");
+    if post {
+        api_post_form(client, base, &path, tenant, params).await
+    } else {
+        api_get(client, base, &path, tenant, params).await
+    }
+    .unwrap()
+}
+
+/// `GET` `{API}/{endpoint}` as `tenant`; the answer's status and JSON.
+async fn get(
+    client: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    tenant: Option<&str>,
+    params: &[(&str, &str)],
+) -> (u16, Value) {
+    get_or_post(client, base, false, endpoint, tenant, params).await
+}
+
+/// `query` as tenant A, by form POST when `post`, by GET otherwise.
+async fn instant_by(
+    client: &reqwest::Client,
+    base: &str,
+    post: bool,
+    params: &[(&str, &str)],
+) -> (u16, Value) {
+    get_or_post(client, base, post, "query", Some(TENANT_A), params).await
+}
+
+/// `GET` `query` as tenant A; the answer's status and JSON.
+async fn instant(client: &reqwest::Client, base: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    instant_by(client, base, false, params).await
+}
+
+/// `GET` `query_range` of `query` as tenant A from `start` to `end` every
+/// `step`; the answer's status and JSON.
+async fn range(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    start: &str,
+    end: &str,
+    step: &str,
+) -> (u16, Value) {
+    let params = [
+        ("query", query),
+        ("start", start),
+        ("end", end),
+        ("step", step),
+    ];
+    get(client, base, "query_range", Some(TENANT_A), &params).await
 }
 
 /// The requests Grafana's Prometheus datasource makes, in the order it
@@ -136,9 +195,7 @@ async fn grafana_datasource_requests() {
     let (start_s, end_s) = (secs(t0), secs(last + 60_000));
 
     // "Save & test": build info, then an instant query of 1+1.
-    let answer = api_get(&client, &base, &format!("{API}/status/buildinfo"), a, &[])
-        .await
-        .unwrap();
+    let answer = get(&client, &base, "status/buildinfo", a, &[]).await;
     let info = success(&answer);
     for key in [
         "version",
@@ -151,15 +208,7 @@ async fn grafana_datasource_requests() {
         assert!(info[key].is_string(), "{key} missing: {info}");
     }
     let now_s = secs(now_ms());
-    let answer = api_get(
-        &client,
-        &base,
-        &format!("{API}/query"),
-        a,
-        &[("query", "1+1"), ("time", &now_s)],
-    )
-    .await
-    .unwrap();
+    let answer = instant(&client, &base, &[("query", "1+1"), ("time", &now_s)]).await;
     let data = success(&answer);
     assert_eq!(data["resultType"], "scalar");
     assert_eq!(
@@ -168,43 +217,40 @@ async fn grafana_datasource_requests() {
     );
 
     // Metric browser and label pickers.
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/labels"),
+        "labels",
         a,
         &[("start", &start_s), ("end", &end_s)],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         success(&answer),
         &json!(["__name__", "code", "instance", "job"])
     );
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/label/__name__/values"),
+        "label/__name__/values",
         a,
         &[("start", &start_s), ("end", &end_s)],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer), &json!(["http_requests_total", "up"]));
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/label/job/values"),
+        "label/job/values",
         a,
         &[("match[]", "up"), ("start", &start_s), ("end", &end_s)],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer), &json!(["api", "db"]));
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/series"),
+        "series",
         a,
         &[
             ("match[]", "up{job=\"api\"}"),
@@ -212,8 +258,7 @@ async fn grafana_datasource_requests() {
             ("end", &end_s),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         success(&answer),
         &json!([
@@ -221,9 +266,7 @@ async fn grafana_datasource_requests() {
             {"__name__": "up", "instance": "a:2", "job": "api"}
         ])
     );
-    let answer = api_get(&client, &base, &format!("{API}/metadata"), a, &[])
-        .await
-        .unwrap();
+    let answer = get(&client, &base, "metadata", a, &[]).await;
     assert_eq!(
         success(&answer),
         &json!({
@@ -231,15 +274,14 @@ async fn grafana_datasource_requests() {
             "up": [{"type": "gauge", "help": "Whether the target is up.", "unit": ""}]
         })
     );
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/metadata"),
+        "metadata",
         a,
         &[("metric", "up"), ("limit", "1")],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         success(&answer),
         &json!({"up": [{"type": "gauge", "help": "Whether the target is up.", "unit": ""}]})
@@ -265,12 +307,7 @@ async fn grafana_panel_queries() {
             ("end", end_s.as_str()),
             ("step", "15"),
         ];
-        let answer = if post {
-            api_post_form(&client, &base, &format!("{API}/query_range"), a, &params).await
-        } else {
-            api_get(&client, &base, &format!("{API}/query_range"), a, &params).await
-        }
-        .unwrap();
+        let answer = get_or_post(&client, &base, post, "query_range", a, &params).await;
         let data = success(&answer);
         assert_eq!(data["resultType"], "matrix");
         let result = data["result"].as_array().unwrap();
@@ -285,20 +322,15 @@ async fn grafana_panel_queries() {
     }
 
     // The step as a duration; counting and grouping.
-    let answer = api_get(
+    let answer = range(
         &client,
         &base,
-        &format!("{API}/query_range"),
-        a,
-        &[
-            ("query", "count by (job) (up)"),
-            ("start", &start_s),
-            ("end", &end_s),
-            ("step", "1m"),
-        ],
+        "count by (job) (up)",
+        &start_s,
+        &end_s,
+        "1m",
     )
-    .await
-    .unwrap();
+    .await;
     let data = success(&answer);
     let result = data["result"].as_array().unwrap();
     assert_eq!(result.len(), 2, "{data}");
@@ -316,12 +348,7 @@ async fn grafana_panel_queries() {
     let time = format!("{}", last as f64 / 1000.0);
     for post in [true, false] {
         let params = [("query", "up{job=\"api\"}"), ("time", time.as_str())];
-        let answer = if post {
-            api_post_form(&client, &base, &format!("{API}/query"), a, &params).await
-        } else {
-            api_get(&client, &base, &format!("{API}/query"), a, &params).await
-        }
-        .unwrap();
+        let answer = instant_by(&client, &base, post, &params).await;
         let data = success(&answer);
         assert_eq!(data["resultType"], "vector");
         let result = data["result"].as_array().unwrap();
@@ -334,18 +361,15 @@ async fn grafana_panel_queries() {
             assert_eq!(point(&r["value"]), (last as f64 / 1000.0, "1".to_string()));
         }
     }
-    let answer = api_get(
+    let answer = instant(
         &client,
         &base,
-        &format!("{API}/query"),
-        a,
         &[
             ("query", "sum(rate(http_requests_total[1m]))"),
             ("time", &time),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     let data = success(&answer);
     let v: f64 = data["result"][0]["value"][1]
         .as_str()
@@ -355,15 +379,12 @@ async fn grafana_panel_queries() {
     assert!((v - 1.0).abs() < 1e-9, "rate {v}: {data}");
 
     // A query limit cuts series and says so.
-    let answer = api_get(
+    let answer = instant(
         &client,
         &base,
-        &format!("{API}/query"),
-        a,
         &[("query", "up"), ("time", &time), ("limit", "1")],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 1);
     assert_eq!(
         answer.1["warnings"],
@@ -397,9 +418,7 @@ async fn tenants_are_isolated_on_every_endpoint() {
         (TENANT_B, "secret_metric", "up", "team"),
     ] {
         let t = Some(tenant);
-        let labels = api_get(&client, &base, &format!("{API}/labels"), t, &[])
-            .await
-            .unwrap();
+        let labels = get(&client, &base, "labels", t, &[]).await;
         let labels = success(&labels).as_array().unwrap().clone();
         assert!(labels.contains(&json!(own_label)), "{tenant}: {labels:?}");
         let other_label = if own_label == "job" { "team" } else { "job" };
@@ -408,81 +427,56 @@ async fn tenants_are_isolated_on_every_endpoint() {
             "{tenant}: {labels:?}"
         );
 
-        let names = api_get(
-            &client,
-            &base,
-            &format!("{API}/label/__name__/values"),
-            t,
-            &[],
-        )
-        .await
-        .unwrap();
+        let names = get(&client, &base, "label/__name__/values", t, &[]).await;
         let names = success(&names).as_array().unwrap().clone();
         assert!(names.contains(&json!(own_metric)));
         assert!(!names.contains(&json!(other_metric)), "{tenant}: {names:?}");
 
         for metric in [own_metric, other_metric] {
             let expect_data = metric == own_metric;
-            let series = api_get(
-                &client,
-                &base,
-                &format!("{API}/series"),
-                t,
-                &[("match[]", metric)],
-            )
-            .await
-            .unwrap();
+            let series = get(&client, &base, "series", t, &[("match[]", metric)]).await;
             assert_eq!(
                 !success(&series).as_array().unwrap().is_empty(),
                 expect_data,
                 "{tenant} series {metric}"
             );
-            let values = api_get(
+            let values = get(
                 &client,
                 &base,
-                &format!("{API}/label/{own_label}/values"),
+                &format!("label/{own_label}/values"),
                 t,
                 &[("match[]", metric)],
             )
-            .await
-            .unwrap();
+            .await;
             assert_eq!(
                 !success(&values).as_array().unwrap().is_empty(),
                 expect_data,
                 "{tenant} label values {metric}"
             );
-            let md = api_get(
-                &client,
-                &base,
-                &format!("{API}/metadata"),
-                t,
-                &[("metric", metric)],
-            )
-            .await
-            .unwrap();
+            let md = get(&client, &base, "metadata", t, &[("metric", metric)]).await;
             assert_eq!(
                 !success(&md).as_object().unwrap().is_empty(),
                 expect_data,
                 "{tenant} metadata {metric}"
             );
-            let instant = api_get(
+            let instant = get(
                 &client,
                 &base,
-                &format!("{API}/query"),
+                "query",
                 t,
                 &[("query", metric), ("time", &time)],
             )
-            .await
-            .unwrap();
+            .await;
             assert_eq!(
                 !success(&instant)["result"].as_array().unwrap().is_empty(),
                 expect_data,
                 "{tenant} query {metric}"
             );
-            let range = api_post_form(
+            let range = get_or_post(
                 &client,
                 &base,
-                &format!("{API}/query_range"),
+                true,
+                "query_range",
                 t,
                 &[
                     ("query", metric),
@@ -491,26 +485,24 @@ async fn tenants_are_isolated_on_every_endpoint() {
                     ("step", "60"),
                 ],
             )
-            .await
-            .unwrap();
+            .await;
             assert_eq!(
                 !success(&range)["result"].as_array().unwrap().is_empty(),
                 expect_data,
                 "{tenant} query_range {metric}"
             );
             // A selector without a metric name is scoped as well.
-            let by_label = api_get(
+            let by_label = get(
                 &client,
                 &base,
-                &format!("{API}/query"),
+                "query",
                 t,
                 &[
                     ("query", &format!("{{__name__=~\"{metric}\"}}")),
                     ("time", &time),
                 ],
             )
-            .await
-            .unwrap();
+            .await;
             assert_eq!(
                 !success(&by_label)["result"].as_array().unwrap().is_empty(),
                 expect_data,
@@ -520,26 +512,19 @@ async fn tenants_are_isolated_on_every_endpoint() {
     }
     // A tenant that never wrote sees empty answers, not errors.
     let t = Some("team-empty");
-    let answer = api_get(&client, &base, &format!("{API}/labels"), t, &[])
-        .await
-        .unwrap();
+    let answer = get(&client, &base, "labels", t, &[]).await;
     assert_eq!(success(&answer), &json!([]));
-    let answer = api_get(&client, &base, &format!("{API}/metadata"), t, &[])
-        .await
-        .unwrap();
+    let answer = get(&client, &base, "metadata", t, &[]).await;
     assert_eq!(success(&answer), &json!({}));
     // No tenant at all, with authentication on: 401.
-    let (code, _) = api_get(&client, &base, &format!("{API}/labels"), None, &[])
-        .await
-        .unwrap();
+    let (code, _) = get(&client, &base, "labels", None, &[]).await;
     assert_eq!(code, 401);
 }
 
 /// Malformed parameters are 400 bad_data with a message saying what to fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_parameters_are_bad_data() {
-    let mut s = Strata::start("strata-query-bad", "strata", &[]);
-    s.wait_ready().await.expect("strata ready");
+    let s = start_strata("strata-query-bad", &[]).await;
     let client = reqwest::Client::new();
     let base = s.http();
     // (endpoint, parameters, part of the expected message)
@@ -638,13 +623,7 @@ async fn malformed_parameters_are_bad_data() {
     ];
     for (endpoint, params, message) in cases {
         for post in [false, true] {
-            let path = format!("{API}/{endpoint}");
-            let answer = if post {
-                api_post_form(&client, &base, &path, None, &params).await
-            } else {
-                api_get(&client, &base, &path, None, &params).await
-            }
-            .unwrap();
+            let answer = get_or_post(&client, &base, post, endpoint, None, &params).await;
             assert_eq!(answer.0, 400, "{endpoint} {params:?}: {}", answer.1);
             assert_eq!(answer.1["status"], "error");
             assert_eq!(answer.1["errorType"], "bad_data");
@@ -657,51 +636,35 @@ async fn malformed_parameters_are_bad_data() {
     }
 
     // Valid requests to the remaining endpoints.
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/query_exemplars"),
+        "query_exemplars",
         None,
         &[("query", "up"), ("start", "0"), ("end", "10")],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer), &json!([]));
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/format_query"),
+        "format_query",
         None,
         &[("query", "sum(rate(x[5m]))by(job)")],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer), &json!("sum by (job) (rate(x[5m]))"));
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/parse_query"),
+        "parse_query",
         None,
         &[("query", "up{job=\"a\"}")],
     )
-    .await
-    .unwrap();
+    .await;
     let ast = success(&answer);
     assert_eq!(ast["type"], "vectorSelector");
     assert_eq!(ast["name"], "up");
-}
-
-/// `GET` `query` as tenant A; the answer's status and JSON.
-async fn instant(client: &reqwest::Client, base: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    api_get(
-        client,
-        base,
-        &format!("{API}/query"),
-        Some(TENANT_A),
-        params,
-    )
-    .await
-    .unwrap()
 }
 
 /// Asserts that `answer[key]` holds one message, starting with `text`
@@ -731,45 +694,21 @@ async fn warnings_and_infos_reach_the_answer() {
     // `rate` of a gauge: an info, no warning; GET and POST.
     for post in [false, true] {
         let params = [("query", "rate(up[5m])"), ("time", time.as_str())];
-        let answer = if post {
-            api_post_form(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        } else {
-            api_get(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        }
-        .unwrap();
+        let answer = instant_by(&client, &base, post, &params).await;
         assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
         only_annotation(&answer.1, "infos", not_a_counter);
         assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
     }
     // The same in a range query.
-    let answer = api_get(
+    let answer = range(
         &client,
         &base,
-        &format!("{API}/query_range"),
-        Some(TENANT_A),
-        &[
-            ("query", "sum(rate(up[2m]))"),
-            ("start", &secs(t0 + 300_000)),
-            ("end", &time),
-            ("step", "60"),
-        ],
+        "sum(rate(up[2m]))",
+        &secs(t0 + 300_000),
+        &time,
+        "60",
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(success(&answer)["resultType"], "matrix");
     only_annotation(&answer.1, "infos", not_a_counter);
 
@@ -875,10 +814,11 @@ async fn lookback_delta_parameter() {
     assert_eq!(count(&answer), 3, "{}", answer.1);
     // In a range query, the steps more than 1m after the last sample are
     // empty with a 1m lookback.
-    let answer = api_post_form(
+    let answer = get_or_post(
         &client,
         &base,
-        &format!("{API}/query_range"),
+        true,
+        "query_range",
         Some(TENANT_A),
         &[
             ("query", "count(up)"),
@@ -888,8 +828,7 @@ async fn lookback_delta_parameter() {
             ("lookback_delta", "1m"),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     let values = success(&answer)["result"][0]["values"]
         .as_array()
         .unwrap()
@@ -924,55 +863,44 @@ async fn limit_truncates_labels_and_label_values() {
     let a = Some(TENANT_A);
     let truncated = json!(["results truncated due to limit"]);
     for post in [false, true] {
-        let get = |path: String, params: Vec<(&'static str, &'static str)>| {
+        let request = |endpoint: &'static str, params: Vec<(&'static str, &'static str)>| {
             let client = client.clone();
             let base = base.clone();
-            async move {
-                if post {
-                    api_post_form(&client, &base, &path, a, &params).await
-                } else {
-                    api_get(&client, &base, &path, a, &params).await
-                }
-                .unwrap()
-            }
+            async move { get_or_post(&client, &base, post, endpoint, a, &params).await }
         };
         // Four label names: limit 1 cuts, limit 4 does not.
-        let answer = get(format!("{API}/labels"), vec![("limit", "1")]).await;
+        let answer = request("labels", vec![("limit", "1")]).await;
         assert_eq!(success(&answer), &json!(["__name__"]));
         assert_eq!(answer.1["warnings"], truncated);
-        let answer = get(format!("{API}/labels"), vec![("limit", "3")]).await;
+        let answer = request("labels", vec![("limit", "3")]).await;
         assert_eq!(success(&answer), &json!(["__name__", "code", "instance"]));
         assert_eq!(answer.1["warnings"], truncated);
-        let answer = get(format!("{API}/labels"), vec![("limit", "4")]).await;
+        let answer = request("labels", vec![("limit", "4")]).await;
         assert_eq!(success(&answer).as_array().unwrap().len(), 4);
         assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
-        let answer = get(
-            format!("{API}/labels"),
-            vec![("limit", "1"), ("match[]", "up")],
-        )
-        .await;
+        let answer = request("labels", vec![("limit", "1"), ("match[]", "up")]).await;
         assert_eq!(success(&answer), &json!(["__name__"]));
         assert_eq!(answer.1["warnings"], truncated);
 
         // Two jobs: limit 1 cuts, limit 2 does not.
-        let answer = get(format!("{API}/label/job/values"), vec![("limit", "1")]).await;
+        let answer = request("label/job/values", vec![("limit", "1")]).await;
         assert_eq!(success(&answer), &json!(["api"]));
         assert_eq!(answer.1["warnings"], truncated);
-        let answer = get(format!("{API}/label/job/values"), vec![("limit", "2")]).await;
+        let answer = request("label/job/values", vec![("limit", "2")]).await;
         assert_eq!(success(&answer), &json!(["api", "db"]));
         assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
-        let answer = get(
-            format!("{API}/label/instance/values"),
+        let answer = request(
+            "label/instance/values",
             vec![("limit", "2"), ("match[]", "up")],
         )
         .await;
         assert_eq!(success(&answer), &json!(["a:1", "a:2"]));
         assert_eq!(answer.1["warnings"], truncated);
-        let answer = get(format!("{API}/label/__name__/values"), vec![("limit", "0")]).await;
+        let answer = request("label/__name__/values", vec![("limit", "0")]).await;
         assert_eq!(success(&answer), &json!(["http_requests_total", "up"]));
         assert!(answer.1.get("warnings").is_none(), "{}", answer.1);
         // A bad limit is bad_data.
-        let answer = get(format!("{API}/label/job/values"), vec![("limit", "-1")]).await;
+        let answer = request("label/job/values", vec![("limit", "-1")]).await;
         assert_eq!(
             (answer.0, answer.1["errorType"].clone()),
             (400, json!("bad_data"))
@@ -995,19 +923,9 @@ const TOO_MANY_SAMPLES: &str =
 /// `execution` with Prometheus's message; smaller ones still answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_limit_is_422_execution() {
-    let mut s = Strata::start(
-        "strata-query-max-samples",
-        "strata",
-        &[
-            "--auth-enabled=true".to_string(),
-            "--querier.max-samples=100".to_string(),
-        ],
-    );
-    s.wait_ready().await.expect("strata ready");
-    let client = reqwest::Client::new();
+    let (s, client, t0) =
+        start_with_tenant_a("strata-query-max-samples", &["--querier.max-samples=100"]).await;
     let base = s.http();
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
-    push_tenant_a(&client, &base, t0).await;
     let last = t0 + (POINTS - 1) * STEP_MS;
     let time = secs(last);
 
@@ -1031,59 +949,14 @@ async fn sample_limit_is_422_execution() {
     // Three series' ten minutes: 120 samples.
     for post in [false, true] {
         let params = [("query", "up[10m]"), ("time", time.as_str())];
-        let answer = if post {
-            api_post_form(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        } else {
-            api_get(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        }
-        .unwrap();
+        let answer = instant_by(&client, &base, post, &params).await;
         assert_error(&answer, 422, "execution", TOO_MANY_SAMPLES);
     }
     // A range query whose result has 3 series × 121 steps.
-    let answer = api_get(
-        &client,
-        &base,
-        &format!("{API}/query_range"),
-        Some(TENANT_A),
-        &[
-            ("query", "up"),
-            ("start", &secs(last - 600_000)),
-            ("end", &time),
-            ("step", "5"),
-        ],
-    )
-    .await
-    .unwrap();
+    let answer = range(&client, &base, "up", &secs(last - 600_000), &time, "5").await;
     assert_error(&answer, 422, "execution", TOO_MANY_SAMPLES);
     // The same at a coarser step (3 × 11 points) is fine.
-    let answer = api_get(
-        &client,
-        &base,
-        &format!("{API}/query_range"),
-        Some(TENANT_A),
-        &[
-            ("query", "up"),
-            ("start", &secs(last - 600_000)),
-            ("end", &time),
-            ("step", "60"),
-        ],
-    )
-    .await
-    .unwrap();
+    let answer = range(&client, &base, "up", &secs(last - 600_000), &time, "60").await;
     assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 3);
 }
 
@@ -1112,26 +985,7 @@ async fn timeout_is_503() {
             ("time", time.as_str()),
             ("timeout", "1ms"),
         ];
-        let answer = if post {
-            api_post_form(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        } else {
-            api_get(
-                &client,
-                &base,
-                &format!("{API}/query"),
-                Some(TENANT_A),
-                &params,
-            )
-            .await
-        }
-        .unwrap();
+        let answer = instant_by(&client, &base, post, &params).await;
         assert_eq!(answer.0, 503, "{}", answer.1);
         assert_eq!(answer.1["status"], "error");
         assert_eq!(answer.1["errorType"], "timeout", "{}", answer.1);
@@ -1146,10 +1000,10 @@ async fn timeout_is_503() {
             "{error}"
         );
     }
-    let answer = api_get(
+    let answer = get(
         &client,
         &base,
-        &format!("{API}/query_range"),
+        "query_range",
         Some(TENANT_A),
         &[
             ("query", "max_over_time(up[1d:1s])"),
@@ -1159,8 +1013,7 @@ async fn timeout_is_503() {
             ("timeout", "0.001"),
         ],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(answer.0, 503, "{}", answer.1);
     assert_eq!(answer.1["errorType"], "timeout", "{}", answer.1);
     assert!(answer.1["error"]
@@ -1173,19 +1026,9 @@ async fn timeout_is_503() {
 /// all its selectors, is 422 `execution`; one within the limit answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_limit_is_422_execution() {
-    let mut s = Strata::start(
-        "strata-query-max-series",
-        "strata",
-        &[
-            "--auth-enabled=true".to_string(),
-            "--querier.max-series=3".to_string(),
-        ],
-    );
-    s.wait_ready().await.expect("strata ready");
-    let client = reqwest::Client::new();
+    let (s, client, t0) =
+        start_with_tenant_a("strata-query-max-series", &["--querier.max-series=3"]).await;
     let base = s.http();
-    let t0 = (now_ms() - POINTS * STEP_MS) / STEP_MS * STEP_MS;
-    push_tenant_a(&client, &base, t0).await;
     let last = t0 + (POINTS - 1) * STEP_MS;
     let time = secs(last);
     let too_many = "the query hit the max number of series limit (limit: 3 series); narrow the selectors or raise querier.max_series";
@@ -1202,57 +1045,20 @@ async fn series_limit_is_422_execution() {
     ] {
         for post in [false, true] {
             let params = [("query", query), ("time", time.as_str())];
-            let answer = if post {
-                api_post_form(
-                    &client,
-                    &base,
-                    &format!("{API}/query"),
-                    Some(TENANT_A),
-                    &params,
-                )
-                .await
-            } else {
-                api_get(
-                    &client,
-                    &base,
-                    &format!("{API}/query"),
-                    Some(TENANT_A),
-                    &params,
-                )
-                .await
-            }
-            .unwrap();
+            let answer = instant_by(&client, &base, post, &params).await;
             assert_error(&answer, 422, "execution", too_many);
         }
     }
-    let answer = api_get(
+    let answer = range(
         &client,
         &base,
-        &format!("{API}/query_range"),
-        Some(TENANT_A),
-        &[
-            ("query", "count({__name__=~\"up|http_requests_total\"})"),
-            ("start", &secs(t0)),
-            ("end", &time),
-            ("step", "60"),
-        ],
+        "count({__name__=~\"up|http_requests_total\"})",
+        &secs(t0),
+        &time,
+        "60",
     )
-    .await
-    .unwrap();
+    .await;
     assert_error(&answer, 422, "execution", too_many);
-    let answer = api_get(
-        &client,
-        &base,
-        &format!("{API}/query_range"),
-        Some(TENANT_A),
-        &[
-            ("query", "count(up)"),
-            ("start", &secs(t0)),
-            ("end", &time),
-            ("step", "60"),
-        ],
-    )
-    .await
-    .unwrap();
+    let answer = range(&client, &base, "count(up)", &secs(t0), &time, "60").await;
     assert_eq!(success(&answer)["result"].as_array().unwrap().len(), 1);
 }

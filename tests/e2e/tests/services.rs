@@ -37,6 +37,34 @@ async fn check_service(
     }
 }
 
+/// Pushes one sample of `svc_metric` to `writer` as `tenant`, then asserts
+/// an instant query of it through `reader` answers 200 with its value, so
+/// that the write and read metrics move.
+async fn write_and_read_one_sample(
+    client: &reqwest::Client,
+    writer: &Strata,
+    reader: &Strata,
+    tenant: Option<&str>,
+) {
+    let t = now_ms() - 1000;
+    let body = write_body(&[series(&[("__name__", "svc_metric")], &[(t, 1.0)])]);
+    push_ok(client, &writer.http(), tenant, body).await;
+    let (code, answer) = api_get(
+        client,
+        &reader.http(),
+        "/prometheus/api/v1/query",
+        tenant,
+        &[
+            ("query", "svc_metric"),
+            ("time", &format!("{}", t / 1000 + 1)),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["data"]["result"][0]["value"][1], "1", "{answer}");
+}
+
 /// SIGTERM, then a successful exit within 5 s.
 fn stop(service: &mut Strata) {
     let started = Instant::now();
@@ -75,27 +103,7 @@ async fn separate_services_serve_ready_metrics_ring_and_stop_on_sigterm() {
             .unwrap();
     }
 
-    // One series written and queried, so the write and read metrics move.
-    let t = now_ms() - 1000;
-    let body = write_body(&[series(&[("__name__", "svc_metric")], &[(t, 1.0)])]);
-    let (code, text) = push(&client, &dist.http(), Some(TENANT), body)
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{text}");
-    let (code, answer) = api_get(
-        &client,
-        &querier.http(),
-        "/prometheus/api/v1/query",
-        Some(TENANT),
-        &[
-            ("query", "svc_metric"),
-            ("time", &format!("{}", t / 1000 + 1)),
-        ],
-    )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{answer}");
-    assert_eq!(answer["data"]["result"][0]["value"][1], "1", "{answer}");
+    write_and_read_one_sample(&client, &dist, &querier, Some(TENANT)).await;
 
     let three_active = ("strata_ring_members{state=\"ACTIVE\"}", 3.0);
     for ing in &ingesters {
@@ -138,31 +146,9 @@ async fn separate_services_serve_ready_metrics_ring_and_stop_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_serves_ready_metrics_ring_and_stops_on_sigterm() {
-    let mut strata = Strata::start(
-        "svc-strata",
-        "strata",
-        &["--lifecycler.id=strata-one".to_string()],
-    );
-    strata.wait_ready().await.expect("strata ready");
+    let mut strata = start_strata("svc-strata", &["--lifecycler.id=strata-one"]).await;
     let client = reqwest::Client::new();
-    let t = now_ms() - 1000;
-    let body = write_body(&[series(&[("__name__", "svc_metric")], &[(t, 1.0)])]);
-    let (code, text) = push(&client, &strata.http(), None, body).await.unwrap();
-    assert_eq!(code, 200, "{text}");
-    let (code, answer) = api_get(
-        &client,
-        &strata.http(),
-        "/prometheus/api/v1/query",
-        None,
-        &[
-            ("query", "svc_metric"),
-            ("time", &format!("{}", t / 1000 + 1)),
-        ],
-    )
-    .await
-    .unwrap();
-    assert_eq!(code, 200, "{answer}");
-    assert_eq!(answer["data"]["result"][0]["value"][1], "1", "{answer}");
+    write_and_read_one_sample(&client, &strata, &strata, None).await;
 
     check_service(
         &client,
