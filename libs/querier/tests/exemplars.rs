@@ -67,12 +67,11 @@ async fn replicas_are_merged_and_deduplicated() {
     // The third replica missed the first exemplar.
     c.push("t", &[ts(&m, &[(1000, 1.0), (2000, 2.0)])], &[]);
     c.push("t", &full[1..], &[]);
-    // Another tenant's exemplar of the same series.
-    a.push(
-        "u",
-        &[with_exemplars(&m, &[(1000, 1.0)], &[("u1", 9.0, 1000)])],
-        &[],
-    );
+    // Another tenant's exemplar of the same series, on a quorum of the
+    // replicas as a distributor writes it (a read may skip any one).
+    let u = [with_exemplars(&m, &[(1000, 1.0)], &[("u1", 9.0, 1000)])];
+    a.push("u", &u, &[]);
+    b.push("u", &u, &[]);
 
     let ring = ring_of(&[&a, &b, &c]).await;
     let r = reader(ring);
