@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 use strata_model::{fingerprint, Label, Labels, Matcher};
 use strata_proto::ingester::ExemplarQueryResponse;
-use strata_proto::prometheus::{Exemplar as PbExemplar, Label as PbLabel, TimeSeries};
+use strata_proto::prometheus::{Exemplar as PbExemplar, TimeSeries};
 use strata_remote_write::{ExemplarView, WriteRequestRef};
 use thiserror::Error;
 
@@ -558,26 +558,17 @@ impl Ingester {
 
 /// The gRPC answer for queried exemplars.
 pub fn to_pb(series: Vec<SeriesExemplars>) -> ExemplarQueryResponse {
-    let pb_labels = |labels: &Labels| -> Vec<PbLabel> {
-        labels
-            .iter()
-            .map(|l| PbLabel {
-                name: l.name.clone(),
-                value: l.value.clone(),
-            })
-            .collect()
-    };
     ExemplarQueryResponse {
         series: series
             .iter()
             .map(|s| TimeSeries {
-                labels: pb_labels(&s.labels),
+                labels: crate::service::labels_to_pb(&s.labels),
                 samples: Vec::new(),
                 exemplars: s
                     .exemplars
                     .iter()
                     .map(|e| PbExemplar {
-                        labels: pb_labels(&e.labels),
+                        labels: crate::service::labels_to_pb(&e.labels),
                         value: e.value,
                         timestamp: e.timestamp,
                     })

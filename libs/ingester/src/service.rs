@@ -117,7 +117,8 @@ pub fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
         .collect()
 }
 
-fn labels_to_pb(labels: &strata_model::Labels) -> Vec<PbLabel> {
+/// Converts a label set to its protobuf form.
+pub(crate) fn labels_to_pb(labels: &strata_model::Labels) -> Vec<PbLabel> {
     labels
         .iter()
         .map(|l| PbLabel {

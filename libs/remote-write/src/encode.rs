@@ -146,22 +146,7 @@ pub fn encode_series_into(out: &mut Vec<u8>, series: &OwnedTimeSeries) {
 /// Appends a `timeseries` entry (field 1) built from borrowed labels and
 /// samples, e.g. after a distributor rewrote a series' labels.
 pub fn encode_series_parts_into(out: &mut Vec<u8>, labels: &[LabelRef<'_>], samples: &[Sample]) {
-    let len = labels
-        .iter()
-        .map(|l| field_len(label_len(l.name, l.value)))
-        .sum::<usize>()
-        + samples
-            .iter()
-            .map(|s| field_len(sample_len(s)))
-            .sum::<usize>();
-    out.push(0x0a);
-    put_varint(out, len as u64);
-    for l in labels {
-        put_label(out, l.name, l.value);
-    }
-    for s in samples {
-        put_sample(out, s);
-    }
+    encode_series_parts_with_exemplars_into(out, labels, samples, &[]);
 }
 
 /// Like [`encode_series_parts_into`], with exemplars: for a series whose

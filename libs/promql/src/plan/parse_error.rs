@@ -1060,6 +1060,18 @@ fn tokenize(query: &str) -> Vec<Tok> {
 mod tests {
     use super::*;
 
+    /// Asserts every query's message, listing all that differ.
+    fn assert_messages(cases: &[(&str, &str)]) {
+        let mut wrong = Vec::new();
+        for (query, want) in cases {
+            let got = msg(query);
+            if got != *want {
+                wrong.push(format!("{query}\n   got  {got}\n   want {want}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     fn msg(query: &str) -> String {
         match crate::plan::parse(query) {
             Err(crate::QueryError::BadData(m)) => m,
@@ -1245,14 +1257,7 @@ mod tests {
                 "1:26: parse error: unexpected end of input in offset, expected duration",
             ),
         ];
-        let mut wrong = Vec::new();
-        for (query, want) in cases {
-            let got = msg(query);
-            if got != want {
-                wrong.push(format!("{query}\n   got  {got}\n   want {want}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert_messages(&cases);
     }
 
     /// Errors the parser reports in its own words, and errors whose place
@@ -1286,14 +1291,7 @@ mod tests {
                 "parse error: binary expression must contain only scalar and instant vector types",
             ),
         ];
-        let mut wrong = Vec::new();
-        for (query, want) in cases {
-            let got = msg(query);
-            if got != want {
-                wrong.push(format!("{query}\n   got  {got}\n   want {want}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert_messages(&cases);
     }
 
     #[test]
