@@ -197,6 +197,18 @@ pub struct VectorSample {
     pub histogram: Option<Arc<FloatHistogram>>,
 }
 
+impl VectorSample {
+    /// A float sample.
+    pub fn float(labels: Labels, t: i64, v: f64) -> Self {
+        VectorSample {
+            labels,
+            t,
+            v,
+            histogram: None,
+        }
+    }
+}
+
 /// Warnings and infos a query produced, with Prometheus's wording
 /// (`PromQL warning: …`, `PromQL info: …`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -328,12 +340,7 @@ impl Engine {
                         } else {
                             s.labels
                         };
-                        out.push(VectorSample {
-                            labels,
-                            t: time_ms,
-                            v,
-                            histogram: None,
-                        });
+                        out.push(VectorSample::float(labels, time_ms, v));
                     }
                 }
                 let mut seen = std::collections::HashSet::new();

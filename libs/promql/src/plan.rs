@@ -73,29 +73,46 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
 }
 
 fn operator_count(query: &str) -> usize {
-    let mut count = 0;
+    blank_strings(query)
+        .chars()
+        .filter(|c| {
+            matches!(
+                c,
+                '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!'
+            )
+        })
+        .count()
+}
+
+/// The query text with string literals blanked out (so label values never
+/// look like syntax).
+pub(crate) fn blank_strings(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
     let mut quote: Option<char> = None;
     let mut escaped = false;
     for c in query.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' && q != '`' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                    continue;
+                }
+                out.push(' ');
             }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' => {
-                count += 1
+            None => {
+                if matches!(c, '"' | '\'' | '`') {
+                    quote = Some(c);
+                }
+                out.push(c);
             }
-            _ => {}
         }
     }
-    count
+    out
 }
 
 /// Rejects expressions nested deeper than [`MAX_EXPR_DEPTH`] (walks the

@@ -926,12 +926,7 @@ impl Runner {
         let mut samples = Vec::new();
         for s in series {
             if let Some((_, v)) = s.samples.iter().find(|p| p.0 == t) {
-                samples.push(crate::VectorSample {
-                    labels: s.labels,
-                    t,
-                    v: *v,
-                    histogram: None,
-                });
+                samples.push(crate::VectorSample::float(s.labels, t, *v));
             }
         }
         let value = if cmd.scalar.is_some() {
@@ -1045,43 +1040,12 @@ fn experimental_feature(e: &Expr) -> Option<(CaseClass, String)> {
     }
 }
 
-/// The query text with string literals blanked out (so label values never
-/// look like syntax).
-fn blank_strings(query: &str) -> String {
-    let mut out = String::with_capacity(query.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in query.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                    out.push(c);
-                    continue;
-                }
-                out.push(' ');
-            }
-            None => {
-                if matches!(c, '"' | '\'' | '`') {
-                    quote = Some(c);
-                }
-                out.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// The feature a query uses, read from its text (for queries promql-parser
 /// cannot parse): extended range selectors, duration expressions, the
 /// native-histogram trim operators, experimental functions, `limitk`,
 /// `fill` modifiers.
 fn syntax_feature(query: &str) -> Option<(CaseClass, String)> {
-    let text = blank_strings(query);
+    let text = crate::plan::blank_strings(query);
     // Words (identifiers and keywords) with their offsets.
     let mut words: Vec<(usize, &str)> = Vec::new();
     let mut start: Option<usize> = None;

@@ -454,18 +454,12 @@ mod tests {
         );
         assert_eq!(
             data(&Value::Vector(vec![
-                VectorSample {
-                    labels: labels(&[("job", "a"), ("__name__", "up")]),
-                    t: 1_435_781_451_781,
-                    v: 1.0,
-                    histogram: None,
-                },
-                VectorSample {
-                    labels: Labels::default(),
-                    t: 1_435_781_451_781,
-                    v: f64::NAN,
-                    histogram: None,
-                }
+                VectorSample::float(
+                    labels(&[("job", "a"), ("__name__", "up")]),
+                    1_435_781_451_781,
+                    1.0
+                ),
+                VectorSample::float(Labels::default(), 1_435_781_451_781, f64::NAN)
             ])),
             r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1435781451.781,"1"]},{"metric":{},"value":[1435781451.781,"NaN"]}]}"#
         );

@@ -683,18 +683,18 @@ mod tests {
     use strata_model::Labels;
     use strata_promql::{Series, VectorSample};
 
+    /// An instant vector of `n` samples labelled `i="0"`, `i="1"`, …
+    fn vector(n: usize) -> Value {
+        Value::Vector(
+            (0..n)
+                .map(|i| VectorSample::float(Labels::from_pairs([("i", i.to_string())]), 0, 0.0))
+                .collect(),
+        )
+    }
+
     #[test]
     fn limits_truncate_with_a_warning() {
-        let v = Value::Vector(
-            (0..3)
-                .map(|i| VectorSample {
-                    labels: Labels::from_pairs([("i", i.to_string())]),
-                    t: 0,
-                    v: 0.0,
-                    histogram: None,
-                })
-                .collect(),
-        );
+        let v = vector(3);
         let (out, warnings) = apply_limit(v.clone(), 2);
         assert!(matches!(out, Value::Vector(ref s) if s.len() == 2));
         assert_eq!(warnings, [TRUNCATED_WARNING]);
@@ -714,16 +714,7 @@ mod tests {
 
     fn output(n: usize, warnings: &[&str], infos: &[&str]) -> QueryOutput {
         QueryOutput {
-            value: Value::Vector(
-                (0..n)
-                    .map(|i| VectorSample {
-                        labels: Labels::from_pairs([("i", i.to_string())]),
-                        t: 0,
-                        v: 0.0,
-                        histogram: None,
-                    })
-                    .collect(),
-            ),
+            value: vector(n),
             annotations: Annotations {
                 warnings: warnings.iter().map(|w| w.to_string()).collect(),
                 infos: infos.iter().map(|i| i.to_string()).collect(),

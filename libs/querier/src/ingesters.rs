@@ -285,7 +285,7 @@ impl IngesterQuerier {
                     return Err(too_many_series(max_series));
                 }
             }
-            Ok(merger.finish(start, end).0)
+            Ok(merger.finish())
         })
         .await
         .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?

@@ -31,16 +31,6 @@ struct SourceChunk {
     replica: usize,
 }
 
-impl SourceChunk {
-    /// Samples the chunk's header announces.
-    fn num_samples(&self) -> usize {
-        match self.data.as_ref() {
-            [hi, lo, ..] => usize::from(u16::from_be_bytes([*hi, *lo])),
-            _ => 0,
-        }
-    }
-}
-
 /// A series' chunks from one or more replicas, sorted by time, identical
 /// chunks once; decoded on demand.
 #[derive(Debug)]
@@ -52,16 +42,6 @@ pub struct ChunkSource {
 }
 
 impl ChunkSource {
-    /// Samples the headers of the chunks overlapping `[mint, maxt]`
-    /// announce: an upper bound of what reading that range decodes.
-    pub fn samples_upper_bound(&self, mint: i64, maxt: i64) -> usize {
-        self.chunks
-            .iter()
-            .filter(|c| c.end_ms >= mint && c.start_ms <= maxt)
-            .map(SourceChunk::num_samples)
-            .sum()
-    }
-
     fn corrupt(&self, chunk: &SourceChunk, e: impl std::fmt::Display) -> StorageError {
         let from = self
             .replicas
@@ -267,36 +247,34 @@ impl SeriesMerger {
         self.series.is_empty()
     }
 
-    /// The merged series, sorted by labels, with the sum of
-    /// [`ChunkSource::samples_upper_bound`] over `[mint, maxt]`.
-    pub fn finish(self, mint: i64, maxt: i64) -> (Vec<StoredSeries>, usize) {
-        let mut samples = 0usize;
+    /// The merged series, sorted by labels.
+    pub fn finish(self) -> Vec<StoredSeries> {
         let mut out: Vec<StoredSeries> = Vec::with_capacity(self.series.len());
-        for (labels, mut chunks) in self.series {
-            chunks.sort_by(|a, b| {
-                (a.start_ms, a.end_ms, a.replica).cmp(&(b.start_ms, b.end_ms, b.replica))
-            });
-            // Identical chunks from several replicas: keep the first.
-            chunks.dedup_by(|b, a| {
-                a.start_ms == b.start_ms && a.end_ms == b.end_ms && a.data == b.data
-            });
+        for (labels, chunks) in self.series {
+            let chunks = distinct_sorted(chunks);
             if chunks.is_empty() {
                 continue;
             }
-            let source = ChunkSource {
-                labels: labels.clone(),
-                chunks,
-                replicas: self.replicas.clone(),
-            };
-            samples = samples.saturating_add(source.samples_upper_bound(mint, maxt));
             out.push(StoredSeries {
-                labels,
-                source: Arc::new(source),
+                labels: labels.clone(),
+                source: Arc::new(ChunkSource {
+                    labels,
+                    chunks,
+                    replicas: self.replicas.clone(),
+                }),
             });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        (out, samples)
+        out
     }
+}
+
+/// Chunks sorted by time; identical chunks of several replicas once (the
+/// first replica's).
+fn distinct_sorted(mut chunks: Vec<SourceChunk>) -> Vec<SourceChunk> {
+    chunks.sort_by_key(|c| (c.start_ms, c.end_ms, c.replica));
+    chunks.dedup_by(|b, a| a.start_ms == b.start_ms && a.end_ms == b.end_ms && a.data == b.data);
+    chunks
 }
 
 /// Reads a stored series over `[mint, maxt]` into memory.
@@ -332,7 +310,7 @@ mod tests {
         for (i, (labels, chunks)) in replicas.into_iter().enumerate() {
             m.add(i, labels, chunks).unwrap();
         }
-        m.finish(i64::MIN, i64::MAX).0
+        m.finish()
     }
 
     fn one(chunks: Vec<Chunk>) -> StoredSeries {
@@ -408,8 +386,10 @@ mod tests {
         for r in 0..3 {
             m.add(r, l.clone(), vec![c.clone()]).unwrap();
         }
-        let (out, bound) = m.finish(i64::MIN, i64::MAX);
-        assert_eq!(bound, 3, "three identical replicas count once");
+        let kept = distinct_sorted(m.series[&l].clone());
+        assert_eq!(kept.len(), 1, "three identical replicas kept once");
+        assert_eq!(kept[0].replica, 0);
+        let out = m.finish();
         assert_eq!(
             read_all(&out[0], i64::MIN, i64::MAX).unwrap(),
             vec![(1, 1.0), (2, 2.0), (3, 3.0)]
