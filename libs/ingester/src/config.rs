@@ -32,14 +32,15 @@ pub struct IngesterConfig {
     /// Samples after which the open chunk of a series is closed (Prometheus
     /// uses 120).
     pub max_samples_per_chunk: usize,
-    /// Span of sample time after which the open chunk is closed even if it is
-    /// not full.
+    /// Length of the aligned time windows chunks are cut at: a chunk never
+    /// holds samples of two windows (`t / max_chunk_age` differs), so
+    /// replicas with the same samples cut identical chunks. Also the unit of
+    /// flushing: a window's chunks are flushed together once it is over.
     #[serde(with = "strata_model::duration::serde")]
     pub max_chunk_age: Duration,
     /// How often the ingester closes the open chunk of every series whose
-    /// first open sample is `max_chunk_age` older than now (wall clock), so
-    /// a series that stopped receiving samples does not keep its chunk open
-    /// forever. Zero disables the sweep.
+    /// window is over by the wall clock, so a series that stopped receiving
+    /// samples does not keep its chunk open forever. Zero disables the sweep.
     #[serde(with = "strata_model::duration::serde")]
     pub chunk_age_check_period: Duration,
     /// Series one ingester holds across all tenants before it refuses new
@@ -50,6 +51,38 @@ pub struct IngesterConfig {
     /// Exemplars one tenant may keep in one ingester; the oldest are
     /// overwritten beyond it (0 = exemplar storage off).
     pub max_exemplars: usize,
+    /// How often closed chunks are flushed to long-term storage, flushed
+    /// chunks past the retain period dropped and idle series removed.
+    #[serde(with = "strata_model::duration::serde")]
+    pub flush_period: Duration,
+    /// Wait after a window's end before flushing its chunks (samples that
+    /// arrive a little late still join them).
+    #[serde(with = "strata_model::duration::serde")]
+    pub flush_delay: Duration,
+    /// Replica `r` of a series (its position in the series' replication
+    /// set) flushes `r` times this later than the first, and only chunks
+    /// the earlier ones did not store: one copy in the store, not three.
+    #[serde(with = "strata_model::duration::serde")]
+    pub flush_takeover_delay: Duration,
+    /// Tenants flushed at the same time.
+    pub flush_concurrency: usize,
+    /// Series per flush batch (one chunk object and its index entries).
+    pub flush_batch_series: usize,
+    /// How long flushed chunks stay in memory so recent queries need not
+    /// read the store.
+    #[serde(with = "strata_model::duration::serde")]
+    pub retain_period: Duration,
+    /// A series that holds no chunk and received no sample for this long is
+    /// removed; its limits and index entries are released.
+    #[serde(with = "strata_model::duration::serde")]
+    pub series_idle_timeout: Duration,
+    /// Bytes of closed chunks waiting for the store above which pushes are
+    /// refused with a retryable error (0 = no limit).
+    pub max_unflushed_bytes: usize,
+    /// On shutdown, flush every chunk including open ones before leaving.
+    /// Needed when no other replica holds the data (the one-process mode,
+    /// and scale-down); see also `POST /ingester/shutdown`.
+    pub flush_on_shutdown: bool,
     pub limits: Limits,
 }
 
@@ -62,6 +95,15 @@ impl Default for IngesterConfig {
             max_series: 10_000_000,
             max_tenants: 100_000,
             max_exemplars: 100_000,
+            flush_period: Duration::from_secs(60),
+            flush_delay: Duration::from_secs(60),
+            flush_takeover_delay: Duration::from_secs(300),
+            flush_concurrency: 4,
+            flush_batch_series: 50_000,
+            retain_period: Duration::from_secs(15 * 60),
+            series_idle_timeout: Duration::from_secs(10 * 60),
+            max_unflushed_bytes: 2 << 30,
+            flush_on_shutdown: false,
             limits: Limits::default(),
         }
     }

@@ -12,6 +12,8 @@ pub enum IngesterError {
     InstanceSeriesLimit { limit: usize },
     #[error("ingester holds {limit} tenants, the most it is configured for; retry later or add ingesters")]
     InstanceTenantLimit { limit: usize },
+    #[error("ingester holds {bytes} bytes of chunks waiting for long-term storage, over its limit of {limit} (ingester.max_unflushed_bytes); retry later")]
+    FlushBacklog { bytes: usize, limit: usize },
 }
 
 impl From<IngesterError> for tonic::Status {
@@ -21,9 +23,8 @@ impl From<IngesterError> for tonic::Status {
                 tonic::Status::invalid_argument(err.to_string())
             }
             IngesterError::InstanceSeriesLimit { .. }
-            | IngesterError::InstanceTenantLimit { .. } => {
-                tonic::Status::unavailable(err.to_string())
-            }
+            | IngesterError::InstanceTenantLimit { .. }
+            | IngesterError::FlushBacklog { .. } => tonic::Status::unavailable(err.to_string()),
         }
     }
 }

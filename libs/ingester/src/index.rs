@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use strata_model::Matcher;
 
-pub(crate) type SeriesId = u32;
+pub(crate) use crate::series::SeriesId;
 
 #[derive(Default)]
 pub(crate) struct Index {
     postings: HashMap<Arc<str>, HashMap<Arc<str>, Vec<SeriesId>>>,
+    /// Every series, sorted: the starting set of selectors made only of
+    /// matchers that accept the empty string.
+    all: Vec<SeriesId>,
 }
 
 impl Index {
@@ -38,6 +41,47 @@ impl Index {
                 .or_default()
                 .push(id);
         }
+        self.all.push(id);
+    }
+
+    /// Removes a series added with these labels; names and values left
+    /// without series disappear from the index.
+    pub(crate) fn remove(&mut self, id: SeriesId, labels: &[(Arc<str>, Arc<str>)]) {
+        for (name, value) in labels {
+            let Some(values) = self.postings.get_mut(&**name) else {
+                continue;
+            };
+            if let Some(ids) = values.get_mut(&**value) {
+                if let Ok(pos) = ids.binary_search(&id) {
+                    ids.remove(pos);
+                }
+                if ids.is_empty() {
+                    values.remove(&**value);
+                }
+            }
+            if values.is_empty() {
+                self.postings.remove(&**name);
+            }
+        }
+        if let Ok(pos) = self.all.binary_search(&id) {
+            self.all.remove(pos);
+        }
+    }
+
+    /// Up to `n` series IDs greater than `after` (from the first without
+    /// it), in increasing order.
+    pub(crate) fn ids_after(&self, after: Option<SeriesId>, n: usize) -> Vec<SeriesId> {
+        let start = match after {
+            None => 0,
+            Some(a) => self.all.partition_point(|x| *x <= a),
+        };
+        self.all[start..].iter().take(n).copied().collect()
+    }
+
+    /// Number of series in the index.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.all.len()
     }
 
     pub(crate) fn label_names(&self) -> Vec<String> {
@@ -91,11 +135,10 @@ impl Index {
         self.union_values(&m.name, |v| m.matches(v))
     }
 
-    /// IDs of the series (among `0..all`) that satisfy every matcher.
-    /// Matchers that accept the empty string also select series without the
-    /// label, as in PromQL; a selector of only such matchers starts from all
-    /// series.
-    pub(crate) fn select(&self, matchers: &[Matcher], all: SeriesId) -> Vec<SeriesId> {
+    /// IDs of the series that satisfy every matcher. Matchers that accept
+    /// the empty string also select series without the label, as in PromQL;
+    /// a selector of only such matchers starts from all series.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<SeriesId> {
         let mut result: Option<Vec<SeriesId>> = None;
         let (positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| !m.matches_empty());
@@ -109,7 +152,7 @@ impl Index {
                 return Vec::new();
             }
         }
-        let mut ids = result.unwrap_or_else(|| (0..all).collect());
+        let mut ids = result.unwrap_or_else(|| self.all.clone());
         for m in negative {
             // Series carrying a value the matcher rejects are excluded.
             let excluded = self.union_values(&m.name, |v| !m.matches(v));
@@ -192,21 +235,46 @@ mod tests {
             vec![("__name__", "x")],
         ]);
         use MatchOp::*;
-        assert_eq!(idx.select(&[m(Equal, "__name__", "up")], 4), vec![0, 1]);
-        assert_eq!(idx.select(&[m(Equal, "job", "api")], 4), vec![0, 2]);
-        assert_eq!(idx.select(&[m(NotEqual, "job", "api")], 4), vec![1, 3]);
-        assert_eq!(idx.select(&[m(RegexMatch, "job", "a.*")], 4), vec![0, 2]);
-        assert_eq!(idx.select(&[m(RegexNoMatch, "job", "a.*")], 4), vec![1, 3]);
-        assert_eq!(idx.select(&[m(Equal, "env", "")], 4), vec![0, 1, 3]);
-        assert_eq!(idx.select(&[m(NotEqual, "env", "")], 4), vec![2]);
+        assert_eq!(idx.select(&[m(Equal, "__name__", "up")]), vec![0, 1]);
+        assert_eq!(idx.select(&[m(Equal, "job", "api")]), vec![0, 2]);
+        assert_eq!(idx.select(&[m(NotEqual, "job", "api")]), vec![1, 3]);
+        assert_eq!(idx.select(&[m(RegexMatch, "job", "a.*")]), vec![0, 2]);
+        assert_eq!(idx.select(&[m(RegexNoMatch, "job", "a.*")]), vec![1, 3]);
+        assert_eq!(idx.select(&[m(Equal, "env", "")]), vec![0, 1, 3]);
+        assert_eq!(idx.select(&[m(NotEqual, "env", "")]), vec![2]);
         assert_eq!(
-            idx.select(
-                &[m(Equal, "__name__", "x"), m(RegexMatch, "job", "api|db")],
-                4
-            ),
+            idx.select(&[m(Equal, "__name__", "x"), m(RegexMatch, "job", "api|db")]),
             vec![2]
         );
-        assert_eq!(idx.select(&[m(Equal, "nope", "1")], 4), Vec::<u32>::new());
+        assert_eq!(idx.select(&[m(Equal, "nope", "1")]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn removed_series_leave_no_trace() {
+        let mut idx = Index::default();
+        let labels: Vec<Vec<(Arc<str>, Arc<str>)>> = [
+            vec![("__name__", "up"), ("job", "api")],
+            vec![("__name__", "up"), ("job", "db")],
+            vec![("__name__", "x"), ("env", "prod")],
+        ]
+        .iter()
+        .map(|s| s.iter().map(|(n, v)| idx.intern(n, v)).collect())
+        .collect();
+        for (id, l) in labels.iter().enumerate() {
+            idx.add(id as SeriesId, l);
+        }
+        idx.remove(1, &labels[1]);
+        use MatchOp::*;
+        assert_eq!(idx.select(&[m(Equal, "__name__", "up")]), vec![0]);
+        assert_eq!(idx.select(&[m(Equal, "job", "db")]), Vec::<u32>::new());
+        assert_eq!(idx.select(&[m(Equal, "env", "")]), vec![0]);
+        assert_eq!(idx.label_values("job"), vec!["api".to_string()]);
+        idx.remove(2, &labels[2]);
+        assert_eq!(idx.label_names(), vec!["__name__", "job"]);
+        assert_eq!(idx.len(), 1);
+        // A new series gets a higher ID and is found again.
+        idx.add(7, &labels[2]);
+        assert_eq!(idx.select(&[m(NotEqual, "job", "api")]), vec![7]);
     }
 
     proptest! {
@@ -237,7 +305,7 @@ mod tests {
                 }))
                 .map(|(i, _)| i as SeriesId)
                 .collect();
-            prop_assert_eq!(idx.select(&ms, borrowed.len() as SeriesId), expected);
+            prop_assert_eq!(idx.select(&ms), expected);
         }
     }
 }

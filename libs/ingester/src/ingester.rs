@@ -1,4 +1,6 @@
 use std::collections::HashMap;
+
+use futures::StreamExt as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -6,8 +8,12 @@ use parking_lot::RwLock;
 use strata_model::{fingerprint, validate_tenant_id, Labels, Matcher};
 use strata_remote_write::WriteRequestRef;
 
+use crate::flush::{
+    chunks_digest, group_by_window, ChunkSink, FlushBatch, FlushOutcome, FlushRank, FlushSeries,
+    InFlight, SoleReplica,
+};
 use crate::metrics::ReasonLabel;
-use crate::tenant::CreateError;
+use crate::tenant::{CreateError, PendingFlush};
 use crate::{
     FamilyMetadata, IngesterConfig, IngesterError, IngesterMetrics, QueriedSeries, TenantDb,
     TenantStats,
@@ -39,7 +45,15 @@ pub struct Ingester {
     config: IngesterConfig,
     tenants: RwLock<HashMap<String, Arc<TenantDb>>>,
     series_total: AtomicUsize,
+    /// Bytes of closed chunks not yet flushed (recomputed every flush
+    /// cycle, raised by pushes that close chunks in between).
+    unflushed_bytes: AtomicUsize,
     metrics: IngesterMetrics,
+    sink: Option<Arc<dyn ChunkSink>>,
+    rank: Arc<dyn FlushRank>,
+    /// One flush cycle at a time (the periodic loop, the flush endpoint and
+    /// shutdown may ask at once).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl Ingester {
@@ -48,8 +62,32 @@ impl Ingester {
             config,
             tenants: RwLock::new(HashMap::new()),
             series_total: AtomicUsize::new(0),
+            unflushed_bytes: AtomicUsize::new(0),
             metrics,
+            sink: None,
+            rank: Arc::new(SoleReplica),
+            flushing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Flushes closed chunks to `sink`; `rank` tells this ingester's place
+    /// among each series' replicas. Without a sink nothing is flushed and
+    /// nothing is ever dropped from memory.
+    pub fn with_flushing(mut self, sink: Arc<dyn ChunkSink>, rank: Arc<dyn FlushRank>) -> Self {
+        self.sink = Some(sink);
+        self.rank = rank;
+        self
+    }
+
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.config.max_chunk_age.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
+    /// Bytes of closed chunks waiting to be flushed.
+    pub fn unflushed_bytes(&self) -> usize {
+        self.unflushed_bytes.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &IngesterConfig {
@@ -101,11 +139,19 @@ impl Ingester {
         req: &WriteRequestRef<'_>,
     ) -> Result<PushOutcome, IngesterError> {
         self.metrics.push_requests.inc();
+        let limit = self.config.max_unflushed_bytes;
+        if limit > 0 && self.sink.is_some() {
+            let bytes = self.unflushed_bytes();
+            if bytes > limit {
+                self.metrics.pushes_refused_flush_backlog.inc();
+                return Err(IngesterError::FlushBacklog { bytes, limit });
+            }
+        }
         let db = self.tenant_or_create(tenant)?;
         let max_samples = self.config.max_samples_per_chunk.max(1);
-        let max_age_ms = i64::try_from(self.config.max_chunk_age.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
+        let window_ms = self.window_ms();
+        let now_ms = unix_now_ms();
+        let mut cut_bytes = 0;
         let mut outcome = PushOutcome::default();
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
         for series in req.series() {
@@ -126,61 +172,88 @@ impl Ingester {
                 continue;
             }
             let fp = fingerprint(labels.iter().copied());
-            let created =
-                match db.get_or_create(fp, &labels, &self.config.limits, || self.admit_series()) {
+            // A series removed (it held nothing and was idle) between the
+            // lookup and the lock is looked up again, which creates it anew.
+            let mut attempts = 0;
+            let refused = loop {
+                attempts += 1;
+                let created = match db
+                    .get_or_create(fp, &labels, &self.config.limits, || self.admit_series())
+                {
                     Ok(c) => c,
                     Err(e) => {
                         // Samples appended before the failure stay; count them.
+                        self.note_cut(cut_bytes);
                         db.add_appended(outcome.appended);
                         self.metrics.samples_appended.inc_by(outcome.appended);
                         return Err(e);
                     }
                 };
-            let s = match created {
-                Ok(s) => s,
-                Err(err) => {
-                    let (reason, msg) = match err {
-                        CreateError::TenantLimit(limit) => (
-                            "per_tenant_series_limit",
-                            format!("tenant {tenant} reached its limit of {limit} series in this ingester"),
-                        ),
-                        CreateError::MetricLimit(limit) => (
-                            "per_metric_series_limit",
-                            format!("tenant {tenant} reached its limit of {limit} series for one metric name"),
-                        ),
-                    };
-                    self.metrics.rejected(reason, samples.len() as u64);
-                    outcome.reject(samples.len() as u64, || {
-                        format!("{msg}; series {} was not created", labels_text(&labels))
-                    });
+                let s = match created {
+                    Ok(s) => s,
+                    Err(err) => break Some(err),
+                };
+                let mut data = s.data.lock();
+                if data.removed && attempts <= 8 {
                     continue;
                 }
-            };
-            let mut data = s.data.lock();
-            for sample in samples {
-                match data.append(sample.timestamp, sample.value, max_samples, max_age_ms) {
-                    Ok(true) => outcome.appended += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.metrics.rejected(e.reason(), 1);
-                        outcome.reject(1, || {
-                            format!(
-                                "{}: series {} sample at timestamp {} ({})",
-                                e.reason(),
-                                labels_text(&labels),
-                                sample.timestamp,
-                                match e {
-                                    crate::series::AppendError::OutOfOrder =>
-                                        "older than the newest sample of the series",
-                                    crate::series::AppendError::DuplicateTimestamp =>
-                                        "same timestamp as the newest sample but a different value",
-                                }
-                            )
-                        });
+                for sample in samples {
+                    match data.append(
+                        sample.timestamp,
+                        sample.value,
+                        max_samples,
+                        window_ms,
+                        now_ms,
+                    ) {
+                        Ok(a) => {
+                            if a.added {
+                                outcome.appended += 1;
+                            }
+                            cut_bytes += a.cut_bytes;
+                        }
+                        Err(e) => {
+                            self.metrics.rejected(e.reason(), 1);
+                            outcome.reject(1, || {
+                                format!(
+                                    "{}: series {} sample at timestamp {} ({})",
+                                    e.reason(),
+                                    labels_text(&labels),
+                                    sample.timestamp,
+                                    match e {
+                                        crate::series::AppendError::OutOfOrder =>
+                                            "older than the newest sample of the series",
+                                        crate::series::AppendError::DuplicateTimestamp =>
+                                            "same timestamp as the newest sample but a different value",
+                                    }
+                                )
+                            });
+                        }
                     }
                 }
+                break None;
+            };
+            if let Some(err) = refused {
+                let (reason, msg) = match err {
+                    CreateError::TenantLimit(limit) => (
+                        "per_tenant_series_limit",
+                        format!("tenant {tenant} reached its limit of {limit} series in this ingester"),
+                    ),
+                    CreateError::MetricLimit(limit) => (
+                        "per_metric_series_limit",
+                        format!("tenant {tenant} reached its limit of {limit} series for one metric name"),
+                    ),
+                    CreateError::IdsExhausted => (
+                        "per_tenant_series_limit",
+                        format!("tenant {tenant} created 2^32 series in this ingester since it started; restart the ingester"),
+                    ),
+                };
+                self.metrics.rejected(reason, samples.len() as u64);
+                outcome.reject(samples.len() as u64, || {
+                    format!("{msg}; series {} was not created", labels_text(&labels))
+                });
             }
         }
+        self.note_cut(cut_bytes);
         db.add_appended(outcome.appended);
         self.metrics.samples_appended.inc_by(outcome.appended);
         if req.exemplar_count() > 0 {
@@ -315,22 +388,33 @@ impl Ingester {
         out
     }
 
-    /// Closes the open chunk of every series, in every tenant, whose first
-    /// open sample is at least `max_chunk_age` older than `now_ms` (Unix
-    /// ms, wall clock). CPU work over every series: call it from a blocking
-    /// thread ([`Ingester::run_chunk_age_sweep`] does).
+    fn note_cut(&self, bytes: usize) {
+        if bytes > 0 {
+            let total = self.unflushed_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            self.metrics.unflushed_bytes.set(total as i64);
+        }
+    }
+
+    fn all_tenants(&self) -> Vec<Arc<TenantDb>> {
+        self.tenants.read().values().cloned().collect()
+    }
+
+    /// Closes the open chunk of every series, in every tenant, whose aligned
+    /// window (`max_chunk_age`) is over by `now_ms` (Unix ms, wall clock).
+    /// CPU work over every series: call it from a blocking thread
+    /// ([`Ingester::run_chunk_age_sweep`] does).
     pub fn cut_aged_chunks(&self, now_ms: i64) -> SweepOutcome {
         let started = std::time::Instant::now();
-        let max_age_ms = i64::try_from(self.config.max_chunk_age.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let tenants: Vec<Arc<TenantDb>> = self.tenants.read().values().cloned().collect();
+        let window_ms = self.window_ms();
         let mut outcome = SweepOutcome::default();
-        for t in tenants {
-            let (checked, cut) = t.cut_aged_heads(now_ms, max_age_ms);
+        let mut bytes = 0;
+        for t in self.all_tenants() {
+            let (checked, cut, b) = t.cut_finished_heads(now_ms, window_ms);
             outcome.series_checked += checked;
             outcome.chunks_cut += cut;
+            bytes += b;
         }
+        self.note_cut(bytes);
         self.metrics
             .chunks_cut_by_age_sweep
             .inc_by(outcome.chunks_cut as u64);
@@ -339,6 +423,296 @@ impl Ingester {
             .chunk_age_sweep_seconds
             .set(started.elapsed().as_secs_f64());
         outcome
+    }
+
+    /// One flush cycle at wall-clock time `now_ms` (see [`crate::flush`]).
+    /// With `everything`, open chunks are closed and every unflushed chunk
+    /// is written at once, whatever its window and this ingester's rank (as
+    /// on shutdown and scale-down). Without a sink, returns at once.
+    pub async fn flush_cycle(self: &Arc<Self>, now_ms: i64, everything: bool) -> FlushOutcome {
+        let Some(sink) = self.sink.clone() else {
+            return FlushOutcome::default();
+        };
+        let _one_at_a_time = self.flushing.lock().await;
+        let started = std::time::Instant::now();
+        let this = self.clone();
+        let cut = tokio::task::spawn_blocking(move || {
+            if everything {
+                let mut bytes = 0;
+                for t in this.all_tenants() {
+                    bytes += t.cut_all_heads().1;
+                }
+                this.note_cut(bytes);
+            } else {
+                this.cut_aged_chunks(now_ms);
+            }
+        })
+        .await;
+        if let Err(e) = cut {
+            tracing::warn!(error = %e, "closing chunks before a flush failed");
+        }
+        let tenants = self.all_tenants();
+        let concurrency = self.config.flush_concurrency.max(1);
+        let mut outcome = FlushOutcome::default();
+        let mut results = futures::stream::iter(tenants.into_iter().map(|t| {
+            let this = self.clone();
+            let sink = sink.clone();
+            async move { this.flush_tenant(t, sink, now_ms, everything).await }
+        }))
+        .buffer_unordered(concurrency);
+        while let Some(o) = results.next().await {
+            outcome.add(o);
+        }
+        drop(results);
+
+        // Release what the store now holds, and series holding nothing.
+        let retain_ms = i64::try_from(self.config.retain_period.as_millis()).unwrap_or(i64::MAX);
+        let idle_ms =
+            i64::try_from(self.config.series_idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let this = self.clone();
+        let window_ms = self.window_ms();
+        let released = tokio::task::spawn_blocking(move || {
+            let mut dropped = 0;
+            let mut removed = 0;
+            let mut unflushed = 0;
+            let mut oldest: Option<i64> = None;
+            for t in this.all_tenants() {
+                let (c, _bytes, r) = t.release(
+                    now_ms.saturating_sub(retain_ms),
+                    now_ms.saturating_sub(idle_ms),
+                );
+                dropped += c;
+                removed += r;
+                let (bytes, o) = t.unflushed(window_ms);
+                unflushed += bytes;
+                if let Some(o) = o {
+                    oldest = Some(oldest.map_or(o, |x: i64| x.min(o)));
+                }
+            }
+            if removed > 0 {
+                let prev = this.series_total.fetch_sub(removed, Ordering::Relaxed);
+                this.metrics
+                    .memory_series
+                    .set(prev.saturating_sub(removed) as i64);
+            }
+            this.unflushed_bytes.store(unflushed, Ordering::Relaxed);
+            this.metrics.unflushed_bytes.set(unflushed as i64);
+            this.metrics
+                .flush_queue_oldest_seconds
+                .set(oldest.map_or(0.0, |o| (now_ms.saturating_sub(o)).max(0) as f64 / 1000.0));
+            (dropped, removed)
+        })
+        .await;
+        match released {
+            Ok((dropped, removed)) => {
+                outcome.chunks_dropped = dropped;
+                outcome.series_removed = removed;
+                self.metrics.chunks_dropped.inc_by(dropped as u64);
+                self.metrics.series_removed.inc_by(removed as u64);
+            }
+            Err(e) => tracing::warn!(error = %e, "releasing flushed chunks failed"),
+        }
+        self.metrics.flush_cycles.inc();
+        self.metrics
+            .flush_cycle_seconds
+            .set(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn flush_tenant(
+        self: Arc<Self>,
+        tenant: Arc<TenantDb>,
+        sink: Arc<dyn ChunkSink>,
+        now_ms: i64,
+        everything: bool,
+    ) -> FlushOutcome {
+        let window_ms = self.window_ms();
+        let delay_ms = i64::try_from(self.config.flush_delay.as_millis()).unwrap_or(i64::MAX);
+        let takeover_ms =
+            i64::try_from(self.config.flush_takeover_delay.as_millis()).unwrap_or(i64::MAX);
+        let this = self.clone();
+        let t = tenant.clone();
+        let pending = tokio::task::spawn_blocking(move || {
+            let rank = this.rank.clone();
+            let tenant_id = t.id().to_string();
+            t.pending_flushes(window_ms, |series| {
+                if everything {
+                    return i64::MAX;
+                }
+                let labels: Vec<(&str, &str)> =
+                    series.labels.iter().map(|(n, v)| (&**n, &**v)).collect();
+                let r = rank.rank(&tenant_id, &labels) as i64;
+                now_ms
+                    .saturating_sub(delay_ms)
+                    .saturating_sub(r.saturating_mul(takeover_ms))
+            })
+        })
+        .await;
+        let mut outcome = FlushOutcome::default();
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => {
+                outcome.first_error = Some(format!("collecting chunks to flush failed: {e}"));
+                return outcome;
+            }
+        };
+        self.metrics.flush_queue_series.set(pending.len() as i64);
+        for (window, group) in group_by_window(pending, window_ms) {
+            let from = window.saturating_mul(window_ms);
+            let to = from.saturating_add(window_ms);
+            let mut to_write = group;
+            // Replicas other than the first look for identical chunks stored
+            // by another replica before writing their own.
+            if !everything {
+                let (others, first): (Vec<PendingFlush>, Vec<PendingFlush>) =
+                    to_write.into_iter().partition(|p| {
+                        let labels: Vec<(&str, &str)> =
+                            p.series.labels.iter().map(|(n, v)| (&**n, &**v)).collect();
+                        self.rank.rank(tenant.id(), &labels) > 0
+                    });
+                to_write = first;
+                if !others.is_empty() {
+                    let keys: Vec<(u64, u32)> = others
+                        .iter()
+                        .map(|p| (p.series.fingerprint, chunks_digest(&p.chunks)))
+                        .collect();
+                    match sink.stored(tenant.id(), from, to, &keys).await {
+                        Ok(stored) => {
+                            for p in others {
+                                if stored.contains(&p.series.fingerprint) {
+                                    let spans = spans_of(&p.chunks);
+                                    outcome.chunks_deduped += spans.len();
+                                    p.series.data.lock().mark_flushed(&spans, now_ms);
+                                } else {
+                                    to_write.push(p);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            // Unknown: write our copy rather than risk none.
+                            tracing::warn!(tenant = tenant.id(), error = %e, "checking other replicas' flushes failed");
+                            to_write.extend(others);
+                        }
+                    }
+                }
+            }
+            let batch_size = self.config.flush_batch_series.max(1);
+            while !to_write.is_empty() {
+                let rest = to_write.split_off(to_write.len().min(batch_size));
+                let part = std::mem::replace(&mut to_write, rest);
+                let in_flight: Vec<InFlight> = part
+                    .iter()
+                    .map(|p| InFlight {
+                        series: p.series.clone(),
+                        spans: spans_of(&p.chunks),
+                    })
+                    .collect();
+                let batch = FlushBatch {
+                    tenant: tenant.id().to_string(),
+                    window_start_ms: from,
+                    window_end_ms: to,
+                    series: part
+                        .into_iter()
+                        .map(|p| FlushSeries {
+                            fingerprint: p.series.fingerprint,
+                            labels: p.labels,
+                            chunks: p.chunks,
+                        })
+                        .collect(),
+                };
+                let chunks: usize = batch.series.iter().map(|s| s.chunks.len()).sum();
+                let bytes: usize = batch
+                    .series
+                    .iter()
+                    .flat_map(|s| s.chunks.iter())
+                    .map(|c| c.data.len())
+                    .sum();
+                match sink.write(&batch).await {
+                    Ok(()) => {
+                        for f in in_flight {
+                            f.series.data.lock().mark_flushed(&f.spans, now_ms);
+                        }
+                        outcome.chunks_flushed += chunks;
+                        self.metrics.chunks_flushed.inc_by(chunks as u64);
+                        self.metrics.chunk_bytes_flushed.inc_by(bytes as u64);
+                    }
+                    Err(e) => {
+                        outcome.batches_failed += 1;
+                        self.metrics.flush_failures.inc();
+                        tracing::warn!(tenant = tenant.id(), window_start_ms = from, series = batch.series.len(), error = %e, "flush failed; chunks stay in memory and are retried");
+                        if outcome.first_error.is_none() {
+                            outcome.first_error = Some(format!("tenant {}: {e}", tenant.id()));
+                        }
+                        // The store is failing: leave the rest for the next
+                        // cycle rather than hammering it.
+                        break;
+                    }
+                }
+            }
+        }
+        self.metrics
+            .chunks_flush_deduped
+            .inc_by(outcome.chunks_deduped as u64);
+        outcome
+    }
+
+    /// Flushes every chunk, open ones included, retrying failed batches
+    /// until everything is stored or `deadline` passes. Returns the bytes
+    /// still unflushed (0 when everything is stored).
+    pub async fn flush_everything(self: &Arc<Self>, deadline: std::time::Instant) -> usize {
+        if self.sink.is_none() {
+            return 0;
+        }
+        let mut backoff = std::time::Duration::from_millis(100);
+        loop {
+            let outcome = self.flush_cycle(unix_now_ms(), true).await;
+            tracing::info!(
+                chunks_flushed = outcome.chunks_flushed,
+                failed_batches = outcome.batches_failed,
+                "flushed everything"
+            );
+            let left = self.unflushed_bytes();
+            if outcome.batches_failed == 0 && left == 0 {
+                return 0;
+            }
+            if std::time::Instant::now() + backoff >= deadline {
+                return left;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
+
+    /// Runs a flush cycle every `flush_period` until `stop` completes.
+    pub async fn run_flush_loop(
+        self: Arc<Self>,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) {
+        let period = self.config.flush_period;
+        if period.is_zero() || self.sink.is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            let outcome = self.flush_cycle(unix_now_ms(), false).await;
+            if outcome != FlushOutcome::default() {
+                tracing::info!(
+                    chunks_flushed = outcome.chunks_flushed,
+                    chunks_deduped = outcome.chunks_deduped,
+                    failed_batches = outcome.batches_failed,
+                    chunks_dropped = outcome.chunks_dropped,
+                    series_removed = outcome.series_removed,
+                    error = outcome.first_error.as_deref().unwrap_or(""),
+                    "flush cycle"
+                );
+            }
+        }
     }
 
     /// Runs [`Ingester::cut_aged_chunks`] every `chunk_age_check_period`
@@ -390,7 +764,12 @@ pub struct SweepOutcome {
     pub chunks_cut: usize,
 }
 
-fn unix_now_ms() -> i64 {
+fn spans_of(chunks: &[crate::ChunkData]) -> Vec<(i64, i64)> {
+    chunks.iter().map(|c| (c.min_time, c.max_time)).collect()
+}
+
+/// Wall-clock time in Unix milliseconds.
+pub fn unix_now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

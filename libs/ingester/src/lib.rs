@@ -12,6 +12,7 @@
 mod config;
 mod error;
 pub mod exemplars;
+pub mod flush;
 mod index;
 mod ingester;
 mod metrics;
@@ -21,7 +22,10 @@ mod tenant;
 
 pub use config::{IngesterConfig, Limits};
 pub use error::IngesterError;
-pub use ingester::{Ingester, PushOutcome, SweepOutcome};
+pub use flush::{
+    ChunkSink, FlushBatch, FlushError, FlushOutcome, FlushRank, FlushSeries, SoleReplica,
+};
+pub use ingester::{unix_now_ms, Ingester, PushOutcome, SweepOutcome};
 pub use metrics::IngesterMetrics;
-pub use series::{ChunkData, CHUNK_ENCODING_XOR};
+pub use series::{window_end, window_of, ChunkData, CHUNK_ENCODING_XOR};
 pub use tenant::{FamilyMetadata, QueriedSeries, TenantDb, TenantStats};

@@ -36,6 +36,30 @@ pub struct IngesterMetrics {
     pub chunk_age_sweeps: Counter,
     /// How long the last chunk-age sweep took.
     pub chunk_age_sweep_seconds: Gauge<f64, AtomicU64>,
+    /// Bytes of closed chunks only this ingester holds (the flush queue).
+    pub unflushed_bytes: Gauge,
+    /// Series with closed chunks waiting to be flushed (last cycle).
+    pub flush_queue_series: Gauge,
+    /// Age of the oldest unflushed chunk's window end, in seconds.
+    pub flush_queue_oldest_seconds: Gauge<f64, AtomicU64>,
+    /// Chunks written to long-term storage.
+    pub chunks_flushed: Counter,
+    /// Chunk bytes written to long-term storage.
+    pub chunk_bytes_flushed: Counter,
+    /// Chunks not written because another replica had stored identical ones.
+    pub chunks_flush_deduped: Counter,
+    /// Flush batches that failed (kept in memory, retried next cycle).
+    pub flush_failures: Counter,
+    /// Flush cycles run.
+    pub flush_cycles: Counter,
+    /// How long the last flush cycle took.
+    pub flush_cycle_seconds: Gauge<f64, AtomicU64>,
+    /// Flushed chunks dropped from memory after the retain period.
+    pub chunks_dropped: Counter,
+    /// Series removed because they held nothing and were idle.
+    pub series_removed: Counter,
+    /// Pushes refused because too much data waits to be flushed.
+    pub pushes_refused_flush_backlog: Counter,
 }
 
 impl IngesterMetrics {
@@ -110,6 +134,66 @@ impl IngesterMetrics {
             "chunk_age_sweep_duration_seconds",
             "How long the last chunk-age sweep took",
             self.chunk_age_sweep_seconds.clone(),
+        );
+        r.register(
+            "unflushed_bytes",
+            "Bytes of closed chunks not yet in long-term storage",
+            self.unflushed_bytes.clone(),
+        );
+        r.register(
+            "flush_queue_series",
+            "Series with closed chunks waiting to be flushed at the last flush cycle",
+            self.flush_queue_series.clone(),
+        );
+        r.register(
+            "flush_queue_oldest_seconds",
+            "Seconds since the end of the window of the oldest chunk waiting to be flushed",
+            self.flush_queue_oldest_seconds.clone(),
+        );
+        r.register(
+            "chunks_flushed",
+            "Chunks written to long-term storage",
+            self.chunks_flushed.clone(),
+        );
+        r.register(
+            "chunk_bytes_flushed",
+            "Chunk bytes written to long-term storage",
+            self.chunk_bytes_flushed.clone(),
+        );
+        r.register(
+            "chunks_flush_deduped",
+            "Chunks not written because another replica already stored identical ones",
+            self.chunks_flush_deduped.clone(),
+        );
+        r.register(
+            "flush_failures",
+            "Flush batches that failed; their chunks stay in memory and are retried",
+            self.flush_failures.clone(),
+        );
+        r.register(
+            "flush_cycles",
+            "Flush cycles run",
+            self.flush_cycles.clone(),
+        );
+        r.register(
+            "flush_cycle_duration_seconds",
+            "How long the last flush cycle took",
+            self.flush_cycle_seconds.clone(),
+        );
+        r.register(
+            "chunks_dropped",
+            "Flushed chunks dropped from memory after the retain period",
+            self.chunks_dropped.clone(),
+        );
+        r.register(
+            "series_removed",
+            "Series removed from memory because they held no data and received no samples",
+            self.series_removed.clone(),
+        );
+        r.register(
+            "pushes_refused_flush_backlog",
+            "Pushes refused (retryable) because unflushed data passed ingester.max_unflushed_bytes",
+            self.pushes_refused_flush_backlog.clone(),
         );
     }
 

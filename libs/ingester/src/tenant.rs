@@ -8,6 +8,9 @@ use strata_model::{Label, Labels, Matcher, METRIC_NAME};
 use crate::index::{Index, SeriesId};
 use crate::series::{ChunkData, Series};
 
+/// Series visited per short read lock by the maintenance passes.
+const BATCH: usize = 4096;
+
 /// Samples and chunks of one series returned by a query.
 #[derive(Clone, Debug)]
 pub struct QueriedSeries {
@@ -37,6 +40,8 @@ pub struct FamilyMetadata {
 pub(crate) enum CreateError {
     TenantLimit(usize),
     MetricLimit(usize),
+    /// 2^32 series were created for the tenant since the process started.
+    IdsExhausted,
 }
 
 /// Keys of fingerprint maps are XXH3 hashes already; hashing them again
@@ -65,12 +70,15 @@ impl std::hash::Hasher for FingerprintHasher {
 
 #[derive(Default)]
 struct TenantState {
-    series: Vec<Arc<Series>>,
+    /// Series by their stable ID.
+    series: HashMap<SeriesId, Arc<Series>, FingerprintHash>,
+    /// The ID the next new series gets (IDs are never reused).
+    next_id: SeriesId,
     /// Fingerprint → series (held directly rather than by ID: one memory
     /// access less on every sample's lookup). Fingerprints that collide
-    /// keep the extra series IDs in `collisions`.
+    /// keep the extra series in `collisions`.
     by_fingerprint: HashMap<u64, Arc<Series>, FingerprintHash>,
-    collisions: HashMap<u64, Vec<SeriesId>, FingerprintHash>,
+    collisions: HashMap<u64, Vec<Arc<Series>>, FingerprintHash>,
     per_metric: HashMap<Arc<str>, usize>,
     index: Index,
 }
@@ -84,9 +92,57 @@ impl TenantState {
         self.collisions
             .get(&fp)?
             .iter()
-            .map(|id| &self.series[*id as usize])
             .find(|s| s.labels_equal(labels))
     }
+
+    /// Takes a series out of every map, the index and the per-metric count.
+    fn remove(&mut self, series: &Arc<Series>) {
+        if self.series.remove(&series.id).is_none() {
+            return;
+        }
+        self.index.remove(series.id, &series.labels);
+        let fp = series.fingerprint;
+        let first_is_it = self
+            .by_fingerprint
+            .get(&fp)
+            .is_some_and(|s| Arc::ptr_eq(s, series));
+        if first_is_it {
+            self.by_fingerprint.remove(&fp);
+            // Promote a colliding series, if any.
+            if let Some(rest) = self.collisions.get_mut(&fp) {
+                if let Some(next) = rest.pop() {
+                    self.by_fingerprint.insert(fp, next);
+                }
+                if rest.is_empty() {
+                    self.collisions.remove(&fp);
+                }
+            }
+        } else if let Some(rest) = self.collisions.get_mut(&fp) {
+            rest.retain(|s| !Arc::ptr_eq(s, series));
+            if rest.is_empty() {
+                self.collisions.remove(&fp);
+            }
+        }
+        let metric = series
+            .labels
+            .iter()
+            .find(|(n, _)| &**n == METRIC_NAME)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| Arc::from(""));
+        if let Some(count) = self.per_metric.get_mut(&metric) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_metric.remove(&metric);
+            }
+        }
+    }
+}
+
+/// A closed chunk set of one series waiting to be flushed.
+pub(crate) struct PendingFlush {
+    pub(crate) series: Arc<Series>,
+    pub(crate) labels: Labels,
+    pub(crate) chunks: Vec<ChunkData>,
 }
 
 /// Everything one ingester holds for one tenant.
@@ -200,33 +256,137 @@ impl TenantDb {
         self.metadata.read().len()
     }
 
-    /// Closes the open chunk of every series whose first open sample is at
-    /// least `max_age_ms` older than `now_ms`; returns (series checked,
-    /// chunks closed).
-    ///
-    /// Series are visited in batches under short read locks, so pushes that
-    /// create series wait for one batch at most, never for the whole tenant.
-    /// Series are never removed, so positions stay valid between batches.
-    pub(crate) fn cut_aged_heads(&self, now_ms: i64, max_age_ms: i64) -> (usize, usize) {
-        const BATCH: usize = 4096;
-        let mut checked = 0;
-        let mut cut = 0;
+    /// Calls `f` on every series, in batches of IDs taken under short read
+    /// locks, so pushes that create series wait for one batch at most,
+    /// never for the whole tenant. Series created or removed meanwhile may
+    /// or may not be visited.
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(&Arc<Series>)) -> usize {
+        let mut visited = 0;
+        let mut after: Option<SeriesId> = None;
         loop {
             let batch: Vec<Arc<Series>> = {
                 let state = self.state.read();
-                match state.series.get(checked..) {
-                    Some(rest) if !rest.is_empty() => rest.iter().take(BATCH).cloned().collect(),
-                    _ => break,
-                }
+                let ids = state.index.ids_after(after, BATCH);
+                ids.iter()
+                    .filter_map(|id| state.series.get(id).cloned())
+                    .collect()
             };
-            checked += batch.len();
-            for series in batch {
-                if series.data.lock().cut_head_if_aged(now_ms, max_age_ms) {
-                    cut += 1;
-                }
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id);
+            visited += batch.len();
+            for series in &batch {
+                f(series);
             }
         }
-        (checked, cut)
+        visited
+    }
+
+    /// Closes the open chunk of every series whose aligned window is over
+    /// by the wall clock `now_ms`; returns (series checked, chunks closed,
+    /// bytes closed).
+    pub(crate) fn cut_finished_heads(&self, now_ms: i64, window_ms: i64) -> (usize, usize, usize) {
+        let mut cut = 0;
+        let mut bytes = 0;
+        let checked = self.for_each_series(|series| {
+            let b = series
+                .data
+                .lock()
+                .cut_head_if_window_over(now_ms, window_ms);
+            if b > 0 {
+                cut += 1;
+                bytes += b;
+            }
+        });
+        (checked, cut, bytes)
+    }
+
+    /// Closes every open chunk (flush everything); returns (chunks, bytes).
+    pub(crate) fn cut_all_heads(&self) -> (usize, usize) {
+        let mut cut = 0;
+        let mut bytes = 0;
+        self.for_each_series(|series| {
+            let b = series.data.lock().force_cut();
+            if b > 0 {
+                cut += 1;
+                bytes += b;
+            }
+        });
+        (cut, bytes)
+    }
+
+    /// Closed, unflushed chunks whose window ended at or before the time
+    /// `ready_before(series)` gives for their series.
+    pub(crate) fn pending_flushes(
+        &self,
+        window_ms: i64,
+        ready_before: impl Fn(&Series) -> i64,
+    ) -> Vec<PendingFlush> {
+        let mut out = Vec::new();
+        self.for_each_series(|series| {
+            let chunks = series
+                .data
+                .lock()
+                .unflushed(window_ms, ready_before(series));
+            if !chunks.is_empty() {
+                out.push(PendingFlush {
+                    series: series.clone(),
+                    labels: to_labels(series),
+                    chunks,
+                });
+            }
+        });
+        out
+    }
+
+    /// Drops chunks flushed at or before `flushed_before`, then removes
+    /// series that hold nothing and got no sample since `idle_since`.
+    /// Returns (chunks dropped, bytes dropped, series removed).
+    pub(crate) fn release(&self, flushed_before: i64, idle_since: i64) -> (usize, usize, usize) {
+        let mut chunks = 0;
+        let mut bytes = 0;
+        let mut idle: Vec<Arc<Series>> = Vec::new();
+        self.for_each_series(|series| {
+            let mut data = series.data.lock();
+            let (c, b) = data.drop_flushed(flushed_before);
+            chunks += c;
+            bytes += b;
+            if data.is_removable(idle_since) {
+                idle.push(series.clone());
+            }
+        });
+        let mut removed = 0;
+        for batch in idle.chunks(BATCH) {
+            let mut state = self.state.write();
+            for series in batch {
+                // Checked again under the series lock while the tenant is
+                // locked for writing: no push can find the series now, and
+                // one that found it earlier sees `removed` and looks again.
+                let mut data = series.data.lock();
+                if data.removed || !data.is_removable(idle_since) {
+                    continue;
+                }
+                data.removed = true;
+                drop(data);
+                state.remove(series);
+                removed += 1;
+            }
+        }
+        (chunks, bytes, removed)
+    }
+
+    /// Bytes of closed chunks not yet flushed, and the oldest such chunk's
+    /// window end.
+    pub(crate) fn unflushed(&self, window_ms: i64) -> (usize, Option<i64>) {
+        let mut bytes = 0;
+        let mut oldest: Option<i64> = None;
+        self.for_each_series(|series| {
+            let data = series.data.lock();
+            bytes += data.unflushed_bytes();
+            if let Some(end) = data.oldest_unflushed(window_ms) {
+                oldest = Some(oldest.map_or(end, |o| o.min(end)));
+            }
+        });
+        (bytes, oldest)
     }
 
     /// Finds the series with exactly these (sorted) labels.
@@ -272,17 +432,21 @@ impl TenantDb {
             .find(|(n, _)| &**n == METRIC_NAME)
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| Arc::from(""));
-        let id = state.series.len() as SeriesId;
+        let id = state.next_id;
+        let Some(next) = id.checked_add(1) else {
+            return Ok(Err(CreateError::IdsExhausted));
+        };
+        state.next_id = next;
         state.index.add(id, &interned);
-        let series = Arc::new(Series::new(interned));
-        state.series.push(series.clone());
+        let series = Arc::new(Series::new(id, fp, interned));
+        state.series.insert(id, series.clone());
         *state.per_metric.entry(metric_key).or_insert(0) += 1;
         match state.by_fingerprint.entry(fp) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(series.clone());
             }
             std::collections::hash_map::Entry::Occupied(_) => {
-                state.collisions.entry(fp).or_default().push(id);
+                state.collisions.entry(fp).or_default().push(series.clone());
             }
         }
         Ok(Ok(series))
@@ -290,9 +454,9 @@ impl TenantDb {
 
     fn select(&self, matchers: &[Matcher]) -> Vec<Arc<Series>> {
         let state = self.state.read();
-        let ids = state.index.select(matchers, state.series.len() as SeriesId);
+        let ids = state.index.select(matchers);
         ids.into_iter()
-            .map(|id| state.series[id as usize].clone())
+            .filter_map(|id| state.series.get(&id).cloned())
             .collect()
     }
 

@@ -156,39 +156,42 @@ fn chunk_spans(ing: &Ingester, tenant: &str, name: &str) -> Vec<(i64, i64)> {
 }
 
 #[test]
-fn chunk_age_sweep_closes_idle_heads_and_leaves_young_ones() {
-    let age = 60_000;
+fn chunk_age_sweep_closes_heads_whose_window_is_over() {
+    let window = 60_000;
     let metrics = IngesterMetrics::default();
     let ing = Ingester::new(
         IngesterConfig {
-            max_chunk_age: std::time::Duration::from_millis(age as u64),
+            max_chunk_age: std::time::Duration::from_millis(window as u64),
             ..IngesterConfig::default()
         },
         metrics.clone(),
     );
-    let t0 = 1_700_000_000_000;
-    // "idle" got one sample at t0 and nothing since; "active" started its
-    // chunk later and is still receiving samples. Another tenant's idle
-    // series is swept too.
+    // t0 is 30 s into a window that ends at `end`.
+    let t0 = 1_700_000_010_000;
+    let end = t0 - t0 % window + window;
+    assert_eq!(end - t0, 30_000);
+    // "idle" got one sample at t0 and nothing since; "late" is in the next
+    // window. Another tenant's idle series is swept too.
     ing.push("a", &body(&[ts(&[("__name__", "idle")], &[(t0, 1.0)])]))
         .unwrap();
     ing.push("b", &body(&[ts(&[("__name__", "idle")], &[(t0, 1.0)])]))
         .unwrap();
-    let active: Vec<(i64, f64)> = (0..3).map(|i| (t0 + 30_000 + i * 15_000, 1.0)).collect();
-    ing.push("a", &body(&[ts(&[("__name__", "active")], &active)]))
-        .unwrap();
+    ing.push(
+        "a",
+        &body(&[ts(&[("__name__", "late")], &[(end + 1000, 1.0)])]),
+    )
+    .unwrap();
 
-    // Not yet: the idle head is one millisecond short of the age.
-    let out = ing.cut_aged_chunks(t0 + age - 1);
+    // Not yet: the window is one millisecond short of over.
+    let out = ing.cut_aged_chunks(end - 1);
     assert_eq!((out.series_checked, out.chunks_cut), (3, 0));
 
-    let out = ing.cut_aged_chunks(t0 + age);
+    let out = ing.cut_aged_chunks(end);
     assert_eq!(out.chunks_cut, 2, "{out:?}");
     assert_eq!(metrics.chunks_cut_by_age_sweep.get(), 2);
     assert_eq!(metrics.chunk_age_sweeps.get(), 2);
 
-    // The idle chunk is closed: the next sample opens a second chunk, even
-    // though by sample time alone (t0 + 1 s) it would have joined the first.
+    // A late sample of the same window opens a second chunk there.
     ing.push(
         "a",
         &body(&[ts(&[("__name__", "idle")], &[(t0 + 1000, 2.0)])]),
@@ -198,20 +201,13 @@ fn chunk_age_sweep_closes_idle_heads_and_leaves_young_ones() {
         chunk_spans(&ing, "a", "idle"),
         vec![(t0, t0), (t0 + 1000, t0 + 1000)]
     );
-    // The active head (30 s old) stays open: its next sample joins it.
-    ing.push(
-        "a",
-        &body(&[ts(&[("__name__", "active")], &[(t0 + 75_000, 1.0)])]),
-    )
-    .unwrap();
+    // The next window's head stays open until its window is over.
+    assert_eq!(ing.cut_aged_chunks(end + window - 1).chunks_cut, 1);
+    assert_eq!(ing.cut_aged_chunks(end + window).chunks_cut, 1);
     assert_eq!(
-        chunk_spans(&ing, "a", "active"),
-        vec![(t0 + 30_000, t0 + 75_000)]
+        chunk_spans(&ing, "a", "late"),
+        vec![(end + 1000, end + 1000)]
     );
-    // Sweeping again cuts nothing new until the age has passed again.
-    assert_eq!(ing.cut_aged_chunks(t0 + age + 1).chunks_cut, 0);
-    // Then both open heads of tenant "a" are old enough.
-    assert_eq!(ing.cut_aged_chunks(t0 + 30_000 + age).chunks_cut, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
