@@ -10,6 +10,12 @@
 CARGO ?= cargo
 NPM_PREFIX := $(CURDIR)/.tmp/npm
 DYNALITE := $(NPM_PREFIX)/node_modules/.bin/dynalite
+CARGO_PREFIX := $(CURDIR)/.tmp/cargo
+S3S_FS := $(CARGO_PREFIX)/bin/s3s-fs
+S3S_FS_VERSION := 0.14.1
+MEMCACHED := /usr/bin/memcached
+# Where the end-to-end tests find the servers they start.
+TEST_SERVERS := DYNALITE_BIN=$(DYNALITE) S3S_FS_BIN=$(S3S_FS) MEMCACHED_BIN=$(MEMCACHED)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
@@ -26,21 +32,33 @@ run:
 	mkdir -p data
 	./target/release/strata --data-dir=data $(ARGS)
 
-## Servers the end-to-end tests start: Prometheus 2.42 (Debian) and dynalite (npm).
+## Servers the end-to-end tests start: Prometheus 2.42 and memcached (Debian),
+## dynalite (npm) and s3s-fs (crates.io, built once into .tmp/cargo).
 test-deps:
-	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-	    || ! command -v npm >/dev/null; then \
-	  echo "installing Debian packages: prometheus nodejs npm"; \
+	@# Only what is missing: a Node.js from elsewhere (e.g. NodeSource) brings
+	@# its own npm and conflicts with Debian's npm package.
+	@pkgs=""; \
+	if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then pkgs=" prometheus"; fi; \
+	if ! command -v npm >/dev/null; then pkgs="$$pkgs nodejs npm"; fi; \
+	if [ ! -x $(MEMCACHED) ]; then pkgs="$$pkgs memcached"; fi; \
+	if [ -n "$$pkgs" ]; then \
+	  echo "installing Debian packages:$$pkgs"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq --no-install-recommends prometheus nodejs npm >/dev/null; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
 	@if [ ! -x $(DYNALITE) ]; then \
 	  echo "installing dynalite from npm into $(NPM_PREFIX)"; \
 	  mkdir -p $(NPM_PREFIX) && \
 	  npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --loglevel=error dynalite@4 >/dev/null; \
 	fi
+	@if [ ! -x $(S3S_FS) ]; then \
+	  echo "building s3s-fs $(S3S_FS_VERSION) from crates.io into $(CARGO_PREFIX)"; \
+	  $(CARGO) install s3s-fs@$(S3S_FS_VERSION) --locked --root $(CARGO_PREFIX) --quiet; \
+	fi
 	@prometheus --version 2>&1 | head -n 1
 	@test -x $(DYNALITE) && echo "dynalite: $(DYNALITE)"
+	@$(MEMCACHED) -V
+	@$(S3S_FS) --version
 
 ## The criterion benchmarks are compiled (not run) so they cannot rot;
 ## `--bench '*'` builds only [[bench]] targets, not every crate's libtest
@@ -48,14 +66,14 @@ test-deps:
 test: test-deps
 	$(CARGO) build --bins
 	$(CARGO) bench --no-run --workspace --bench '*'
-	DYNALITE_BIN=$(DYNALITE) $(CARGO) test --workspace --no-fail-fast
+	$(TEST_SERVERS) $(CARGO) test --workspace --no-fail-fast
 
 unit-test:
 	$(CARGO) test --workspace --lib
 
 e2e-test: test-deps
 	$(CARGO) build --bins
-	DYNALITE_BIN=$(DYNALITE) $(CARGO) test -p strata-e2e
+	$(TEST_SERVERS) $(CARGO) test -p strata-e2e
 
 ## The whole benchmark: side by side at 100k and 1M active series (its own
 ## time budget, TIME_BUDGET, defaults to 1550 s with the build), then

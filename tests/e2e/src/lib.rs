@@ -589,6 +589,14 @@ pub async fn ingester_tenants(addr: &str) -> anyhow::Result<BTreeMap<String, Ten
         .collect())
 }
 
+/// Flags a [`Cluster`] gives each role on top of the ring's.
+#[derive(Clone, Debug, Default)]
+pub struct RoleFlags {
+    pub ingester: Vec<String>,
+    pub distributor: Vec<String>,
+    pub querier: Vec<String>,
+}
+
 /// The distributed layout for read-path tests: dynalite holding the ring,
 /// `n` ingesters (`ingester-0`, `ingester-1`, ...), a distributor and a
 /// querier as separate processes, all with the same replication factor.
@@ -610,21 +618,53 @@ impl Cluster {
         replication_factor: usize,
     ) -> anyhow::Result<Cluster> {
         let dynalite = Dynalite::start().await?;
+        Cluster::start_on(
+            dynalite,
+            name,
+            ingesters,
+            replication_factor,
+            &RoleFlags::default(),
+        )
+        .await
+    }
+
+    /// [`Cluster::start`] with the ring in `dynalite` (already running, so
+    /// that `extra` can point other stores at it too) and `extra` flags
+    /// for each role after the ring's.
+    pub async fn start_on(
+        dynalite: Dynalite,
+        name: &str,
+        ingesters: usize,
+        replication_factor: usize,
+        extra: &RoleFlags,
+    ) -> anyhow::Result<Cluster> {
         let flags = dynamo_ring_flags(&dynalite.endpoint(), replication_factor);
+        let with = |more: &[String]| {
+            let mut f = flags.clone();
+            f.extend(more.iter().cloned());
+            f
+        };
         let mut started = Vec::with_capacity(ingesters);
         for i in 0..ingesters {
-            let mut f = flags.clone();
+            let mut f = with(&extra.ingester);
             f.push(format!("--lifecycler.id={}", Cluster::ingester_id(i)));
             started.push(
                 Cluster::start_ready(&format!("{name}-ingester-{i}"), "strata-ingester", &f)
                     .await?,
             );
         }
-        let distributor =
-            Cluster::start_ready(&format!("{name}-distributor"), "strata-distributor", &flags)
-                .await?;
-        let querier =
-            Cluster::start_ready(&format!("{name}-querier"), "strata-querier", &flags).await?;
+        let distributor = Cluster::start_ready(
+            &format!("{name}-distributor"),
+            "strata-distributor",
+            &with(&extra.distributor),
+        )
+        .await?;
+        let querier = Cluster::start_ready(
+            &format!("{name}-querier"),
+            "strata-querier",
+            &with(&extra.querier),
+        )
+        .await?;
         let ids: Vec<String> = (0..ingesters).map(Cluster::ingester_id).collect();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let client = reqwest::Client::new();
@@ -661,4 +701,265 @@ impl Cluster {
     pub fn ingester_id(i: usize) -> String {
         format!("ingester-{i}")
     }
+}
+
+/// Starts `program` with `args(port)` on a free port until it accepts TCP
+/// connections on 127.0.0.1 (at most three ports, in case one handed out by
+/// [`free_port`] was taken in the meantime); returns the process and port.
+async fn start_listening(
+    name: &str,
+    program: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+) -> anyhow::Result<(Proc, u16)> {
+    let mut last_log = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let mut proc = Proc::start(name, program, &args(port), None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && proc.is_running() {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok((proc, port));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last_log = proc.log_text();
+        if proc.is_running() {
+            bail!("{name} did not listen on port {port} within 20 s; log:\n{last_log}");
+        }
+    }
+    bail!("{name} exited three times; last log:\n{last_log}")
+}
+
+/// Installed location of the `s3s-fs` S3-API server (built by `make
+/// test-deps` into `.tmp/cargo`, or given by `S3S_FS_BIN`).
+pub fn s3s_fs_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("S3S_FS_BIN") {
+        return PathBuf::from(p);
+    }
+    workspace_root().join(".tmp/cargo/bin/s3s-fs")
+}
+
+/// Access key of every [`S3sFs`].
+pub const S3_ACCESS_KEY: &str = "strata";
+/// Secret key of every [`S3sFs`].
+pub const S3_SECRET_KEY: &str = "strata-secret";
+/// The bucket [`store_flags`] puts chunks in.
+pub const S3_BUCKET: &str = "strata-chunks";
+
+/// A running s3s-fs on 127.0.0.1 serving a fresh temporary directory
+/// (bucket `b`, key `k` is the file `<data_dir>/b/k`; s3s-fs keeps its own
+/// metadata in dot files at the top), with the credentials
+/// [`S3_ACCESS_KEY`] / [`S3_SECRET_KEY`]. Killed when dropped, then the
+/// directory is removed.
+pub struct S3sFs {
+    pub proc: Proc,
+    pub port: u16,
+    // Declared after `proc`, so the server is killed before its directory
+    // is removed.
+    data_dir: tempfile::TempDir,
+}
+
+impl S3sFs {
+    pub async fn start() -> anyhow::Result<S3sFs> {
+        let bin = s3s_fs_bin();
+        if !bin.exists() {
+            bail!(
+                "s3s-fs is not installed at {}: run `make test-deps` (cargo install s3s-fs --locked --root .tmp/cargo) or set S3S_FS_BIN",
+                bin.display()
+            );
+        }
+        let data_dir = tempfile::tempdir()?;
+        let root = data_dir.path().display().to_string();
+        let (proc, port) = start_listening("s3s-fs", &bin, |port| {
+            vec![
+                "--host".to_string(),
+                "127.0.0.1".to_string(),
+                "--port".to_string(),
+                port.to_string(),
+                "--access-key".to_string(),
+                S3_ACCESS_KEY.to_string(),
+                "--secret-key".to_string(),
+                S3_SECRET_KEY.to_string(),
+                root.clone(),
+            ]
+        })
+        .await?;
+        Ok(S3sFs {
+            proc,
+            port,
+            data_dir,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory s3s-fs serves.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The directory holding `bucket`'s objects.
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.data_dir.path().join(bucket)
+    }
+
+    /// Every object of `bucket`: its key and the path of its file, sorted
+    /// by key.
+    pub fn objects(&self, bucket: &str) -> Vec<(String, PathBuf)> {
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let key = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => walk(&path, &key, out),
+                    Ok(t) if t.is_file() => out.push((key, path)),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.bucket_dir(bucket), "", &mut out);
+        out.sort();
+        out
+    }
+
+    /// Total size of `bucket`'s object files (s3s-fs's metadata files
+    /// left out).
+    pub fn object_bytes(&self, bucket: &str) -> u64 {
+        self.objects(bucket)
+            .iter()
+            .filter_map(|(_, path)| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// Installed location of memcached (Debian package `memcached`, installed
+/// by `make test-deps`, or given by `MEMCACHED_BIN`).
+pub fn memcached_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MEMCACHED_BIN") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from("/usr/bin/memcached")
+}
+
+/// A memcached on 127.0.0.1 (TCP only, 64 MB) that a test can stop and
+/// start again on the same port; killed when dropped.
+pub struct Memcached {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Memcached {
+    fn args(port: u16) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "64",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        // memcached refuses to run as root unless told which user to be.
+        if unsafe { libc::geteuid() } == 0 {
+            args.extend(["-u".to_string(), "root".to_string()]);
+        }
+        args
+    }
+
+    pub async fn start() -> anyhow::Result<Memcached> {
+        let bin = memcached_bin();
+        if !bin.exists() {
+            bail!(
+                "memcached is not installed at {}: run `make test-deps` (apt-get install memcached) or set MEMCACHED_BIN",
+                bin.display()
+            );
+        }
+        let (proc, port) = start_listening("memcached", &bin, Memcached::args).await?;
+        Ok(Memcached { proc, port })
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL) and waits until its port refuses connections.
+    pub async fn stop(&mut self) {
+        self.proc.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "memcached still accepts connections on {} after being killed",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts it again, empty, on the same port; waits until it accepts
+    /// connections.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        assert!(!self.proc.is_running(), "memcached is still running");
+        self.proc = Proc::start(
+            "memcached",
+            &memcached_bin(),
+            &Memcached::args(self.port),
+            None,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if !self.proc.is_running() {
+                bail!("memcached exited on restart: {}", self.proc.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("memcached did not start again: {}", self.proc.log_text())
+    }
+}
+
+/// Flags putting chunks into `s3` (bucket [`S3_BUCKET`], created on
+/// start), the series index into the DynamoDB-API server at
+/// `dynalite_endpoint` (tables created on start), and the cache into the
+/// memcached servers `memcached` (`host:port`; none leaves the flag out).
+pub fn store_flags(s3: &S3sFs, dynalite_endpoint: &str, memcached: &[String]) -> Vec<String> {
+    let mut flags = vec![
+        "--storage.chunks.backend=s3".to_string(),
+        format!("--storage.chunks.s3.bucket={S3_BUCKET}"),
+        format!("--storage.chunks.s3.endpoint={}", s3.endpoint()),
+        "--storage.chunks.s3.region=us-east-1".to_string(),
+        "--storage.chunks.s3.force-path-style=true".to_string(),
+        "--storage.chunks.s3.create-bucket=true".to_string(),
+        format!("--storage.chunks.s3.access-key-id={S3_ACCESS_KEY}"),
+        format!("--storage.chunks.s3.secret-access-key={S3_SECRET_KEY}"),
+        "--storage.index.backend=dynamodb".to_string(),
+        format!("--storage.index.dynamodb.endpoint={dynalite_endpoint}"),
+        "--storage.index.dynamodb.create-tables=true".to_string(),
+    ];
+    if !memcached.is_empty() {
+        flags.push(format!(
+            "--storage.cache.memcached.addresses=[{}]",
+            memcached.join(",")
+        ));
+    }
+    flags
 }
