@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use strata_distributor::DistributorConfig;
 use strata_ingester::IngesterConfig;
 use strata_querier::QuerierConfig;
+use strata_store::StoreConfig;
 
 /// The whole configuration; one file serves every role.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -13,7 +14,9 @@ pub struct Config {
     /// Require `X-Scope-OrgID` on every request (401 without it). When
     /// false, requests without it belong to the tenant `anonymous`.
     pub auth_enabled: bool,
-    /// Where an instance keeps its state (tokens file, later the WAL).
+    /// Where an instance keeps its state: the tokens file, and with the
+    /// default storage backends the chunk objects (`chunks/`) and the index
+    /// (`index/`).
     pub data_dir: PathBuf,
     pub server: ServerSection,
     pub ring: RingSection,
@@ -21,6 +24,9 @@ pub struct Config {
     pub ingester: IngesterConfig,
     pub distributor: DistributorConfig,
     pub querier: QuerierConfig,
+    /// Long-term storage of chunks and the index (local directory and
+    /// embedded index by default; S3, DynamoDB and memcached at scale).
+    pub storage: StoreConfig,
 }
 
 impl Default for Config {
@@ -34,6 +40,7 @@ impl Default for Config {
             ingester: IngesterConfig::default(),
             distributor: DistributorConfig::default(),
             querier: QuerierConfig::default(),
+            storage: StoreConfig::default(),
         }
     }
 }
@@ -205,6 +212,8 @@ impl Config {
     pub fn single_process_defaults() -> Self {
         let mut c = Config::default();
         c.ring.replication_factor = 1;
+        // Nothing else holds a copy: everything is flushed on every stop.
+        c.ingester.flush_on_shutdown = true;
         c
     }
 }

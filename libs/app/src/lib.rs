@@ -8,6 +8,7 @@
 mod config;
 mod ring_http;
 mod roles;
+mod storage;
 
 pub use config::{Config, LifecyclerSection, RingSection, RingStoreKind, ServerSection};
 pub use roles::{main_for, run, Role};

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, RingStoreKind};
 use crate::ring_http::ring_routes;
+use crate::storage::{flush_routes, RingRank, StoreSink};
+use strata_store::Store;
 
 /// Which parts a process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,19 +231,70 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
         .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_addr()))?;
     tracing::info!(addr = %config.server.http_addr(), role = role.name(), "HTTP server listening");
 
+    // Long-term storage, shared by the ingester (flushes) and the querier
+    // (reads) when both run here.
+    let store_metrics = strata_store::StoreMetricsSet::default();
+    let long_term = if role.runs_ingester() || role.runs_querier() {
+        let store = Store::open(
+            &config.storage,
+            &data_dir,
+            &instance_id(&config),
+            &store_metrics,
+        )
+        .await
+        .context("opening long-term storage")?;
+        metrics.register(|r| store_metrics.register(r));
+        tracing::info!(store = ?store, "long-term storage opened");
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+
     let mut router = Router::new().merge(ring_routes(ring.clone()));
     let mut links = vec![("/ring".to_string(), "Ingester ring status".to_string())];
     let mut tasks = Vec::new();
 
     // Ingester: in-memory store, gRPC service, ring membership.
     let mut lifecycler: Option<Arc<tokio::sync::Mutex<Option<Lifecycler>>>> = None;
+    let mut ingester_handle: Option<Arc<Ingester>> = None;
+    // Set by POST /ingester/shutdown: flush, leave the ring, stop.
+    let leave_requested = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut grpc_task = None;
     let mut local_ingester: Option<Arc<dyn LocalIngester>> = None;
     let grpc_shutdown = CancellationToken::new();
     if role.runs_ingester() {
         let ingester_metrics = IngesterMetrics::default();
         metrics.register(|r| ingester_metrics.register(r));
-        let ingester = Arc::new(Ingester::new(config.ingester.clone(), ingester_metrics));
+        let mut built = Ingester::new(config.ingester.clone(), ingester_metrics);
+        if let Some(store) = &long_term {
+            let rank: Arc<dyn strata_ingester::FlushRank> = if config.ring.replication_factor > 1 {
+                Arc::new(RingRank {
+                    ring: ring.clone(),
+                    instance_id: instance_id(&config),
+                    shard_by_all_labels: config.distributor.shard_by_all_labels,
+                })
+            } else {
+                Arc::new(strata_ingester::SoleReplica)
+            };
+            built = built.with_flushing(Arc::new(StoreSink(store.clone())), rank);
+        }
+        let ingester = Arc::new(built);
+        ingester_handle = Some(ingester.clone());
+        tasks.push(tokio::spawn(
+            ingester
+                .clone()
+                .run_flush_loop(shutdown.clone().cancelled_owned()),
+        ));
+        router = router.merge(flush_routes(
+            ingester.clone(),
+            shutdown.clone(),
+            leave_requested.clone(),
+            config.server.graceful_shutdown_timeout,
+        ));
+        links.push((
+            "/ingester/flush".to_string(),
+            "Flush every chunk to long-term storage now (POST)".to_string(),
+        ));
         let grpc_listener = TcpListener::bind(config.server.grpc_addr())
             .await
             .with_context(|| format!("cannot listen for gRPC on {}", config.server.grpc_addr()))?;
@@ -368,7 +421,11 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             config.distributor.shard_by_all_labels,
             read_metrics,
         );
-        let querier = Arc::new(Querier::new(config.querier.clone(), ingesters));
+        let mut querier = Querier::new(config.querier.clone(), ingesters);
+        if let Some(store) = &long_term {
+            querier = querier.with_store(store.clone());
+        }
+        let querier = Arc::new(querier);
         router = router.merge(api_routes(querier, config.auth_enabled, api_metrics));
         links.push((
             "/prometheus/api/v1/status/buildinfo".to_string(),
@@ -458,12 +515,44 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             Err(_) => tracing::warn!("gRPC server did not stop in time"),
         }
     }
+    // Pushes arrive over HTTP in the one-process mode: drain them before
+    // the final flush.
+    let mut http_task = Some(http_task);
+    let mut http_result = None;
+    if role == Role::All {
+        if let Some(task) = http_task.take() {
+            http_result = Some(tokio::time::timeout(grace, task).await);
+        }
+    }
+    let leave = leave_requested.load(std::sync::atomic::Ordering::SeqCst);
+    if let Some(ingester) = &ingester_handle {
+        if config.ingester.flush_on_shutdown || leave {
+            tracing::info!("flushing every chunk before stopping");
+            let left = ingester
+                .flush_everything(std::time::Instant::now() + grace.saturating_mul(4))
+                .await;
+            if left > 0 {
+                tracing::error!(
+                    unflushed_bytes = left,
+                    "stopping with chunks that could not be flushed"
+                );
+            }
+        }
+    }
     if let Some(lc) = lifecycler {
-        if let Err(e) = lc.shutdown().await {
+        let result = if leave {
+            lc.shutdown_and_leave().await
+        } else {
+            lc.shutdown().await
+        };
+        if let Err(e) = result {
             tracing::warn!(error = %e, "leaving the ring failed");
         }
     }
-    match tokio::time::timeout(grace, http_task).await {
+    if let Some(task) = http_task.take() {
+        http_result = Some(tokio::time::timeout(grace, task).await);
+    }
+    match http_result.unwrap_or(Ok(Ok(Ok(())))) {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),

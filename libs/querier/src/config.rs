@@ -29,6 +29,16 @@ pub struct QuerierConfig {
     /// Queries evaluated at the same time by one querier; further queries
     /// wait for a slot (within their timeout).
     pub max_concurrent: usize,
+    /// Long-term storage is read only for the part of a query's range older
+    /// than `now - query_store_after` (`0s` = for any range). Keep it below
+    /// the time ingesters hold flushed data (`ingester.retain_period`) or
+    /// recent flushed data is found nowhere.
+    #[serde(with = "strata_model::duration::serde")]
+    pub query_store_after: Duration,
+    /// Ingesters are asked only for the part of a query's range newer than
+    /// `now - query_ingesters_within` (`0s` = for any range).
+    #[serde(with = "strata_model::duration::serde")]
+    pub query_ingesters_within: Duration,
 }
 
 impl Default for QuerierConfig {
@@ -40,6 +50,8 @@ impl Default for QuerierConfig {
             max_series: 0,
             max_query_length: Duration::ZERO,
             max_concurrent: 20,
+            query_store_after: Duration::ZERO,
+            query_ingesters_within: Duration::ZERO,
         }
     }
 }

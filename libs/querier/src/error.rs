@@ -106,17 +106,32 @@ pub enum QuerierError {
     TooManySeries(usize),
     #[error("query timed out in {0}")]
     Timeout(String),
+    /// A per-query limit on what may be read from long-term storage.
+    #[error("{0}")]
+    StoreLimit(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<strata_store::StoreError> for QuerierError {
+    fn from(e: strata_store::StoreError) -> Self {
+        use strata_store::StoreError as S;
+        match e {
+            e if e.is_limit() => QuerierError::StoreLimit(e.to_string()),
+            e @ S::Corrupt { .. } => QuerierError::Internal(e.to_string()),
+            e @ S::Config(_) => QuerierError::Internal(e.to_string()),
+            e => QuerierError::Unavailable(format!("long-term storage: {e}")),
+        }
+    }
 }
 
 impl From<QuerierError> for ApiError {
     fn from(e: QuerierError) -> Self {
         let typ = match &e {
             QuerierError::Unavailable(_) => ErrorType::Unavailable,
-            QuerierError::TooManySamples(_) | QuerierError::TooManySeries(_) => {
-                ErrorType::Execution
-            }
+            QuerierError::TooManySamples(_)
+            | QuerierError::TooManySeries(_)
+            | QuerierError::StoreLimit(_) => ErrorType::Execution,
             QuerierError::Timeout(_) => ErrorType::Timeout,
             QuerierError::Internal(_) => ErrorType::Internal,
         };

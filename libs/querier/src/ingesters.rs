@@ -74,7 +74,8 @@ impl From<tonic::Status> for CallError {
 }
 
 /// One ingester's answer to a selection: series and their chunks.
-type SeriesList = Vec<(Labels, Vec<pb::Chunk>)>;
+/// One source's series with their encoded chunks.
+pub(crate) type SeriesList = Vec<(Labels, Vec<pb::Chunk>)>;
 
 /// Bounds of what one selection may fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,52 +244,46 @@ impl IngesterQuerier {
         request: &SelectRequest,
         limits: FetchLimits,
     ) -> Result<Vec<StoredSeries>, QuerierError> {
+        let answers = self.fetch(tenant, request, limits).await?;
+        merge_answers(named_ingesters(answers), limits).await
+    }
+
+    /// Every replica's answer to a selection, still encoded, named by
+    /// ingester.
+    pub(crate) async fn fetch(
+        &self,
+        tenant: &str,
+        request: &SelectRequest,
+        limits: FetchLimits,
+    ) -> Result<Vec<(String, SeriesList)>, QuerierError> {
         let set = self.replication_set(tenant, &request.matchers)?;
         let matchers = matchers_to_pb(&request.matchers);
         let (start, end) = (request.start_ms, request.end_ms);
         let max_series = limits.max_series;
-        let answers: Vec<(String, SeriesList)> = self
-            .fan_out_named(tenant, &set, move |mut client, tenant_value| {
-                let req = tenant_request(
-                    QueryRequest {
-                        start_ms: start,
-                        end_ms: end,
-                        matchers: matchers.clone(),
-                    },
-                    tenant_value,
-                );
-                Box::pin(async move {
-                    let mut stream = client.query_stream(req).await?.into_inner();
-                    let mut list: SeriesList = Vec::new();
-                    while let Some(msg) = stream.message().await? {
-                        for s in msg.series {
-                            list.push((labels_from_pb(s.labels), s.chunks));
-                        }
-                        if max_series > 0 && list.len() > max_series {
-                            return Err(CallError::Fatal(too_many_series(max_series)));
-                        }
+        self.fan_out_named(tenant, &set, move |mut client, tenant_value| {
+            let req = tenant_request(
+                QueryRequest {
+                    start_ms: start,
+                    end_ms: end,
+                    matchers: matchers.clone(),
+                },
+                tenant_value,
+            );
+            Box::pin(async move {
+                let mut stream = client.query_stream(req).await?.into_inner();
+                let mut list: SeriesList = Vec::new();
+                while let Some(msg) = stream.message().await? {
+                    for s in msg.series {
+                        list.push((labels_from_pb(s.labels), s.chunks));
                     }
-                    Ok(list)
-                })
+                    if max_series > 0 && list.len() > max_series {
+                        return Err(CallError::Fatal(too_many_series(max_series)));
+                    }
+                }
+                Ok(list)
             })
-            .await?;
-        tokio::task::spawn_blocking(move || {
-            let names = answers.iter().map(|(id, _)| id.clone()).collect();
-            let mut merger = SeriesMerger::new(names);
-            for (replica, (id, list)) in answers.into_iter().enumerate() {
-                for (labels, chunks) in list {
-                    merger
-                        .add(replica, labels, chunks)
-                        .map_err(|e| QuerierError::Internal(format!("ingester {id}: {e}")))?;
-                }
-                if max_series > 0 && merger.len() > max_series {
-                    return Err(too_many_series(max_series));
-                }
-            }
-            Ok(merger.finish())
         })
         .await
-        .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?
     }
 
     /// Label names of the series matching any of `matcher_sets` (all names
@@ -515,4 +510,38 @@ pub(crate) fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
             value: m.value.clone(),
         })
         .collect()
+}
+
+/// Names ingester answers `ingester <id>` for error messages.
+pub(crate) fn named_ingesters(answers: Vec<(String, SeriesList)>) -> Vec<(String, SeriesList)> {
+    answers
+        .into_iter()
+        .map(|(id, list)| (format!("ingester {id}"), list))
+        .collect()
+}
+
+/// Merges answers of several sources (replicas, the long-term store) into
+/// one list of series, on the blocking pool.
+pub(crate) async fn merge_answers(
+    answers: Vec<(String, SeriesList)>,
+    limits: FetchLimits,
+) -> Result<Vec<StoredSeries>, QuerierError> {
+    let max_series = limits.max_series;
+    tokio::task::spawn_blocking(move || {
+        let names = answers.iter().map(|(id, _)| id.clone()).collect();
+        let mut merger = SeriesMerger::new(names);
+        for (replica, (id, list)) in answers.into_iter().enumerate() {
+            for (labels, chunks) in list {
+                merger
+                    .add(replica, labels, chunks)
+                    .map_err(|e| QuerierError::Internal(format!("{id}: {e}")))?;
+            }
+            if max_series > 0 && merger.len() > max_series {
+                return Err(too_many_series(max_series));
+            }
+        }
+        Ok(merger.finish())
+    })
+    .await
+    .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?
 }

@@ -48,7 +48,7 @@ impl ChunkSource {
             .get(chunk.replica)
             .map_or("an ingester", String::as_str);
         StorageError::Internal(format!(
-            "corrupt chunk from ingester {from} in series {}: {e}",
+            "corrupt chunk from {from} in series {}: {e}",
             self.labels
         ))
     }
@@ -203,7 +203,8 @@ pub struct SeriesMerger {
 }
 
 impl SeriesMerger {
-    /// `replicas` names the ingesters in the order their answers are added.
+    /// `replicas` names the sources (`ingester <id>`, the long-term store)
+    /// in the order their answers are added.
     pub fn new(replicas: Vec<String>) -> Self {
         Self {
             replicas: Arc::new(replicas),
@@ -305,7 +306,9 @@ mod tests {
     }
 
     fn merged(replicas: Vec<(Labels, Vec<Chunk>)>) -> Vec<StoredSeries> {
-        let names = (0..replicas.len()).map(|i| format!("ing-{i}")).collect();
+        let names = (0..replicas.len())
+            .map(|i| format!("ingester ing-{i}"))
+            .collect();
         let mut m = SeriesMerger::new(names);
         for (i, (labels, chunks)) in replicas.into_iter().enumerate() {
             m.add(i, labels, chunks).unwrap();

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_model::{Labels, Matcher};
-use strata_promql::{Engine, EngineOptions, QueryOutput};
+use strata_promql::{Engine, EngineOptions, QueryOutput, SelectRequest, StoredSeries};
+use strata_store::{Store, StoreSeries};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::{ApiError, QuerierError};
-use crate::ingesters::{FetchLimits, IngesterQuerier, MetadataEntry};
+use crate::ingesters::{
+    merge_answers, named_ingesters, FetchLimits, IngesterQuerier, MetadataEntry, SeriesList,
+};
 use crate::storage::{plan_fetches, PrefetchedStorage};
 use crate::QuerierConfig;
 
@@ -50,8 +53,12 @@ pub struct QueryOverrides {
 pub struct Querier {
     config: QuerierConfig,
     ingesters: IngesterQuerier,
+    store: Option<Arc<Store>>,
     slots: Arc<Semaphore>,
 }
+
+/// Name of the long-term store among a series' sources.
+const STORE_SOURCE: &str = "long-term storage";
 
 impl Querier {
     pub fn new(config: QuerierConfig, ingesters: IngesterQuerier) -> Self {
@@ -59,8 +66,77 @@ impl Querier {
         Self {
             config,
             ingesters,
+            store: None,
             slots,
         }
+    }
+
+    /// Also reads long-term storage (for the ranges `query_store_after`
+    /// allows) and merges it with the ingesters' answers.
+    pub fn with_store(mut self, store: Arc<Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The part of `[start, end]` to read from the store, if any.
+    fn store_range(&self, start_ms: i64, end_ms: i64) -> Option<(Arc<Store>, i64, i64)> {
+        let store = self.store.clone()?;
+        let after = self.config.query_store_after;
+        let end = if after.is_zero() {
+            end_ms
+        } else {
+            end_ms.min(now_ms().saturating_sub(duration_ms(after)))
+        };
+        (start_ms <= end).then_some((store, start_ms, end))
+    }
+
+    /// The part of `[start, end]` to ask ingesters for, if any.
+    fn ingester_range(&self, start_ms: i64, end_ms: i64) -> Option<(i64, i64)> {
+        let within = self.config.query_ingesters_within;
+        if within.is_zero() || self.store.is_none() {
+            return Some((start_ms, end_ms));
+        }
+        let start = start_ms.max(now_ms().saturating_sub(duration_ms(within)));
+        (start <= end_ms).then_some((start, end_ms))
+    }
+
+    /// One selection's series from the ingesters and the store, merged.
+    async fn select(
+        &self,
+        tenant: &str,
+        request: &SelectRequest,
+        limits: FetchLimits,
+    ) -> Result<Vec<StoredSeries>, QuerierError> {
+        let from_ingesters = async {
+            match self.ingester_range(request.start_ms, request.end_ms) {
+                Some((start_ms, end_ms)) => {
+                    let r = SelectRequest {
+                        matchers: request.matchers.clone(),
+                        start_ms,
+                        end_ms,
+                    };
+                    self.ingesters
+                        .fetch(tenant, &r, limits)
+                        .await
+                        .map(named_ingesters)
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let from_store = async {
+            match self.store_range(request.start_ms, request.end_ms) {
+                Some((store, start_ms, end_ms)) => {
+                    let series = store
+                        .select(tenant, &request.matchers, start_ms, end_ms)
+                        .await?;
+                    Ok::<_, QuerierError>(Some((STORE_SOURCE.to_string(), store_series(series))))
+                }
+                None => Ok(None),
+            }
+        };
+        let (mut answers, stored) = tokio::try_join!(from_ingesters, from_store)?;
+        answers.extend(stored);
+        merge_answers(answers, limits).await
     }
 
     pub fn config(&self) -> &QuerierConfig {
@@ -132,7 +208,7 @@ impl Querier {
         let limits = FetchLimits { max_series };
         let reads = fetches
             .iter()
-            .map(|request| self.ingesters.select(tenant, request, limits));
+            .map(|request| self.select(tenant, request, limits));
         let answers =
             match tokio::time::timeout_at(deadline, futures::future::try_join_all(reads)).await {
                 Ok(result) => result?,
@@ -176,10 +252,36 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<Labels>, ApiError> {
-        self.with_timeout(
-            self.ingesters
-                .series(tenant, start_ms, end_ms, matcher_sets, limit),
-        )
+        let from_ingesters = async {
+            match self.ingester_range(start_ms, end_ms) {
+                Some((s, e)) => {
+                    self.ingesters
+                        .series(tenant, s, e, matcher_sets, limit)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let from_store = async {
+            let mut out = Vec::new();
+            if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
+                for set in matcher_sets {
+                    out.extend(store.series(tenant, set, s, e).await?);
+                }
+            }
+            Ok::<_, QuerierError>(out)
+        };
+        self.with_timeout(async {
+            let (mut a, b) = tokio::try_join!(from_ingesters, from_store)?;
+            a.extend(b);
+            a.sort();
+            a.dedup();
+            // One more than the limit tells the caller the answer was cut.
+            if limit > 0 {
+                a.truncate(limit + 1);
+            }
+            Ok(a)
+        })
         .await
     }
 
@@ -191,10 +293,32 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
-        self.with_timeout(
-            self.ingesters
-                .label_names(tenant, start_ms, end_ms, matcher_sets, limit),
-        )
+        let from_ingesters = async {
+            match self.ingester_range(start_ms, end_ms) {
+                Some((s, e)) => {
+                    self.ingesters
+                        .label_names(tenant, s, e, matcher_sets, limit)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let from_store = async {
+            let mut out = Vec::new();
+            if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
+                if matcher_sets.is_empty() {
+                    out.extend(store.label_names(tenant, &[], s, e).await?);
+                }
+                for set in matcher_sets {
+                    out.extend(store.label_names(tenant, set, s, e).await?);
+                }
+            }
+            Ok::<_, QuerierError>(out)
+        };
+        self.with_timeout(async {
+            let (a, b) = tokio::try_join!(from_ingesters, from_store)?;
+            Ok(union_cut(a, b, limit))
+        })
         .await
     }
 
@@ -208,14 +332,32 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
-        self.with_timeout(self.ingesters.label_values(
-            tenant,
-            name,
-            start_ms,
-            end_ms,
-            matcher_sets,
-            limit,
-        ))
+        let from_ingesters = async {
+            match self.ingester_range(start_ms, end_ms) {
+                Some((s, e)) => {
+                    self.ingesters
+                        .label_values(tenant, name, s, e, matcher_sets, limit)
+                        .await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let from_store = async {
+            let mut out = Vec::new();
+            if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
+                if matcher_sets.is_empty() {
+                    out.extend(store.label_values(tenant, name, &[], s, e).await?);
+                }
+                for set in matcher_sets {
+                    out.extend(store.label_values(tenant, name, set, s, e).await?);
+                }
+            }
+            Ok::<_, QuerierError>(out)
+        };
+        self.with_timeout(async {
+            let (a, b) = tokio::try_join!(from_ingesters, from_store)?;
+            Ok(union_cut(a, b, limit))
+        })
         .await
     }
 
@@ -248,4 +390,47 @@ async fn blocking<T: Send + 'static>(
             "query evaluation failed unexpectedly: {e}"
         )))
     })
+}
+
+/// Sorted union of two lists, at most `limit` (0 = all) plus one so the
+/// caller can tell the answer was cut.
+fn union_cut(mut a: Vec<String>, b: Vec<String>, limit: usize) -> Vec<String> {
+    a.extend(b);
+    a.sort();
+    a.dedup();
+    if limit > 0 {
+        a.truncate(limit + 1);
+    }
+    a
+}
+
+/// The store's series as a source for the merger.
+fn store_series(series: Vec<StoreSeries>) -> SeriesList {
+    series
+        .into_iter()
+        .map(|s| {
+            let chunks = s
+                .chunks
+                .into_iter()
+                .map(|c| strata_proto::ingester::Chunk {
+                    start_ms: c.min_time,
+                    end_ms: c.max_time,
+                    encoding: u32::from(c.encoding),
+                    data: c.data,
+                })
+                .collect();
+            (s.labels, chunks)
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

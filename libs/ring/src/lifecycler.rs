@@ -274,7 +274,19 @@ impl Lifecycler {
     /// was not called. With `unregister_on_shutdown` the entry is then removed from the
     /// store; otherwise it stays (LEAVING, with its tokens, so writes already go
     /// elsewhere) for the next start with the same id to take over.
-    pub async fn shutdown(mut self) -> Result<(), RingError> {
+    pub async fn shutdown(self) -> Result<(), RingError> {
+        let unregister = self.shared.config.unregister_on_shutdown;
+        self.stop(unregister).await
+    }
+
+    /// Like [`Lifecycler::shutdown`], but always removes the entry from the
+    /// ring, whatever `unregister_on_shutdown` says (scale-down: this
+    /// instance is not coming back).
+    pub async fn shutdown_and_leave(self) -> Result<(), RingError> {
+        self.stop(true).await
+    }
+
+    async fn stop(mut self, unregister: bool) -> Result<(), RingError> {
         self.cancel.cancel();
         if let Some(task) = self.task.take() {
             if let Err(err) = task.await {
@@ -282,7 +294,7 @@ impl Lifecycler {
             }
         }
         let leave_result = self.leave().await;
-        if !self.shared.config.unregister_on_shutdown {
+        if !unregister {
             leave_result?;
             tracing::info!(instance = %self.shared.config.id, "stopped heartbeating, keeping ring entry as LEAVING");
             return Ok(());

@@ -1,0 +1,830 @@
+//! The long-term store: writes flushed chunks as packed objects plus index
+//! entries, and reads them back for queries.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use strata_cache::{Cache, CacheMetrics, LruCache, MemcachedCache, MemcachedConfig, TieredCache};
+use strata_chunk_store::{
+    ChunkFetcher, ChunkRef, ChunkStoreMetrics, ChunkToWrite, FetchError, InstrumentedStore,
+    LocalObjectStore, ObjectBuilder, ObjectIndex, ObjectStore, S3Config, S3ObjectStore,
+};
+use strata_index::{
+    DynamoRowStore, EmbeddedRowStore, Index, IndexMetrics, ObjectEntry, RowStore, WriteStats,
+};
+use strata_model::{Labels, Matcher};
+
+use crate::config::{ChunksBackend, IndexBackend, ReadLimits, StoreConfig};
+use crate::error::StoreError;
+
+/// Objects grow up to about this many bytes of chunk data; bigger flushes
+/// are split.
+const MAX_OBJECT_DATA: usize = 64 << 20;
+/// Object indexes and index reads in flight for one query.
+const READ_CONCURRENCY: usize = 16;
+
+/// One chunk, as written and as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreChunk {
+    pub min_time: i64,
+    pub max_time: i64,
+    /// `strata_chunk` encoding number (1 = XOR).
+    pub encoding: u8,
+    pub data: Bytes,
+}
+
+/// A series read from the store: its labels and chunks sorted by time
+/// (chunks of several objects may overlap: the querier merges them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreSeries {
+    pub labels: Labels,
+    pub chunks: Vec<StoreChunk>,
+}
+
+/// One series' chunks of one window, to write.
+#[derive(Clone, Debug)]
+pub struct WriteSeries {
+    pub fingerprint: u64,
+    pub labels: Labels,
+    /// Digest of the chunks, identical across replicas that cut the same
+    /// chunks; later replicas compare it before writing their own copy.
+    pub digest: u32,
+    pub chunks: Vec<StoreChunk>,
+}
+
+/// Chunks of one tenant and one aligned window.
+#[derive(Clone, Debug)]
+pub struct WriteBatch {
+    pub tenant: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub series: Vec<WriteSeries>,
+}
+
+/// What the store itself counts (its parts export their own metrics).
+#[derive(Clone, Default)]
+pub struct StoreMetrics {
+    pub objects_written: Counter,
+    pub object_bytes_written: Counter,
+    pub index_items_written: Counter,
+    /// DynamoDB write units (1 per started KB of each item).
+    pub index_write_units: Counter,
+    pub index_bytes_written: Counter,
+    /// Series whose postings for a day were already written (cache hit).
+    pub series_index_dedupe_hits: Counter,
+    pub chunks_read: Counter,
+    pub chunk_bytes_read: Counter,
+    pub chunk_cache_hits: Counter,
+    pub corrupt_chunks: Counter,
+}
+
+/// Every metric of the store and its parts.
+#[derive(Clone, Default)]
+pub struct StoreMetricsSet {
+    pub store: StoreMetrics,
+    pub chunks: ChunkStoreMetrics,
+    pub index: IndexMetrics,
+    pub cache: CacheMetrics,
+}
+
+impl StoreMetricsSet {
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("strata_store");
+        let m = &self.store;
+        r.register(
+            "objects_written",
+            "Chunk objects written",
+            m.objects_written.clone(),
+        );
+        r.register(
+            "object_bytes_written",
+            "Bytes of chunk objects written",
+            m.object_bytes_written.clone(),
+        );
+        r.register(
+            "index_items_written",
+            "Index items written",
+            m.index_items_written.clone(),
+        );
+        r.register(
+            "index_write_units",
+            "Index write units as DynamoDB bills them (1 per started KB of each item)",
+            m.index_write_units.clone(),
+        );
+        r.register(
+            "index_bytes_written",
+            "Bytes of index items written",
+            m.index_bytes_written.clone(),
+        );
+        r.register(
+            "series_index_dedupe_hits",
+            "Series whose index entries for a day were already written (not written again)",
+            m.series_index_dedupe_hits.clone(),
+        );
+        r.register(
+            "chunks_read",
+            "Chunks read for queries",
+            m.chunks_read.clone(),
+        );
+        r.register(
+            "chunk_bytes_read",
+            "Chunk bytes read for queries",
+            m.chunk_bytes_read.clone(),
+        );
+        r.register(
+            "chunk_cache_hits",
+            "Chunks answered by the cache",
+            m.chunk_cache_hits.clone(),
+        );
+        r.register(
+            "corrupt_chunks",
+            "Chunks that failed their checksum when read",
+            m.corrupt_chunks.clone(),
+        );
+        self.chunks.register(registry);
+        self.index.register(registry);
+        self.cache.register(registry);
+    }
+}
+
+/// Chunk objects, the index over them and the caches in front.
+pub struct Store {
+    objects: Arc<dyn ObjectStore>,
+    fetcher: ChunkFetcher,
+    index: Index,
+    cache: Arc<dyn Cache>,
+    writer: String,
+    seq: AtomicU64,
+    limits: ReadLimits,
+    metrics: StoreMetrics,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("objects", &self.objects.kind())
+            .field("index", &self.index)
+            .field("writer", &self.writer)
+            .finish()
+    }
+}
+
+fn dir_or(configured: &str, data_dir: &Path, default: &str) -> std::path::PathBuf {
+    if configured.is_empty() {
+        data_dir.join(default)
+    } else {
+        std::path::PathBuf::from(configured)
+    }
+}
+
+impl Store {
+    /// Opens the configured backends (creating the local directories,
+    /// the bucket and the tables when so configured). `writer` names this
+    /// process in object keys, so two writers never pick the same key.
+    pub async fn open(
+        config: &StoreConfig,
+        data_dir: &Path,
+        writer: &str,
+        metrics: &StoreMetricsSet,
+    ) -> Result<Store, StoreError> {
+        config
+            .index
+            .schema
+            .validate()
+            .map_err(|e| StoreError::Config(format!("storage.index.schema: {e}")))?;
+        let objects: Arc<dyn ObjectStore> = match config.chunks.backend {
+            ChunksBackend::Local => {
+                let dir = dir_or(&config.chunks.local.directory, data_dir, "chunks");
+                Arc::new(LocalObjectStore::new(&dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot use {} for chunk objects (storage.chunks.local.directory): {e}",
+                        dir.display()
+                    ))
+                })?)
+            }
+            ChunksBackend::S3 => {
+                let s = &config.chunks.s3;
+                if s.bucket.is_empty() {
+                    return Err(StoreError::Config(
+                        "storage.chunks.s3.bucket is empty; name the bucket for chunk objects"
+                            .into(),
+                    ));
+                }
+                let s3 = S3Config {
+                    bucket: s.bucket.clone(),
+                    endpoint: s.endpoint.clone(),
+                    region: s.region.clone(),
+                    force_path_style: s.force_path_style,
+                    create_bucket: s.create_bucket,
+                    access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.clone()),
+                    secret_access_key: (!s.secret_access_key.is_empty())
+                        .then(|| s.secret_access_key.clone()),
+                    ..S3Config::default()
+                };
+                Arc::new(S3ObjectStore::connect(&s3).await.map_err(|e| {
+                    StoreError::Config(format!("cannot use S3 bucket {}: {e}", s.bucket))
+                })?)
+            }
+        };
+        let objects: Arc<dyn ObjectStore> =
+            Arc::new(InstrumentedStore::new(objects, metrics.chunks.clone()));
+        let rows: Arc<dyn RowStore> = match config.index.backend {
+            IndexBackend::Embedded => {
+                let dir = dir_or(&config.index.embedded.directory, data_dir, "index");
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create index directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let opened = tokio::task::spawn_blocking(move || EmbeddedRowStore::open(&dir))
+                    .await
+                    .map_err(|e| StoreError::Config(format!("opening the index failed: {e}")))?;
+                Arc::new(opened.map_err(|e| {
+                    StoreError::Config(format!("cannot open the embedded index: {e}"))
+                })?)
+            }
+            IndexBackend::Dynamodb => {
+                let d = &config.index.dynamodb;
+                let aws = strata_aws::AwsConfig {
+                    region: d.region.clone(),
+                    endpoint_url: (!d.endpoint.is_empty()).then(|| d.endpoint.clone()),
+                    ..strata_aws::AwsConfig::default()
+                };
+                Arc::new(DynamoRowStore::connect(&aws).await)
+            }
+        };
+        let index = Index::new(rows, config.index.schema.clone(), metrics.index.clone())?;
+        if config.index.backend == IndexBackend::Embedded || config.index.dynamodb.create_tables {
+            index.ensure_tables().await?;
+        }
+        let mut levels: Vec<Arc<dyn Cache>> = Vec::new();
+        if config.cache.lru_bytes > 0 {
+            levels.push(Arc::new(LruCache::new(
+                "store-lru",
+                config.cache.lru_bytes,
+                metrics.cache.clone(),
+            )));
+        }
+        let m = &config.cache.memcached;
+        if !m.addresses.is_empty() {
+            let memcached = MemcachedCache::new(
+                "memcached",
+                MemcachedConfig {
+                    addresses: m.addresses.clone(),
+                    timeout: m.timeout,
+                    ttl: m.ttl,
+                    connections_per_server: m.connections_per_server.max(1),
+                    ..MemcachedConfig::default()
+                },
+                metrics.cache.clone(),
+            )
+            .map_err(|e| StoreError::Config(format!("storage.cache.memcached: {e}")))?;
+            levels.push(Arc::new(memcached));
+        }
+        Ok(Store {
+            fetcher: ChunkFetcher::new(objects.clone()).with_metrics(metrics.chunks.clone()),
+            objects,
+            index,
+            cache: Arc::new(TieredCache::new(levels)),
+            writer: sanitize_writer(writer),
+            seq: AtomicU64::new(0),
+            limits: config.limits,
+            metrics: metrics.store.clone(),
+        })
+    }
+
+    /// A store over given parts (tests, tools).
+    pub fn from_parts(
+        objects: Arc<dyn ObjectStore>,
+        index: Index,
+        cache: Arc<dyn Cache>,
+        writer: &str,
+        limits: ReadLimits,
+    ) -> Store {
+        Store {
+            fetcher: ChunkFetcher::new(objects.clone()),
+            objects,
+            index,
+            cache,
+            writer: sanitize_writer(writer),
+            seq: AtomicU64::new(0),
+            limits,
+            metrics: StoreMetrics::default(),
+        }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    fn next_key(&self, tenant: &str, window_start_ms: i64) -> String {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let day = window_start_ms.div_euclid(86_400_000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        format!(
+            "{tenant}/chunks/{day}/{window_start_ms}-{}-{now}-{seq}",
+            self.writer
+        )
+    }
+
+    /// Writes a batch: one object per ~64 MiB of chunk data, each PUT before
+    /// its index entries, so an index entry never points at a missing
+    /// object. Returns when everything is durable.
+    pub async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut start = 0;
+        while start < batch.series.len() {
+            let mut builder = ObjectBuilder::new(&batch.tenant);
+            let mut end = start;
+            let mut min_time = i64::MAX;
+            let mut max_time = i64::MIN;
+            while end < batch.series.len() && (end == start || builder.data_len() < MAX_OBJECT_DATA)
+            {
+                let s = &batch.series[end];
+                let chunks: Vec<ChunkToWrite> = s
+                    .chunks
+                    .iter()
+                    .map(|c| ChunkToWrite {
+                        min_time: c.min_time,
+                        max_time: c.max_time,
+                        encoding: c.encoding,
+                        data: c.data.clone(),
+                    })
+                    .collect();
+                for c in &s.chunks {
+                    min_time = min_time.min(c.min_time);
+                    max_time = max_time.max(c.max_time);
+                }
+                builder.add_series(s.fingerprint, &s.labels, &chunks);
+                end += 1;
+            }
+            let part = &batch.series[start..end];
+            start = end;
+            if min_time > max_time {
+                continue; // no chunks at all
+            }
+            let key = self.next_key(&batch.tenant, batch.window_start_ms);
+            let built = builder.finish(&key);
+            let body_len = built.body.len();
+            retry("put chunk object", || {
+                self.objects.put(&built.key, built.body.clone())
+            })
+            .await?;
+            self.metrics.objects_written.inc();
+            self.metrics.object_bytes_written.inc_by(body_len as u64);
+            // The object's index, while we have it.
+            let index_section = built.body.slice(
+                built.index_offset as usize
+                    ..(built.index_offset as usize).saturating_add(built.index_len as usize),
+            );
+            self.cache
+                .set_multi(vec![(object_index_key(&built.key), index_section)])
+                .await;
+
+            // Postings, once per series and day (replicas and earlier
+            // flushes of the day already wrote most of them).
+            let days: Vec<i64> =
+                (min_time.div_euclid(86_400_000)..=max_time.div_euclid(86_400_000)).collect();
+            let mut dedupe_keys: Vec<String> = Vec::new();
+            for s in part {
+                for d in &days {
+                    dedupe_keys.push(series_day_key(&batch.tenant, *d, s.fingerprint));
+                }
+            }
+            let known = self.cache.get_multi(&dedupe_keys).await;
+            let new_series: Vec<(u64, Labels)> = part
+                .iter()
+                .filter(|s| {
+                    let all_known = days.iter().all(|d| {
+                        known.contains_key(&series_day_key(&batch.tenant, *d, s.fingerprint))
+                    });
+                    if all_known {
+                        self.metrics.series_index_dedupe_hits.inc();
+                    }
+                    !all_known
+                })
+                .map(|s| (s.fingerprint, s.labels.clone()))
+                .collect();
+            if !new_series.is_empty() {
+                let stats = self
+                    .index
+                    .add_series(&batch.tenant, min_time, max_time, &new_series, &key)
+                    .await?;
+                self.count_writes(stats);
+            }
+            let mut entry_series: Vec<(u64, u32)> =
+                part.iter().map(|s| (s.fingerprint, s.digest)).collect();
+            entry_series.sort_unstable();
+            entry_series.dedup();
+            let entry = ObjectEntry {
+                key: key.clone(),
+                index_offset: built.index_offset,
+                index_len: built.index_len,
+                min_time,
+                max_time,
+                series: entry_series,
+            };
+            let stats = self.index.add_object(&batch.tenant, &entry).await?;
+            self.count_writes(stats);
+            let marks: Vec<(String, Bytes)> = new_series
+                .iter()
+                .flat_map(|(fp, _)| {
+                    days.iter()
+                        .map(|d| {
+                            (
+                                series_day_key(&batch.tenant, *d, *fp),
+                                Bytes::from_static(b"1"),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            self.cache.set_multi(marks).await;
+        }
+        Ok(())
+    }
+
+    fn count_writes(&self, stats: WriteStats) {
+        self.metrics.index_items_written.inc_by(stats.items);
+        self.metrics.index_write_units.inc_by(stats.write_units);
+        self.metrics.index_bytes_written.inc_by(stats.bytes);
+    }
+
+    /// Of these (fingerprint, digest) pairs, the fingerprints whose chunks
+    /// with that digest are stored for the window `[from_ms, to_ms)`.
+    pub async fn stored(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        series: &[(u64, u32)],
+    ) -> Result<HashSet<u64>, StoreError> {
+        let wanted: HashMap<u64, u32> = series.iter().copied().collect();
+        let fps: BTreeSet<u64> = wanted.keys().copied().collect();
+        if fps.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let objects = self
+            .index
+            .objects(tenant, from_ms, to_ms.saturating_sub(1), Some(&fps))
+            .await?;
+        let mut out = HashSet::new();
+        for o in objects {
+            if o.min_time < from_ms || o.max_time >= to_ms {
+                continue;
+            }
+            for (fp, digest) in o.series {
+                if wanted.get(&fp) == Some(&digest) {
+                    out.insert(fp);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object index of each object, from the cache or the object.
+    async fn object_indexes(
+        &self,
+        objects: &[ObjectEntry],
+    ) -> Result<Vec<Arc<ObjectIndex>>, StoreError> {
+        let keys: Vec<String> = objects.iter().map(|o| object_index_key(&o.key)).collect();
+        let cached = self.cache.get_multi(&keys).await;
+        let mut fills: Vec<(String, Bytes)> = Vec::new();
+        let jobs: Vec<(String, u64, u32, String, Option<Bytes>)> = objects
+            .iter()
+            .zip(keys)
+            .map(|(o, ck)| {
+                let hit = cached.get(&ck).cloned();
+                (o.key.clone(), o.index_offset, o.index_len, ck, hit)
+            })
+            .collect();
+        let store = self.objects.clone();
+        let mut reads =
+            futures::stream::iter(jobs.into_iter().map(move |(key, offset, len, ck, hit)| {
+                let store = store.clone();
+                async move {
+                    let (section, from_cache) = match hit {
+                        Some(b) => (b, true),
+                        None => (
+                            retry("read object index", || {
+                                store.get_range(&key, offset, u64::from(len))
+                            })
+                            .await?,
+                            false,
+                        ),
+                    };
+                    let parsed =
+                        ObjectIndex::parse(&key, &section).map_err(|e| StoreError::Corrupt {
+                            object: key.clone(),
+                            detail: format!("object index: {e}"),
+                        })?;
+                    Ok::<_, StoreError>((Arc::new(parsed), (!from_cache).then_some((ck, section))))
+                }
+            }))
+            .buffered(READ_CONCURRENCY);
+        let mut out = Vec::with_capacity(objects.len());
+        while let Some(r) = reads.next().await {
+            let (index, fill) = r?;
+            out.push(index);
+            if let Some(f) = fill {
+                fills.push(f);
+            }
+        }
+        drop(reads);
+        if !fills.is_empty() {
+            self.cache.set_multi(fills).await;
+        }
+        Ok(out)
+    }
+
+    /// Every stored chunk ref of the series matching all matchers that
+    /// overlaps `[from, to]`, grouped by series.
+    async fn refs(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<BTreeMap<Labels, Vec<ChunkRef>>, StoreError> {
+        let fps = self.index.lookup(tenant, from_ms, to_ms, matchers).await?;
+        if fps.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let objects = self
+            .index
+            .objects(tenant, from_ms, to_ms, Some(&fps))
+            .await?;
+        let indexes = self.object_indexes(&objects).await?;
+        let mut out: BTreeMap<Labels, Vec<ChunkRef>> = BTreeMap::new();
+        for (entry, index) in objects.iter().zip(indexes) {
+            for (fp, _) in &entry.series {
+                for s in index.get_all(*fp) {
+                    if !matchers
+                        .iter()
+                        .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+                    {
+                        continue;
+                    }
+                    let refs: Vec<ChunkRef> = s
+                        .chunks
+                        .iter()
+                        .filter(|c| c.max_time >= from_ms && c.min_time <= to_ms)
+                        .cloned()
+                        .collect();
+                    if !refs.is_empty() {
+                        out.entry(s.labels.clone()).or_default().extend(refs);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Series matching all matchers with chunks overlapping `[from, to]`,
+    /// sorted by labels, with those chunks (sorted by time; identical
+    /// chunks of several objects once). A chunk that fails its checksum is
+    /// replaced by an identical-span chunk of another object when there is
+    /// one; otherwise the read fails naming the object.
+    pub async fn select(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<StoreSeries>, StoreError> {
+        let refs = self.refs(tenant, matchers, from_ms, to_ms).await?;
+        let total: usize = refs.values().map(Vec::len).sum();
+        let bytes: usize = refs
+            .values()
+            .flat_map(|r| r.iter())
+            .map(|c| c.len as usize)
+            .sum();
+        if self.limits.max_chunks_per_query > 0 && total > self.limits.max_chunks_per_query {
+            return Err(StoreError::TooManyChunks {
+                limit: self.limits.max_chunks_per_query,
+            });
+        }
+        if self.limits.max_chunk_bytes_per_query > 0
+            && bytes > self.limits.max_chunk_bytes_per_query
+        {
+            return Err(StoreError::TooManyBytes {
+                limit: self.limits.max_chunk_bytes_per_query,
+            });
+        }
+        let flat: Vec<(&Labels, &ChunkRef)> = refs
+            .iter()
+            .flat_map(|(l, rs)| rs.iter().map(move |r| (l, r)))
+            .collect();
+        let keys: Vec<String> = flat.iter().map(|(_, r)| chunk_key(r)).collect();
+        let cached = self.cache.get_multi(&keys).await;
+        let mut data: Vec<Option<Result<Bytes, FetchError>>> = keys
+            .iter()
+            .map(|k| cached.get(k).cloned().map(Ok))
+            .collect();
+        self.metrics.chunk_cache_hits.inc_by(cached.len() as u64);
+        let missing: Vec<usize> = (0..flat.len()).filter(|i| data[*i].is_none()).collect();
+        if !missing.is_empty() {
+            let to_fetch: Vec<ChunkRef> = missing.iter().map(|i| flat[*i].1.clone()).collect();
+            let fetched = self.fetcher.fetch(&to_fetch).await;
+            let mut fills = Vec::new();
+            for (i, r) in missing.iter().zip(fetched) {
+                if let Ok(b) = &r {
+                    fills.push((keys[*i].clone(), b.clone()));
+                }
+                data[*i] = Some(r);
+            }
+            self.cache.set_multi(fills).await;
+        }
+        let mut out: BTreeMap<&Labels, Vec<StoreChunk>> = BTreeMap::new();
+        let mut failed: Vec<(usize, FetchError)> = Vec::new();
+        for (i, d) in data.into_iter().enumerate() {
+            let (labels, r) = flat[i];
+            match d {
+                Some(Ok(bytes)) => {
+                    self.metrics.chunks_read.inc();
+                    self.metrics.chunk_bytes_read.inc_by(bytes.len() as u64);
+                    out.entry(labels).or_default().push(StoreChunk {
+                        min_time: r.min_time,
+                        max_time: r.max_time,
+                        encoding: r.encoding,
+                        data: bytes,
+                    });
+                }
+                Some(Err(e)) => failed.push((i, e)),
+                None => {}
+            }
+        }
+        for (i, e) in failed {
+            let (labels, r) = flat[i];
+            // Another object holding the same span of the series covers it.
+            let covered = out.get(labels).is_some_and(|chunks| {
+                chunks
+                    .iter()
+                    .any(|c| c.min_time == r.min_time && c.max_time == r.max_time)
+            });
+            if covered {
+                continue;
+            }
+            return Err(match e {
+                FetchError::Corrupt { object, offset } => {
+                    self.metrics.corrupt_chunks.inc();
+                    StoreError::Corrupt {
+                        object,
+                        detail: format!(
+                            "chunk at offset {offset} of series {labels} failed its checksum"
+                        ),
+                    }
+                }
+                other => StoreError::Fetch(format!("series {labels}: {other}")),
+            });
+        }
+        Ok(out
+            .into_iter()
+            .map(|(labels, mut chunks)| {
+                chunks.sort_by(|a, b| (a.min_time, a.max_time).cmp(&(b.min_time, b.max_time)));
+                chunks.dedup();
+                StoreSeries {
+                    labels: labels.clone(),
+                    chunks,
+                }
+            })
+            .collect())
+    }
+
+    /// Label sets of the series matching all matchers with chunks in
+    /// `[from, to]`, sorted. Reads no chunk data.
+    pub async fn series(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Labels>, StoreError> {
+        Ok(self
+            .refs(tenant, matchers, from_ms, to_ms)
+            .await?
+            .into_keys()
+            .collect())
+    }
+
+    /// Label names of the series matching all matchers (all names of the
+    /// days overlapping the range when there are none), sorted.
+    pub async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if matchers.is_empty() {
+            return Ok(self.index.label_names(tenant, from_ms, to_ms).await?);
+        }
+        let names: BTreeSet<String> = self
+            .series(tenant, matchers, from_ms, to_ms)
+            .await?
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` among the series matching all matchers (all
+    /// of the days overlapping the range when there are none), sorted.
+    pub async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if matchers.is_empty() {
+            return Ok(self
+                .index
+                .label_values(tenant, from_ms, to_ms, name)
+                .await?);
+        }
+        let values: BTreeSet<String> = self
+            .series(tenant, matchers, from_ms, to_ms)
+            .await?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// Object keys carry the writer's name; keep it to characters that are safe
+/// in every object store.
+fn sanitize_writer(writer: &str) -> String {
+    let s: String = writer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "writer".into()
+    } else {
+        s
+    }
+}
+
+fn object_index_key(object: &str) -> String {
+    strata_cache::cache_key(&[b"oi", object.as_bytes()])
+}
+
+fn chunk_key(r: &ChunkRef) -> String {
+    strata_cache::cache_key(&[b"c", r.object.as_bytes(), &r.offset.to_le_bytes()])
+}
+
+fn series_day_key(tenant: &str, day: i64, fp: u64) -> String {
+    strata_cache::cache_key(&[
+        b"wd",
+        tenant.as_bytes(),
+        &day.to_le_bytes(),
+        &fp.to_le_bytes(),
+    ])
+}
+
+/// Retries a store call with exponential backoff and jitter (3 attempts);
+/// a missing object is not retried.
+async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, strata_chunk_store::StoreError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= 3 || e.is_not_found() => return Err(StoreError::Objects(e)),
+            Err(e) => {
+                let jitter = rand::random_range(0..=delay.as_millis() as u64 / 2);
+                tracing::debug!(attempt, error = %e, "{what} failed; retrying");
+                tokio::time::sleep(delay + Duration::from_millis(jitter)).await;
+                delay *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
