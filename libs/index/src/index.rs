@@ -14,6 +14,10 @@ use crate::metrics::IndexMetrics;
 use crate::rows::{IndexItem, RowStore, WriteStats};
 use crate::schema::{day_of, Schema, SchemaConfig};
 
+/// Most day buckets one read visits (ten years), counted back from the end
+/// of its range.
+pub const MAX_READ_DAYS: i64 = 3660;
+
 /// Row queries of one operation in flight at once.
 const QUERY_CONCURRENCY: usize = 16;
 
@@ -135,6 +139,16 @@ impl Index {
     }
 
     /// The schema this index was built with.
+    /// Days a read of `[from_ms, to_ms]` visits: never after tomorrow (UTC)
+    /// and at most [`MAX_READ_DAYS`] back from the range's end, so a request
+    /// for "all time" costs a bounded number of row queries.
+    fn read_days(&self, from_ms: i64, to_ms: i64) -> RangeInclusive<i64> {
+        let tomorrow = day_of(now_ms()).saturating_add(1);
+        let to = day_of(to_ms).min(tomorrow);
+        let from = day_of(from_ms).max(to.saturating_sub(MAX_READ_DAYS - 1));
+        from..=to
+    }
+
     pub fn schema(&self) -> &SchemaConfig {
         &self.config
     }
@@ -435,7 +449,7 @@ impl Index {
         if from_ms > to_ms {
             return Ok(BTreeSet::new());
         }
-        let days = days(from_ms, to_ms);
+        let days = self.read_days(from_ms, to_ms);
         let (mut positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| !m.matches_empty());
         // Cheapest first: equality, then literal sets, then scans.
@@ -622,7 +636,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let mut queries = Vec::new();
-        for day in days(from_ms, to_ms) {
+        for day in self.read_days(from_ms, to_ms) {
             let period = self.schema.period(day);
             // Only the shards the wanted series live in.
             let shards: BTreeSet<u32> = match fingerprints {
@@ -716,7 +730,8 @@ impl Index {
         if from_ms > to_ms {
             return Ok(Vec::new());
         }
-        let queries: Vec<RowQuery> = days(from_ms, to_ms)
+        let queries: Vec<RowQuery> = self
+            .read_days(from_ms, to_ms)
             .map(|day| RowQuery {
                 table: self.schema.period(day).table.clone(),
                 hash: encoding::names_hash(&tenant, day),
@@ -763,7 +778,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let values: BTreeSet<String> = self
-            .scan_postings(&tenant, &days(from_ms, to_ms), name, &Select::All)
+            .scan_postings(&tenant, &self.read_days(from_ms, to_ms), name, &Select::All)
             .await?
             .into_iter()
             .map(|(value, _)| value)
@@ -771,4 +786,11 @@ impl Index {
             .collect();
         Ok(values.into_iter().collect())
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

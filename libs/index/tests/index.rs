@@ -183,6 +183,36 @@ async fn times_before_1970_use_floor_days() {
 }
 
 #[tokio::test]
+async fn all_time_reads_are_bounded_and_find_recent_data() {
+    let index = index_on(memory(), SchemaConfig::default()).await;
+    let s = series(&[("__name__", "recent"), ("job", "api")]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    index
+        .add_series(TENANT, now - 1000, now, std::slice::from_ref(&s), "b")
+        .await
+        .unwrap();
+    let m = [eq("job", "api")];
+    assert_eq!(
+        index.lookup(TENANT, i64::MIN, i64::MAX, &m).await.unwrap(),
+        fps(&[&s])
+    );
+    assert_eq!(
+        index.label_names(TENANT, i64::MIN, i64::MAX).await.unwrap(),
+        vec!["__name__", "job"]
+    );
+    assert_eq!(
+        index
+            .label_values(TENANT, i64::MIN, i64::MAX, "job")
+            .await
+            .unwrap(),
+        vec!["api"]
+    );
+}
+
+#[tokio::test]
 async fn schema_periods_switch_tables_and_shards() {
     let counting = CountingStore::new(memory());
     // Day 0 of the tests is 2024-03-01; the new period starts on day 2.
