@@ -695,7 +695,7 @@ impl Store {
         Ok(out
             .into_iter()
             .map(|(labels, mut chunks)| {
-                chunks.sort_by(|a, b| (a.min_time, a.max_time).cmp(&(b.min_time, b.max_time)));
+                chunks.sort_by_key(|c| (c.min_time, c.max_time));
                 chunks.dedup();
                 StoreSeries {
                     labels: labels.clone(),
