@@ -54,6 +54,8 @@ pub struct Ingester {
     /// One flush cycle at a time (the periodic loop, the flush endpoint and
     /// shutdown may ask at once).
     flushing: tokio::sync::Mutex<()>,
+    /// Wall clock in Unix ms (replaced by tests).
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
 impl Ingester {
@@ -67,7 +69,19 @@ impl Ingester {
             sink: None,
             rank: Arc::new(SoleReplica),
             flushing: tokio::sync::Mutex::new(()),
+            clock: Arc::new(unix_now_ms),
         }
+    }
+
+    /// Replaces the wall clock (Unix ms) the ingester reads when samples
+    /// arrive and flush cycles run; for tests.
+    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.clock)()
     }
 
     /// Flushes closed chunks to `sink`; `rank` tells this ingester's place
@@ -150,7 +164,7 @@ impl Ingester {
         let db = self.tenant_or_create(tenant)?;
         let max_samples = self.config.max_samples_per_chunk.max(1);
         let window_ms = self.window_ms();
-        let now_ms = unix_now_ms();
+        let now_ms = self.now_ms();
         let mut cut_bytes = 0;
         let mut outcome = PushOutcome::default();
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
@@ -440,7 +454,7 @@ impl Ingester {
             if everything {
                 let mut bytes = 0;
                 for t in this.all_tenants() {
-                    bytes += t.cut_all_heads().1;
+                    bytes += t.cut_all_heads(now_ms).1;
                 }
                 this.note_cut(bytes);
             } else {
@@ -535,16 +549,12 @@ impl Ingester {
         let pending = tokio::task::spawn_blocking(move || {
             let rank = this.rank.clone();
             let tenant_id = t.id().to_string();
-            t.pending_flushes(window_ms, |series| {
-                if everything {
-                    return i64::MAX;
-                }
+            let due_at = if everything { i64::MAX } else { now_ms };
+            t.pending_flushes(window_ms, due_at, delay_ms, |series| {
                 let labels: Vec<(&str, &str)> =
                     series.labels.iter().map(|(n, v)| (&**n, &**v)).collect();
                 let r = rank.rank(&tenant_id, &labels) as i64;
-                now_ms
-                    .saturating_sub(delay_ms)
-                    .saturating_sub(r.saturating_mul(takeover_ms))
+                r.saturating_mul(takeover_ms)
             })
         })
         .await;
@@ -665,7 +675,7 @@ impl Ingester {
         }
         let mut backoff = std::time::Duration::from_millis(100);
         loop {
-            let outcome = self.flush_cycle(unix_now_ms(), true).await;
+            let outcome = self.flush_cycle(self.now_ms(), true).await;
             tracing::info!(
                 chunks_flushed = outcome.chunks_flushed,
                 failed_batches = outcome.batches_failed,
@@ -700,7 +710,7 @@ impl Ingester {
                 _ = &mut stop => return,
                 _ = tick.tick() => {}
             }
-            let outcome = self.flush_cycle(unix_now_ms(), false).await;
+            let outcome = self.flush_cycle(self.now_ms(), false).await;
             if outcome != FlushOutcome::default() {
                 tracing::info!(
                     chunks_flushed = outcome.chunks_flushed,
@@ -736,7 +746,12 @@ impl Ingester {
             }
             let this = self.clone();
             let started = std::time::Instant::now();
-            match tokio::task::spawn_blocking(move || this.cut_aged_chunks(unix_now_ms())).await {
+            match tokio::task::spawn_blocking(move || {
+                let now = this.now_ms();
+                this.cut_aged_chunks(now)
+            })
+            .await
+            {
                 Ok(outcome) => tracing::debug!(
                     series_checked = outcome.series_checked,
                     chunks_cut = outcome.chunks_cut,

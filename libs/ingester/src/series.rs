@@ -79,6 +79,10 @@ pub(crate) struct ClosedChunk {
     /// Wall-clock time (Unix ms) it was flushed (or found stored by another
     /// replica); `None` while only this ingester's memory holds it.
     pub(crate) flushed_at_ms: Option<i64>,
+    /// Wall-clock time (Unix ms) it was closed. Flush turns are counted from
+    /// when a chunk became flushable, so replicas keep their order even for
+    /// windows that ended long ago (old data, a backlog).
+    pub(crate) closed_at_ms: i64,
 }
 
 pub(crate) struct SeriesData {
@@ -156,7 +160,7 @@ impl SeriesData {
             && (head_samples >= max_samples
                 || window_of(t, window_ms) != window_of(self.head_min_time, window_ms))
         {
-            cut_bytes = self.cut_head();
+            cut_bytes = self.cut_head(now_ms);
         }
         if self.head.num_samples() == 0 {
             self.head_min_time = t;
@@ -180,19 +184,19 @@ impl SeriesData {
         if self.head.num_samples() == 0 || now_ms < window_end(self.head_min_time, window_ms) {
             return 0;
         }
-        self.cut_head()
+        self.cut_head(now_ms)
     }
 
     /// Closes the open chunk whatever its age (a flush of everything, as on
     /// shutdown). Returns its bytes (0 when the head was empty).
-    pub(crate) fn force_cut(&mut self) -> usize {
+    pub(crate) fn force_cut(&mut self, now_ms: i64) -> usize {
         if self.head.num_samples() == 0 {
             return 0;
         }
-        self.cut_head()
+        self.cut_head(now_ms)
     }
 
-    fn cut_head(&mut self) -> usize {
+    fn cut_head(&mut self, now_ms: i64) -> usize {
         let head = std::mem::replace(&mut self.head, XorChunk::new());
         let data = Bytes::copy_from_slice(head.bytes());
         let len = data.len();
@@ -204,6 +208,7 @@ impl SeriesData {
                 data,
             },
             flushed_at_ms: None,
+            closed_at_ms: now_ms,
         });
         len
     }
@@ -244,13 +249,25 @@ impl SeriesData {
         min <= end && self.last_time >= start
     }
 
-    /// Closed chunks not yet in long-term storage whose window ended at or
-    /// before `ready_before` (all of them with `i64::MAX`), oldest first.
-    pub(crate) fn unflushed(&self, window_ms: i64, ready_before: i64) -> Vec<ChunkData> {
+    /// Closed chunks not yet in long-term storage that are due at `now_ms`,
+    /// oldest first: a chunk is due `delay_ms` after its window ended, and
+    /// not before it was closed, plus `wait_ms` (this replica's turn). With
+    /// `now_ms == i64::MAX` every unflushed chunk is due.
+    pub(crate) fn unflushed(
+        &self,
+        window_ms: i64,
+        now_ms: i64,
+        delay_ms: i64,
+        wait_ms: i64,
+    ) -> Vec<ChunkData> {
         self.closed
             .iter()
             .filter(|c| {
-                c.flushed_at_ms.is_none() && window_end(c.chunk.min_time, window_ms) <= ready_before
+                let due = window_end(c.chunk.min_time, window_ms)
+                    .saturating_add(delay_ms)
+                    .max(c.closed_at_ms)
+                    .saturating_add(wait_ms);
+                c.flushed_at_ms.is_none() && (now_ms == i64::MAX || due <= now_ms)
             })
             .map(|c| c.chunk.clone())
             .collect()
@@ -398,8 +415,8 @@ mod tests {
             // A sweep whose wall clock lags sample time never cuts early.
             b.cut_head_if_window_over(*t, window);
         }
-        a.force_cut();
-        b.force_cut();
+        a.force_cut(0);
+        b.force_cut(0);
         assert_eq!(
             a.chunks_in(i64::MIN, i64::MAX),
             b.chunks_in(i64::MIN, i64::MAX)
@@ -452,21 +469,29 @@ mod tests {
         for t in [100, 200, 1100, 2100] {
             d.append(t, 1.0, 120, window, t).unwrap();
         }
-        // Two closed chunks: [100,200] in window 0, [1100] in window 1.
-        assert_eq!(spans(&d.unflushed(window, 1000)), vec![(100, 200)]);
-        assert_eq!(d.unflushed(window, i64::MAX).len(), 2);
+        // Two closed chunks: [100,200] in window 0 (closed at 1100),
+        // [1100] in window 1 (closed at 2100).
+        assert_eq!(spans(&d.unflushed(window, 1100, 0, 0)), vec![(100, 200)]);
+        assert!(d.unflushed(window, 1099, 0, 0).is_empty(), "closed at 1100");
+        assert!(
+            d.unflushed(window, 1100, 101, 0).is_empty(),
+            "delay after 1000"
+        );
+        assert!(d.unflushed(window, 1100, 0, 5).is_empty(), "a later turn");
+        assert_eq!(d.unflushed(window, 1105, 0, 5).len(), 1);
+        assert_eq!(d.unflushed(window, i64::MAX, 0, 0).len(), 2);
         let before = d.unflushed_bytes();
         let freed = d.mark_flushed(&[(100, 200)], 5000);
         assert!(freed > 0 && d.unflushed_bytes() == before - freed);
-        assert!(d.unflushed(window, 1000).is_empty());
+        assert!(d.unflushed(window, 1100, 0, 0).is_empty());
         assert_eq!(d.oldest_unflushed(window), Some(2000));
         // Retained until the retain period is over, then dropped.
         assert_eq!(d.drop_flushed(4999).0, 0);
         assert_eq!(d.drop_flushed(5000).0, 1);
         assert_eq!(spans(&d.chunks_in(i64::MIN, i64::MAX)).len(), 2);
         assert!(!d.is_removable(i64::MAX), "holds data");
-        d.force_cut();
-        let all: Vec<(i64, i64)> = spans(&d.unflushed(window, i64::MAX));
+        d.force_cut(6000);
+        let all: Vec<(i64, i64)> = spans(&d.unflushed(window, i64::MAX, 0, 0));
         d.mark_flushed(&all, 6000);
         d.drop_flushed(6000);
         assert!(!d.is_removable(2000), "appended at 2100");

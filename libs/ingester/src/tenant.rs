@@ -301,11 +301,11 @@ impl TenantDb {
     }
 
     /// Closes every open chunk (flush everything); returns (chunks, bytes).
-    pub(crate) fn cut_all_heads(&self) -> (usize, usize) {
+    pub(crate) fn cut_all_heads(&self, now_ms: i64) -> (usize, usize) {
         let mut cut = 0;
         let mut bytes = 0;
         self.for_each_series(|series| {
-            let b = series.data.lock().force_cut();
+            let b = series.data.lock().force_cut(now_ms);
             if b > 0 {
                 cut += 1;
                 bytes += b;
@@ -314,19 +314,23 @@ impl TenantDb {
         (cut, bytes)
     }
 
-    /// Closed, unflushed chunks whose window ended at or before the time
-    /// `ready_before(series)` gives for their series.
+    /// Closed, unflushed chunks due at `now_ms` (`i64::MAX`: all), with
+    /// `delay_ms` after their window and the extra wait `wait(series)` gives
+    /// for their series (this replica's turn).
     pub(crate) fn pending_flushes(
         &self,
         window_ms: i64,
-        ready_before: impl Fn(&Series) -> i64,
+        now_ms: i64,
+        delay_ms: i64,
+        wait: impl Fn(&Series) -> i64,
     ) -> Vec<PendingFlush> {
         let mut out = Vec::new();
         self.for_each_series(|series| {
+            let wait_ms = if now_ms == i64::MAX { 0 } else { wait(series) };
             let chunks = series
                 .data
                 .lock()
-                .unflushed(window_ms, ready_before(series));
+                .unflushed(window_ms, now_ms, delay_ms, wait_ms);
             if !chunks.is_empty() {
                 out.push(PendingFlush {
                     series: series.clone(),

@@ -3,7 +3,7 @@
 //! own and end to end).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,10 +88,40 @@ fn config() -> IngesterConfig {
     }
 }
 
+/// A wall clock the test sets.
+#[derive(Clone, Default)]
+struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    fn at(start: i64) -> Clock {
+        let c = Clock::default();
+        c.set(start);
+        c
+    }
+
+    fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
 fn ingester(sink: Arc<MemorySink>, rank: usize, config: IngesterConfig) -> Arc<Ingester> {
     Arc::new(
         Ingester::new(config, IngesterMetrics::default())
             .with_flushing(sink, Arc::new(FixedRank(rank))),
+    )
+}
+
+fn ingester_at(
+    clock: &Clock,
+    sink: Arc<MemorySink>,
+    rank: usize,
+    config: IngesterConfig,
+) -> Arc<Ingester> {
+    let c = clock.0.clone();
+    Arc::new(
+        Ingester::new(config, IngesterMetrics::default())
+            .with_flushing(sink, Arc::new(FixedRank(rank)))
+            .with_clock(Arc::new(move || c.load(Ordering::Relaxed))),
     )
 }
 
@@ -120,7 +150,9 @@ const T0: i64 = 1_700_000_040_000 - 1_700_000_040_000 % WINDOW;
 #[tokio::test]
 async fn flushes_finished_windows_then_drops_after_retain_then_removes_idle_series() {
     let sink = Arc::new(MemorySink::default());
-    let ing = ingester(sink.clone(), 0, config());
+    // Samples arrive 2 s after the first window ended (wall clock).
+    let clock = Clock::at(T0 + WINDOW + 2_000);
+    let ing = ingester_at(&clock, sink.clone(), 0, config());
     let samples: Vec<(i64, f64)> = (0..8).map(|i| (T0 + i * 15_000, i as f64)).collect();
     push(&ing, "a", &samples).unwrap();
     // Two windows: [T0, T0+60s) with 4 samples, the next one open.
@@ -142,12 +174,11 @@ async fn flushes_finished_windows_then_drops_after_retain_then_removes_idle_seri
     assert_eq!((o.chunks_flushed, o.chunks_dropped), (1, 0), "{o:?}");
     assert_eq!(sink.chunks_written(), 2);
     assert_eq!(ing.unflushed_bytes(), 0);
-    // Everything dropped; the series is removed once idle (by wall clock:
-    // its samples were appended "now", so far in the future of T0).
-    let now = strata_ingester::unix_now_ms();
-    let o = ing.flush_cycle(now + 10_000, false).await;
+    // Retained, then dropped; the series got its last sample at
+    // T0 + 62 s, so it is removed 120 s (the idle timeout) after that.
+    let o = ing.flush_cycle(T0 + 2 * WINDOW + 35_000, false).await;
     assert_eq!((o.chunks_dropped, o.series_removed), (1, 0), "{o:?}");
-    let o = ing.flush_cycle(now + 130_000, false).await;
+    let o = ing.flush_cycle(T0 + WINDOW + 2_000 + 120_000, false).await;
     assert_eq!(o.series_removed, 1, "{o:?}");
     assert_eq!(ing.series_count(), 0);
     assert_eq!(ing.stats("t").series, 0);
@@ -159,8 +190,9 @@ async fn flushes_finished_windows_then_drops_after_retain_then_removes_idle_seri
 #[tokio::test]
 async fn later_replicas_skip_what_the_first_stored_and_write_what_differs() {
     let sink = Arc::new(MemorySink::default());
-    let first = ingester(sink.clone(), 0, config());
-    let second = ingester(sink.clone(), 1, config());
+    let clock = Clock::at(T0 + WINDOW + 1_000);
+    let first = ingester_at(&clock, sink.clone(), 0, config());
+    let second = ingester_at(&clock, sink.clone(), 1, config());
     let samples: Vec<(i64, f64)> = (0..4).map(|i| (T0 + i * 15_000, i as f64)).collect();
     for ing in [&first, &second] {
         push(ing, "same", &samples).unwrap();
@@ -179,11 +211,14 @@ async fn later_replicas_skip_what_the_first_stored_and_write_what_differs() {
 
     // When the first replica never flushed (it died), the second takes over.
     let sink = Arc::new(MemorySink::default());
-    let second = ingester(sink.clone(), 2, config());
+    let second = ingester_at(&clock, sink.clone(), 2, config());
     push(&second, "orphan", &samples).unwrap();
+    // Its head is closed by the first cycle (the window is over); its turn
+    // comes two take-over delays later.
+    assert_eq!(second.flush_cycle(after, false).await.chunks_flushed, 0);
     assert_eq!(
         second
-            .flush_cycle(after + 60_000, false)
+            .flush_cycle(after + 119_999, false)
             .await
             .chunks_flushed,
         0
@@ -195,6 +230,29 @@ async fn later_replicas_skip_what_the_first_stored_and_write_what_differs() {
             .chunks_flushed,
         1
     );
+}
+
+#[tokio::test]
+async fn turns_count_from_when_old_data_arrived_not_from_its_window() {
+    // Two hours of old data pushed now: every window ended long ago, yet
+    // the second replica still waits its turn after the chunks closed.
+    let now = T0 + 200 * WINDOW;
+    let clock = Clock::at(now);
+    let sink = Arc::new(MemorySink::default());
+    let first = ingester_at(&clock, sink.clone(), 0, config());
+    let second = ingester_at(&clock, sink.clone(), 1, config());
+    let samples: Vec<(i64, f64)> = (0..40).map(|i| (T0 + i * 15_000, i as f64)).collect();
+    for ing in [&first, &second] {
+        push(ing, "old", &samples).unwrap();
+    }
+    assert_eq!(
+        second.flush_cycle(now + 1_000, false).await.chunks_flushed,
+        0
+    );
+    let written = first.flush_cycle(now + 1_000, false).await.chunks_flushed;
+    assert!(written >= 9, "{written}");
+    let o = second.flush_cycle(now + 1_000 + 60_000, false).await;
+    assert_eq!((o.chunks_deduped, o.chunks_flushed), (written, 0), "{o:?}");
 }
 
 #[tokio::test]
@@ -210,6 +268,7 @@ async fn failed_flushes_keep_chunks_and_backpressure_refuses_pushes() {
     );
     sink.fail.store(true, Ordering::Relaxed);
     push(&ing, "a", &[(T0, 1.0), (T0 + WINDOW, 2.0)]).unwrap();
+    let _ = Clock::default();
     assert!(ing.unflushed_bytes() > 1);
     let err = push(&ing, "a", &[(T0 + WINDOW + 1, 3.0)]).unwrap_err();
     assert!(matches!(err, IngesterError::FlushBacklog { .. }), "{err}");
