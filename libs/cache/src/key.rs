@@ -62,12 +62,18 @@ mod tests {
     fn stable_across_calls_and_releases() {
         assert_eq!(cache_key(&[b"oi", b"x"]), cache_key(&[b"oi", b"x"]));
         // Pinned: a changed key format would silently empty every deployed cache.
-        assert_eq!(cache_key(&[b"iq", b"tenant", b"query"]), "iq:c18a63a074730f502e01c116d255c8f4");
+        assert_eq!(
+            cache_key(&[b"iq", b"tenant", b"query"]),
+            "iq:c18a63a074730f502e01c116d255c8f4"
+        );
     }
 
     #[test]
     fn part_boundaries_matter() {
-        assert_ne!(cache_key(&[b"c", b"ab", b"c"]), cache_key(&[b"c", b"a", b"bc"]));
+        assert_ne!(
+            cache_key(&[b"c", b"ab", b"c"]),
+            cache_key(&[b"c", b"a", b"bc"])
+        );
         assert_ne!(cache_key(&[b"c", b""]), cache_key(&[b"c"]));
     }
 

@@ -305,7 +305,9 @@ impl Shard {
     /// Removes the entry in slot `idx`; returns its charge.
     fn remove(&mut self, idx: u32) -> usize {
         self.unlink(idx);
-        let entry = self.slots[idx as usize].take().expect("removed slot is occupied");
+        let entry = self.slots[idx as usize]
+            .take()
+            .expect("removed slot is occupied");
         self.map.remove(&*entry.key);
         self.free.push(idx);
         let size = entry.charge();
@@ -415,16 +417,25 @@ mod tests {
         for k in ["a", "b", "c", "d", "e", "f", "g", "h"] {
             c.insert(k, value(100));
         }
-        assert_eq!(c.keys_by_recency(), ["h", "g", "f", "e", "d", "c", "b", "a"]);
+        assert_eq!(
+            c.keys_by_recency(),
+            ["h", "g", "f", "e", "d", "c", "b", "a"]
+        );
         // Reading "a" makes it the most recent; "b" is now the oldest.
         assert!(c.get("a").is_some());
         c.insert("i", value(100));
-        assert_eq!(c.keys_by_recency(), ["i", "a", "h", "g", "f", "e", "d", "c"]);
+        assert_eq!(
+            c.keys_by_recency(),
+            ["i", "a", "h", "g", "f", "e", "d", "c"]
+        );
         assert!(c.get("b").is_none());
         // Overwriting refreshes recency too: "d" goes, not "c".
         c.insert("c", value(100));
         c.insert("j", value(100));
-        assert_eq!(c.keys_by_recency(), ["j", "c", "i", "a", "h", "g", "f", "e"]);
+        assert_eq!(
+            c.keys_by_recency(),
+            ["j", "c", "i", "a", "h", "g", "f", "e"]
+        );
         c.check_invariants();
 
         // A bigger entry evicts as many old ones as it needs.

@@ -202,6 +202,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("strata_cache_misses_total{name=\"index\"} 1"));
-        assert!(out.contains("strata_cache_request_duration_seconds_count{name=\"chunks\",op=\"get\"} 1"));
+        assert!(out
+            .contains("strata_cache_request_duration_seconds_count{name=\"chunks\",op=\"get\"} 1"));
     }
 }

@@ -100,9 +100,13 @@ mod tests {
         let l1 = Arc::new(LruCache::new("l1", 1 << 20, metrics.clone()));
         let l2 = Arc::new(LruCache::new("l2", 1 << 20, metrics.clone()));
         let t = TieredCache::new(vec![l1.clone(), l2.clone()]);
-        t.set_multi(vec![("k".into(), Bytes::from_static(b"v"))]).await;
+        t.set_multi(vec![("k".into(), Bytes::from_static(b"v"))])
+            .await;
         assert!(l1.get("k").is_some() && l2.get("k").is_some());
         assert_eq!(t.name(), "tiered");
-        assert!(TieredCache::new(vec![]).get_multi(&keys(&["k"])).await.is_empty());
+        assert!(TieredCache::new(vec![])
+            .get_multi(&keys(&["k"]))
+            .await
+            .is_empty());
     }
 }

@@ -40,7 +40,9 @@ fn value_for(key: &str, len: usize) -> Bytes {
 }
 
 fn items(keys: &[String], len: usize) -> Vec<(String, Bytes)> {
-    keys.iter().map(|k| (k.clone(), value_for(k, len))).collect()
+    keys.iter()
+        .map(|k| (k.clone(), value_for(k, len)))
+        .collect()
 }
 
 fn chunk_keys(n: usize, tag: &str) -> Vec<String> {
@@ -77,20 +79,41 @@ async fn get_set_round_trip() {
     ])
     .await;
     let got = c
-        .get_multi(&["c:one".into(), "c:two".into(), "c:empty".into(), "c:none".into()])
+        .get_multi(&[
+            "c:one".into(),
+            "c:two".into(),
+            "c:empty".into(),
+            "c:none".into(),
+        ])
         .await;
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(got["c:one"], "1");
     assert_eq!(got["c:two"], "22");
     assert_eq!(got["c:empty"], "");
     // Overwrite.
-    c.set_multi(vec![("c:one".into(), Bytes::from_static(b"uno"))]).await;
+    c.set_multi(vec![("c:one".into(), Bytes::from_static(b"uno"))])
+        .await;
     assert_eq!(c.get_multi(&["c:one".into()]).await["c:one"], "uno");
 
-    assert_eq!(metric(&metrics, "strata_cache_hits_total{name=\"test\"}"), 4.0);
-    assert_eq!(metric(&metrics, "strata_cache_misses_total{name=\"test\"}"), 1.0);
-    assert_eq!(metric(&metrics, "strata_cache_items_stored_total{name=\"test\"}"), 4.0);
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"get\"}"), 0.0);
+    assert_eq!(
+        metric(&metrics, "strata_cache_hits_total{name=\"test\"}"),
+        4.0
+    );
+    assert_eq!(
+        metric(&metrics, "strata_cache_misses_total{name=\"test\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "strata_cache_items_stored_total{name=\"test\"}"),
+        4.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"get\"}"
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -115,8 +138,20 @@ async fn multi_get_of_500_keys() {
     for (k, v) in &stored {
         assert_eq!(got.get(k), Some(v), "{k}");
     }
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"get\"}"), 0.0);
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"set\"}"), 0.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"get\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"set\"}"
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -139,9 +174,21 @@ async fn values_near_the_max_size() {
         .await;
     assert_eq!(got.get(&long_key), Some(&items[0].1));
     assert_eq!(got.get("c:half"), Some(&items[1].1));
-    assert!(!got.contains_key("c:too-big"), "values above max_item_size are skipped");
-    assert_eq!(metric(&metrics, "strata_cache_items_skipped_total{name=\"test\"}"), 1.0);
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"set\"}"), 0.0);
+    assert!(
+        !got.contains_key("c:too-big"),
+        "values above max_item_size are skipped"
+    );
+    assert_eq!(
+        metric(&metrics, "strata_cache_items_skipped_total{name=\"test\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"set\"}"
+        ),
+        0.0
+    );
 
     // A smaller configured limit skips on our side, before memcached sees it.
     let small = MemcachedCache::new(
@@ -201,8 +248,20 @@ async fn long_and_odd_keys() {
     for (k, v) in &stored {
         assert_eq!(got.get(k), Some(v), "{k:?}");
     }
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"set\"}"), 0.0);
-    assert_eq!(metric(&metrics, "strata_cache_errors_total{name=\"test\",op=\"get\"}"), 0.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"set\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"get\"}"
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -219,10 +278,19 @@ async fn two_servers_share_the_keys() {
     // Ask each server alone what it holds.
     let only_a = cache(&[a.addr()], &metrics).get_multi(&keys).await;
     let only_b = cache(&[b.addr()], &metrics).get_multi(&keys).await;
-    assert!(only_a.len() > 100 && only_b.len() > 100, "{} / {}", only_a.len(), only_b.len());
+    assert!(
+        only_a.len() > 100 && only_b.len() > 100,
+        "{} / {}",
+        only_a.len(),
+        only_b.len()
+    );
     assert_eq!(only_a.len() + only_b.len(), 400);
     for k in &keys {
-        let holder = if only_a.contains_key(k) { a.addr() } else { b.addr() };
+        let holder = if only_a.contains_key(k) {
+            a.addr()
+        } else {
+            b.addr()
+        };
         assert_eq!(both.server_for(k), holder);
     }
     // The same list in another order places keys the same way.
@@ -250,7 +318,10 @@ async fn a_killed_server_costs_misses_not_errors_and_comes_back() {
     let stored = items(&keys, 256);
     c.set_multi(stored.clone()).await;
     assert_eq!(c.get_multi(&keys).await.len(), 300);
-    let on_a: HashSet<&String> = keys.iter().filter(|k| c.server_for(k) == a.addr()).collect();
+    let on_a: HashSet<&String> = keys
+        .iter()
+        .filter(|k| c.server_for(k) == a.addr())
+        .collect();
     let on_b = keys.len() - on_a.len();
     assert!(!on_a.is_empty() && on_b > 0);
 
@@ -260,14 +331,25 @@ async fn a_killed_server_costs_misses_not_errors_and_comes_back() {
         let t = Instant::now();
         let got = c.get_multi(&keys).await;
         let took = t.elapsed();
-        assert!(took < timeout + Duration::from_millis(200), "round {round}: {took:?}");
+        assert!(
+            took < timeout + Duration::from_millis(200),
+            "round {round}: {took:?}"
+        );
         assert_eq!(got.len(), on_a.len(), "round {round}: A's keys are hits");
         assert!(got.keys().all(|k| on_a.contains(k)));
         // Writes to the dead server are dropped quietly.
         c.set_multi(stored[..20].to_vec()).await;
     }
-    assert_eq!(metric(&metrics, "strata_cache_servers_down{name=\"failover\"}"), 1.0);
-    assert!(metric(&metrics, "strata_cache_errors_total{name=\"failover\",op=\"get\"}") >= 1.0);
+    assert_eq!(
+        metric(&metrics, "strata_cache_servers_down{name=\"failover\"}"),
+        1.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"failover\",op=\"get\"}"
+        ) >= 1.0
+    );
 
     // Back, empty, on the same port: after its backoff it is used again.
     let b2 = support::Memcached::start_on(b.port()).expect("memcached restarts on its port");
@@ -277,11 +359,49 @@ async fn a_killed_server_costs_misses_not_errors_and_comes_back() {
         if c.get_multi(&keys).await.len() == 300 {
             break;
         }
-        assert!(Instant::now() < deadline, "restarted server never used again");
+        assert!(
+            Instant::now() < deadline,
+            "restarted server never used again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(metric(&metrics, "strata_cache_servers_down{name=\"failover\"}"), 0.0);
+    assert_eq!(
+        metric(&metrics, "strata_cache_servers_down{name=\"failover\"}"),
+        0.0
+    );
     drop(b2);
+}
+
+#[tokio::test]
+async fn a_restart_between_requests_is_not_counted_as_a_failure() {
+    let mut mc = memcached_or_skip!("a_restart_between_requests_is_not_counted_as_a_failure");
+    let metrics = CacheMetrics::default();
+    let c = cache(&[mc.addr()], &metrics);
+    let keys = chunk_keys(10, "restart");
+    c.set_multi(items(&keys, 10)).await;
+    assert_eq!(c.get_multi(&keys).await.len(), 10);
+    // The pooled connection now points at a dead process.
+    let port = mc.port();
+    mc.kill();
+    let _mc = support::Memcached::start_on(port).expect("memcached restarts on its port");
+    // The stale connection fails, a fresh one is tried at once: no error, no backoff.
+    assert!(
+        c.get_multi(&keys).await.is_empty(),
+        "a restarted memcached is empty"
+    );
+    c.set_multi(items(&keys, 10)).await;
+    assert_eq!(c.get_multi(&keys).await.len(), 10);
+    assert_eq!(
+        metric(
+            &metrics,
+            "strata_cache_errors_total{name=\"test\",op=\"get\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(&metrics, "strata_cache_servers_down{name=\"test\"}"),
+        0.0
+    );
 }
 
 #[tokio::test]

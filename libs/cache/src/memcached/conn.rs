@@ -45,9 +45,9 @@ impl Conn {
         })
     }
 
-    /// `get k1 k2 ...`: the values found, with their keys as sent. The keys must be
-    /// valid memcached keys.
-    pub async fn get_multi(&mut self, keys: &[&str]) -> Result<Vec<(String, Bytes)>, CacheError> {
+    /// `get k1 k2 ...`: the values found, each with the index of its key in `keys`.
+    /// The keys must be valid memcached keys; a key listed twice is answered twice.
+    pub async fn get_multi(&mut self, keys: &[&str]) -> Result<Vec<(usize, Bytes)>, CacheError> {
         let mut line = Vec::with_capacity(5 + keys.iter().map(|k| k.len() + 1).sum::<usize>());
         line.extend_from_slice(b"get");
         for k in keys {
@@ -59,27 +59,33 @@ impl Conn {
         self.flush().await?;
 
         let mut found = Vec::with_capacity(keys.len());
+        // memcached answers in the order asked: match keys with a cursor, falling back
+        // to a search should a server ever reorder.
+        let mut cursor = 0;
         loop {
-            let line = self.read_line().await?;
-            if line.as_ref() == b"END" {
+            let n = self.read_line().await?;
+            let line = &self.rbuf[..n];
+            if line == b"END" {
+                self.rbuf.advance(n + 2);
                 return Ok(found);
             }
-            let Some(rest) = line.strip_prefix(b"VALUE ") else {
-                return Err(self.unexpected(&line));
+            let Some((key, len)) = parse_value_header(line) else {
+                return Err(self.unexpected(n));
             };
-            let mut fields = rest.split(|&b| b == b' ');
-            let key = fields.next().unwrap_or_default();
-            let _flags = fields.next();
-            let len = fields
-                .next()
-                .and_then(|n| std::str::from_utf8(n).ok())
-                .and_then(|n| n.parse::<usize>().ok());
-            let (Ok(key), Some(len)) = (std::str::from_utf8(key), len) else {
-                return Err(self.unexpected(&line));
+            let index = match keys[cursor.min(keys.len())..]
+                .iter()
+                .position(|k| k.as_bytes() == key)
+            {
+                Some(i) => Some(cursor + i),
+                None => keys.iter().position(|k| k.as_bytes() == key),
             };
-            let key = key.to_string();
+            self.rbuf.advance(n + 2);
             let value = self.read_value(len).await?;
-            found.push((key, value));
+            // A key we did not ask for would be a server bug: drop its value.
+            if let Some(i) = index {
+                found.push((i, value));
+                cursor = i + 1;
+            }
         }
     }
 
@@ -99,25 +105,29 @@ impl Conn {
 
         let mut out = SetOutcome::default();
         for _ in items {
-            let line = self.read_line().await?;
-            match line.as_ref() {
-                b"STORED" => out.stored += 1,
-                b"NOT_STORED" => out.refused += 1,
-                l if l.starts_with(b"SERVER_ERROR") => {
-                    out.refused += 1;
-                    out.first_refusal
-                        .get_or_insert_with(|| String::from_utf8_lossy(l).into_owned());
-                }
-                l if l.starts_with(b"CLIENT_ERROR") || l == b"ERROR" => {
-                    out.refused += 1;
+            let n = self.read_line().await?;
+            let line = &self.rbuf[..n];
+            if line == b"STORED" {
+                out.stored += 1;
+            } else if line == b"NOT_STORED" {
+                out.refused += 1;
+            } else if line.starts_with(b"SERVER_ERROR")
+                || line.starts_with(b"CLIENT_ERROR")
+                || line == b"ERROR"
+            {
+                out.refused += 1;
+                out.first_refusal
+                    .get_or_insert_with(|| String::from_utf8_lossy(line).into_owned());
+                if !line.starts_with(b"SERVER_ERROR") {
+                    // Replies may no longer line up with commands: stop reading, and
+                    // do not reuse the connection.
                     out.poisoned = true;
-                    out.first_refusal
-                        .get_or_insert_with(|| String::from_utf8_lossy(l).into_owned());
-                    // Replies may no longer line up with commands: stop reading.
                     return Ok(out);
                 }
-                _ => return Err(self.unexpected(&line)),
+            } else {
+                return Err(self.unexpected(n));
             }
+            self.rbuf.advance(n + 2);
         }
         Ok(out)
     }
@@ -152,15 +162,13 @@ impl Conn {
         Ok(())
     }
 
-    /// The next reply line, without its `\r\n`.
-    async fn read_line(&mut self) -> Result<BytesMut, CacheError> {
+    /// Reads until the buffer starts with a whole reply line; returns its length
+    /// without the `\r\n` (the caller parses `rbuf[..n]`, then advances past it).
+    async fn read_line(&mut self) -> Result<usize, CacheError> {
         let mut scanned = 0;
         loop {
             if let Some(pos) = find_crlf(&self.rbuf[scanned..]) {
-                let end = scanned + pos;
-                let line = self.rbuf.split_to(end);
-                self.rbuf.advance(2);
-                return Ok(line);
+                return Ok(scanned + pos);
             }
             scanned = self.rbuf.len().saturating_sub(1);
             if self.rbuf.len() > MAX_LINE {
@@ -214,9 +222,13 @@ impl Conn {
         Ok(value)
     }
 
-    fn unexpected(&self, line: &[u8]) -> CacheError {
+    /// The error for the unexpected reply line `rbuf[..n]`.
+    fn unexpected(&self, n: usize) -> CacheError {
+        let line = &self.rbuf[..n];
         let text = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
-        if line.starts_with(b"SERVER_ERROR") || line.starts_with(b"CLIENT_ERROR") || line == b"ERROR"
+        if line.starts_with(b"SERVER_ERROR")
+            || line.starts_with(b"CLIENT_ERROR")
+            || line == b"ERROR"
         {
             CacheError::Server {
                 addr: self.addr.clone(),
@@ -232,12 +244,125 @@ impl Conn {
 }
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    // A bare \n inside a line is not an end: keep looking after it.
+    if nl > 0 && buf[nl - 1] == b'\r' {
+        Some(nl - 1)
+    } else {
+        find_crlf(&buf[nl + 1..]).map(|p| p + nl + 1)
+    }
+}
+
+/// `VALUE <key> <flags> <bytes> [<cas>]` → (key, bytes).
+fn parse_value_header(line: &[u8]) -> Option<(&[u8], usize)> {
+    let rest = line.strip_prefix(b"VALUE ")?;
+    let mut fields = rest.split(|&b| b == b' ');
+    let key = fields.next()?;
+    let _flags = fields.next()?;
+    let len = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    Some((key, len))
 }
 
 fn io_error(addr: &str, source: std::io::Error) -> CacheError {
     CacheError::Io {
         addr: addr.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::net::TcpListener;
+
+    /// A one-connection server that reads one request line and answers `reply` one
+    /// byte at a time, so every parser state sees a partial buffer.
+    async fn trickle_server(reply: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut s = BufReader::new(s);
+            let mut line = String::new();
+            s.read_line(&mut line).await.unwrap();
+            for b in reply {
+                s.get_mut().write_all(&[*b]).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            }
+            // Hold the connection open until the client is done.
+            let _ = s.read_line(&mut line).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn parses_replies_arriving_byte_by_byte_in_any_order() {
+        let addr = trickle_server(
+            b"VALUE b 0 3\r\nx\r\n\r\nVALUE a 5 2 99\r\nhi\r\nVALUE zz 0 1\r\nq\r\nVALUE a 0 0\r\n\r\nEND\r\n",
+        )
+        .await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let got = c.get_multi(&["a", "b", "a"]).await.unwrap();
+        // "b" came first, "a" (with a CAS field) is matched after it, "zz" was never
+        // asked for and is dropped, the second "a" is found by searching from the start.
+        assert_eq!(
+            got,
+            vec![
+                (1, Bytes::from_static(b"x\r\n")),
+                (2, Bytes::from_static(b"hi")),
+                (0, Bytes::new()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_is_a_protocol_error_and_refusals_are_server_errors() {
+        let addr = trickle_server(b"HELLO\r\n").await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let err = c.get_multi(&["a"]).await.unwrap_err();
+        assert!(matches!(err, CacheError::Protocol { .. }), "{err}");
+        assert!(
+            err.to_string().contains("unexpected reply \"HELLO\""),
+            "{err}"
+        );
+
+        let addr = trickle_server(b"SERVER_ERROR out of memory\r\n").await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let err = c.get_multi(&["a"]).await.unwrap_err();
+        assert!(matches!(err, CacheError::Server { .. }), "{err}");
+
+        let addr = trickle_server(b"VALUE a 0 2\r\nabXY").await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let err = c.get_multi(&["a"]).await.unwrap_err();
+        assert!(matches!(err, CacheError::Protocol { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn pipelined_set_replies_are_counted() {
+        let addr =
+            trickle_server(b"STORED\r\nSERVER_ERROR object too large for cache\r\nSTORED\r\n")
+                .await;
+        let mut c = Conn::connect(&addr).await.unwrap();
+        let v = Bytes::from_static(b"v");
+        let out = c
+            .set_multi(&[("a", &v), ("b", &v), ("c", &v)], 60)
+            .await
+            .unwrap();
+        assert_eq!((out.stored, out.refused, out.poisoned), (2, 1, false));
+        assert!(out.first_refusal.unwrap().contains("too large"));
+    }
+
+    #[test]
+    fn line_ends_and_value_headers() {
+        assert_eq!(find_crlf(b"END\r\n"), Some(3));
+        assert_eq!(find_crlf(b"a\nb\r\n"), Some(3));
+        assert_eq!(find_crlf(b"abc\r"), None);
+        assert_eq!(parse_value_header(b"VALUE k 0 12"), Some((&b"k"[..], 12)));
+        assert_eq!(parse_value_header(b"VALUE k 0 12 7"), Some((&b"k"[..], 12)));
+        assert_eq!(parse_value_header(b"VALUE k 0"), None);
+        assert_eq!(parse_value_header(b"VALUE k 0 -1"), None);
+        assert_eq!(parse_value_header(b"VALUES k 0 1"), None);
     }
 }

@@ -263,7 +263,7 @@ impl MemcachedCache {
         server: &Server,
         keys: &[&str],
         deadline: Instant,
-    ) -> Result<Vec<(String, Bytes)>, CacheError> {
+    ) -> Result<Vec<(usize, Bytes)>, CacheError> {
         let _permit = match timeout_at(deadline, server.permits.acquire()).await {
             Ok(p) => p.expect("pool semaphore is never closed"),
             Err(_) => {
@@ -373,37 +373,39 @@ impl Cache for MemcachedCache {
         m.get_requests.inc();
         m.keys_requested.inc_by(keys.len() as u64);
 
-        // Unique keys, as sent, with the key the caller asked for.
-        let mut seen = HashSet::with_capacity(keys.len());
-        let mut wires: Vec<(Cow<'_, str>, &String)> = Vec::with_capacity(keys.len());
+        // Keys as sent, grouped by server, with the key the caller asked for. (A key
+        // asked for twice is sent twice; memcached answers both.)
+        let mut per_server: Vec<(Vec<Cow<'_, str>>, Vec<&String>)> = (0..self.servers.len())
+            .map(|_| Default::default())
+            .collect();
         for k in keys {
-            if seen.insert(k.as_str()) {
-                wires.push((wire_key(k), k));
-            }
+            let w = wire_key(k);
+            let (wires, originals) = &mut per_server[self.ring.server_for(w.as_bytes())];
+            wires.push(w);
+            originals.push(k);
         }
-        let mut per_server: Vec<Vec<&str>> = vec![Vec::new(); self.servers.len()];
-        for (w, _) in &wires {
-            per_server[self.ring.server_for(w.as_bytes())].push(w);
-        }
-        let original: HashMap<&str, &String> = wires.iter().map(|(w, k)| (&**w, *k)).collect();
 
         let mut lanes = Vec::new();
-        for (server, keys) in self.servers.iter().zip(&per_server) {
-            if keys.is_empty() || !server.is_up(start) {
+        for (server, (wires, originals)) in self.servers.iter().zip(&per_server) {
+            if wires.is_empty() || !server.is_up(start) {
                 continue;
             }
-            let batches: Vec<&[&str]> = keys.chunks(self.config.max_batch).collect();
+            let batches: Vec<(Vec<&str>, &[&String])> = wires
+                .chunks(self.config.max_batch)
+                .zip(originals.chunks(self.config.max_batch))
+                .map(|(w, o)| (w.iter().map(|w| &**w).collect(), o))
+                .collect();
             for lane in self.lanes(batches) {
                 lanes.push(async move {
-                    let mut found = Vec::new();
-                    for batch in lane {
+                    let mut found: Vec<(&String, Bytes)> = Vec::new();
+                    for (wires, originals) in lane {
                         if !server.is_up(Instant::now()) {
                             break;
                         }
-                        match self.get_batch(server, batch, deadline).await {
+                        match self.get_batch(server, &wires, deadline).await {
                             Ok(f) => {
                                 server.succeeded(m);
-                                found.extend(f);
+                                found.extend(f.into_iter().map(|(i, v)| (originals[i], v)));
                             }
                             Err(e) => {
                                 self.batch_failed(server, &e, true);
@@ -417,18 +419,15 @@ impl Cache for MemcachedCache {
         }
 
         let mut result = HashMap::with_capacity(keys.len());
+        let mut hits = 0;
         for found in join_all(lanes).await {
-            for (wire, value) in found {
-                // A key we did not ask for would be a server bug: ignore it.
-                if let Some(k) = original.get(wire.as_str()) {
-                    result.insert((*k).clone(), value);
-                }
+            hits += found.len();
+            for (k, v) in found {
+                result.insert(k.clone(), v);
             }
         }
-
-        let hits = keys.iter().filter(|k| result.contains_key(*k)).count();
         m.hits.inc_by(hits as u64);
-        m.misses.inc_by((keys.len() - hits) as u64);
+        m.misses.inc_by(keys.len().saturating_sub(hits) as u64);
         m.get_duration.observe(start.elapsed().as_secs_f64());
         result
     }
@@ -438,8 +437,7 @@ impl Cache for MemcachedCache {
         let m = &self.metrics;
         m.set_requests.inc();
 
-        let mut per_server: Vec<Vec<(Cow<'_, str>, &Bytes)>> =
-            vec![Vec::new(); self.servers.len()];
+        let mut per_server: Vec<Vec<(Cow<'_, str>, &Bytes)>> = vec![Vec::new(); self.servers.len()];
         for (k, v) in &items {
             if v.len() > self.config.max_item_size {
                 m.items_skipped.inc();
@@ -524,7 +522,16 @@ mod tests {
     fn wire_keys_are_safe_and_unambiguous() {
         assert_eq!(wire_key("c:0123abcd"), "c:0123abcd");
         let long = "x".repeat(251);
-        for odd in [long.as_str(), "a b", "tab\there", "nl\r\n", "", "ü", "~raw", "\u{7f}"] {
+        for odd in [
+            long.as_str(),
+            "a b",
+            "tab\there",
+            "nl\r\n",
+            "",
+            "ü",
+            "~raw",
+            "\u{7f}",
+        ] {
             let w = wire_key(odd);
             assert!(w.starts_with('~') && w.len() == 33, "{odd:?} -> {w}");
             assert!(w.bytes().all(|b| b.is_ascii_graphic()));
@@ -589,7 +596,8 @@ mod tests {
         let t = std::time::Instant::now();
         assert!(c.get_multi(&keys).await.is_empty());
         assert!(t.elapsed() < Duration::from_millis(300));
-        c.set_multi(vec![("k1".into(), Bytes::from_static(b"v"))]).await;
+        c.set_multi(vec![("k1".into(), Bytes::from_static(b"v"))])
+            .await;
         let m = metrics.bind("down");
         assert_eq!(m.get_errors.get(), 1);
         assert_eq!(m.servers_down.get(), 1);
@@ -624,7 +632,10 @@ mod tests {
         let t = std::time::Instant::now();
         assert!(c.get_multi(&keys).await.is_empty());
         let took = t.elapsed();
-        assert!(took >= Duration::from_millis(90) && took < Duration::from_millis(400), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(90) && took < Duration::from_millis(400),
+            "{took:?}"
+        );
         accept.abort();
     }
 }

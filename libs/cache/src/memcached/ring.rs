@@ -13,6 +13,8 @@ const POINTS_PER_SERVER: usize = 160;
 pub(crate) struct Ring {
     /// (point, server index), sorted by point.
     points: Vec<(u64, u32)>,
+    /// One server: no hashing needed.
+    single: bool,
 }
 
 impl Ring {
@@ -25,11 +27,17 @@ impl Ring {
             }
         }
         points.sort_unstable();
-        Self { points }
+        Self {
+            points,
+            single: addresses.len() == 1,
+        }
     }
 
     /// Index (into the addresses given to [`Ring::new`]) of the server for `key`.
     pub fn server_for(&self, key: &[u8]) -> usize {
+        if self.single {
+            return 0;
+        }
         let h = XxHash3_64::oneshot(key);
         let i = self.points.partition_point(|&(p, _)| p < h);
         let (_, server) = self.points.get(i).unwrap_or(&self.points[0]);

@@ -63,7 +63,10 @@ impl Memcached {
                 // Make sure it is ours answering, not another server that got the port
                 // first (memcached exits at once when it cannot listen).
                 std::thread::sleep(Duration::from_millis(100));
-                let alive = m.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+                let alive = m
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
                 if alive {
                     return Some(m);
                 }
@@ -118,7 +121,10 @@ macro_rules! memcached_or_skip {
         match support::Memcached::start() {
             Some(m) => m,
             None => {
-                eprintln!(
+                // Straight to stderr, past the test harness's output capture.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "skipped {}: no memcached binary (install the Debian package `memcached`)",
                     $test
                 );
