@@ -15,8 +15,11 @@
 //! object), and writes postings only for series the cache does not already
 //! know for that day. Reads: [`Store::select`] looks up fingerprints,
 //! the objects holding them, their object indexes, then fetches chunks with
-//! coalesced ranged reads and verifies every checksum.
+//! coalesced ranged reads and verifies every checksum. With memcached
+//! configured, index row queries are cached there too (invalidated by
+//! every write, see `cached_rows.rs`).
 
+mod cached_rows;
 mod config;
 mod error;
 mod store;

@@ -21,6 +21,7 @@ use strata_index::{
 };
 use strata_model::{Labels, Matcher};
 
+use crate::cached_rows::CachedRows;
 use crate::config::{ChunksBackend, IndexBackend, ReadLimits, StoreConfig};
 use crate::error::StoreError;
 
@@ -261,10 +262,6 @@ impl Store {
                 Arc::new(DynamoRowStore::connect(&aws).await)
             }
         };
-        let index = Index::new(rows, config.index.schema.clone(), metrics.index.clone())?;
-        if config.index.backend == IndexBackend::Embedded || config.index.dynamodb.create_tables {
-            index.ensure_tables().await?;
-        }
         let mut levels: Vec<Arc<dyn Cache>> = Vec::new();
         if config.cache.lru_bytes > 0 {
             levels.push(Arc::new(LruCache::new(
@@ -274,20 +271,32 @@ impl Store {
             )));
         }
         let m = &config.cache.memcached;
+        let mut rows = rows;
         if !m.addresses.is_empty() {
-            let memcached = MemcachedCache::new(
-                "memcached",
-                MemcachedConfig {
-                    addresses: m.addresses.clone(),
-                    timeout: m.timeout,
-                    ttl: m.ttl,
-                    connections_per_server: m.connections_per_server.max(1),
-                    ..MemcachedConfig::default()
-                },
-                metrics.cache.clone(),
-            )
-            .map_err(|e| StoreError::Config(format!("storage.cache.memcached: {e}")))?;
-            levels.push(Arc::new(memcached));
+            let memcached = |name: &'static str| {
+                MemcachedCache::new(
+                    name,
+                    MemcachedConfig {
+                        addresses: m.addresses.clone(),
+                        timeout: m.timeout,
+                        ttl: m.ttl,
+                        connections_per_server: m.connections_per_server.max(1),
+                        ..MemcachedConfig::default()
+                    },
+                    metrics.cache.clone(),
+                )
+                .map_err(|e| StoreError::Config(format!("storage.cache.memcached: {e}")))
+            };
+            levels.push(Arc::new(memcached("memcached")?));
+            // Index queries through memcached alone: see cached_rows.rs.
+            rows = Arc::new(CachedRows::new(
+                rows,
+                Arc::new(memcached("memcached-index")?),
+            ));
+        }
+        let index = Index::new(rows, config.index.schema.clone(), metrics.index.clone())?;
+        if config.index.backend == IndexBackend::Embedded || config.index.dynamodb.create_tables {
+            index.ensure_tables().await?;
         }
         Ok(Store {
             fetcher: ChunkFetcher::new(objects.clone()).with_metrics(metrics.chunks.clone()),
