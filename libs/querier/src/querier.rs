@@ -252,36 +252,13 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<Labels>, ApiError> {
-        let from_ingesters = async {
-            match self.ingester_range(start_ms, end_ms) {
-                Some((s, e)) => {
-                    self.ingesters
-                        .series(tenant, s, e, matcher_sets, limit)
-                        .await
-                }
-                None => Ok(Vec::new()),
-            }
-        };
-        let from_store = async {
-            let mut out = Vec::new();
-            if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
-                for set in matcher_sets {
-                    out.extend(store.series(tenant, set, s, e).await?);
-                }
-            }
-            Ok::<_, QuerierError>(out)
-        };
-        self.with_timeout(async {
-            let (mut a, b) = tokio::try_join!(from_ingesters, from_store)?;
-            a.extend(b);
-            a.sort();
-            a.dedup();
-            // One more than the limit tells the caller the answer was cut.
-            if limit > 0 {
-                a.truncate(limit + 1);
-            }
-            Ok(a)
-        })
+        self.union_with_store(
+            (start_ms, end_ms),
+            matcher_sets,
+            limit,
+            |s, e| self.ingesters.series(tenant, s, e, matcher_sets, limit),
+            |store, set, s, e| async move { store.series(tenant, &set, s, e).await },
+        )
         .await
     }
 
@@ -293,32 +270,16 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
-        let from_ingesters = async {
-            match self.ingester_range(start_ms, end_ms) {
-                Some((s, e)) => {
-                    self.ingesters
-                        .label_names(tenant, s, e, matcher_sets, limit)
-                        .await
-                }
-                None => Ok(Vec::new()),
-            }
-        };
-        let from_store = async {
-            let mut out = Vec::new();
-            if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
-                if matcher_sets.is_empty() {
-                    out.extend(store.label_names(tenant, &[], s, e).await?);
-                }
-                for set in matcher_sets {
-                    out.extend(store.label_names(tenant, set, s, e).await?);
-                }
-            }
-            Ok::<_, QuerierError>(out)
-        };
-        self.with_timeout(async {
-            let (a, b) = tokio::try_join!(from_ingesters, from_store)?;
-            Ok(union_cut(a, b, limit))
-        })
+        self.union_with_store(
+            (start_ms, end_ms),
+            matcher_sets,
+            limit,
+            |s, e| {
+                self.ingesters
+                    .label_names(tenant, s, e, matcher_sets, limit)
+            },
+            |store, set, s, e| async move { store.label_names(tenant, &set, s, e).await },
+        )
         .await
     }
 
@@ -332,31 +293,67 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
-        let from_ingesters = async {
+        self.union_with_store(
+            (start_ms, end_ms),
+            matcher_sets,
+            limit,
+            |s, e| {
+                self.ingesters
+                    .label_values(tenant, name, s, e, matcher_sets, limit)
+            },
+            |store, set, s, e| async move { store.label_values(tenant, name, &set, s, e).await },
+        )
+        .await
+    }
+
+    /// The sorted union of what the ingesters answer for their part of the
+    /// range and what the store answers for its part, once per matcher set
+    /// (or once without matchers when there are none), cut at `limit` plus
+    /// one so the caller can tell the answer was cut.
+    async fn union_with_store<'a, T, I, S, SF>(
+        &'a self,
+        (start_ms, end_ms): (i64, i64),
+        matcher_sets: &'a [Vec<Matcher>],
+        limit: usize,
+        from_ingesters: impl FnOnce(i64, i64) -> I,
+        from_store: S,
+    ) -> Result<Vec<T>, ApiError>
+    where
+        T: Ord,
+        I: std::future::Future<Output = Result<Vec<T>, QuerierError>>,
+        S: Fn(Arc<Store>, Vec<Matcher>, i64, i64) -> SF,
+        SF: std::future::Future<Output = Result<Vec<T>, strata_store::StoreError>>,
+    {
+        let ingesters = async {
             match self.ingester_range(start_ms, end_ms) {
-                Some((s, e)) => {
-                    self.ingesters
-                        .label_values(tenant, name, s, e, matcher_sets, limit)
-                        .await
-                }
+                Some((s, e)) => from_ingesters(s, e).await,
                 None => Ok(Vec::new()),
             }
         };
-        let from_store = async {
+        let store = async {
             let mut out = Vec::new();
             if let Some((store, s, e)) = self.store_range(start_ms, end_ms) {
-                if matcher_sets.is_empty() {
-                    out.extend(store.label_values(tenant, name, &[], s, e).await?);
-                }
-                for set in matcher_sets {
-                    out.extend(store.label_values(tenant, name, set, s, e).await?);
+                let no_matchers = [Vec::new()];
+                let sets = if matcher_sets.is_empty() {
+                    &no_matchers[..]
+                } else {
+                    matcher_sets
+                };
+                for set in sets {
+                    out.extend(from_store(store.clone(), set.clone(), s, e).await?);
                 }
             }
             Ok::<_, QuerierError>(out)
         };
         self.with_timeout(async {
-            let (a, b) = tokio::try_join!(from_ingesters, from_store)?;
-            Ok(union_cut(a, b, limit))
+            let (mut all, stored) = tokio::try_join!(ingesters, store)?;
+            all.extend(stored);
+            all.sort();
+            all.dedup();
+            if limit > 0 {
+                all.truncate(limit + 1);
+            }
+            Ok(all)
         })
         .await
     }
@@ -390,18 +387,6 @@ async fn blocking<T: Send + 'static>(
             "query evaluation failed unexpectedly: {e}"
         )))
     })
-}
-
-/// Sorted union of two lists, at most `limit` (0 = all) plus one so the
-/// caller can tell the answer was cut.
-fn union_cut(mut a: Vec<String>, b: Vec<String>, limit: usize) -> Vec<String> {
-    a.extend(b);
-    a.sort();
-    a.dedup();
-    if limit > 0 {
-        a.truncate(limit + 1);
-    }
-    a
 }
 
 /// The store's series as a source for the merger.
