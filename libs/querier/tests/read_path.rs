@@ -458,3 +458,116 @@ async fn http_api_over_ingesters() {
     let resp = router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 }
+
+/// An XOR chunk of `samples`, as the store keeps it.
+fn store_chunk(samples: &[(i64, f64)]) -> strata_store::StoreChunk {
+    let mut c = strata_chunk::XorChunk::new();
+    for &(t, v) in samples {
+        c.append(t, v);
+    }
+    strata_store::StoreChunk {
+        min_time: samples[0].0,
+        max_time: samples[samples.len() - 1].0,
+        encoding: 1,
+        data: bytes::Bytes::copy_from_slice(c.bytes()),
+    }
+}
+
+#[tokio::test]
+async fn store_and_ingesters_answer_together_and_store_limits_are_422() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = strata_store::StoreConfig::default();
+    config.limits.max_chunks_per_query = 1;
+    let store = Arc::new(
+        strata_store::Store::open(&config, dir.path(), "t1", &Default::default())
+            .await
+            .unwrap(),
+    );
+    // Older samples only in the store (one series only there), newer ones
+    // only in the ingesters, one sample in both.
+    let labels = Labels::from_pairs([("__name__", "up"), ("job", "api")]);
+    let old_only = Labels::from_pairs([("__name__", "up"), ("job", "old")]);
+    let series = |l: &Labels, samples: &[(i64, f64)]| strata_store::WriteSeries {
+        fingerprint: strata_model::fingerprint(l.iter().map(|l| (&*l.name, &*l.value))),
+        labels: l.clone(),
+        digest: 0,
+        chunks: vec![store_chunk(samples)],
+    };
+    store
+        .write(&strata_store::WriteBatch {
+            tenant: "t".into(),
+            window_start_ms: 0,
+            window_end_ms: 7_200_000,
+            series: vec![
+                series(&labels, &[(1000, 1.0), (2000, 2.0), (3000, 3.0)]),
+                series(&old_only, &[(1000, 7.0)]),
+            ],
+        })
+        .await
+        .unwrap();
+    let (a, b, c) = three().await;
+    for ing in [&a, &b, &c] {
+        ing.push(
+            "t",
+            &[ts(
+                &[("__name__", "up"), ("job", "api")],
+                &[(3000, 3.0), (4000, 4.0)],
+            )],
+            &[],
+        );
+    }
+    let ring = ring_of(&[&a, &b, &c]).await;
+    let querier = Arc::new(Querier::new(QuerierConfig::default(), reader(ring)).with_store(store));
+    let router = api_routes(querier, true, ApiMetrics::default());
+
+    let (code, v) = get(
+        &router,
+        "/api/v1/query_range?query=up%7Bjob%3D%22api%22%7D&start=1&end=4&step=1",
+        "t",
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["data"]["result"][0]["values"],
+        serde_json::json!([[1, "1"], [2, "2"], [3, "3"], [4, "4"]]),
+        "store and ingesters merged, the shared sample once"
+    );
+    let (code, v) = get(&router, "/api/v1/label/job/values?start=0&end=10", "t").await;
+    assert_eq!(
+        (code, v["data"].clone()),
+        (200, serde_json::json!(["api", "old"]))
+    );
+    let (code, v) = get(
+        &router,
+        "/api/v1/series?match[]=%7Bjob%3D~%22.%2B%22%7D&start=0&end=10",
+        "t",
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2), "{v}");
+    let (code, v) = get(
+        &router,
+        "/api/v1/labels?match[]=up%7Bjob%3D%22old%22%7D&start=0&end=10",
+        "t",
+    )
+    .await;
+    assert_eq!(
+        (code, v["data"].clone()),
+        (200, serde_json::json!(["__name__", "job"]))
+    );
+    // Another tenant sees nothing of it.
+    let (code, v) = get(&router, "/api/v1/label/job/values", "other").await;
+    assert_eq!((code, v["data"].clone()), (200, serde_json::json!([])));
+
+    // Two chunks in the store for `up`, the limit is one: 422 naming it.
+    let (code, v) = get(
+        &router,
+        "/api/v1/query?query=count_over_time(up%5B1h%5D)&time=10",
+        "t",
+    )
+    .await;
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("storage.limits.max_chunks_per_query"), "{msg}");
+}
