@@ -132,11 +132,13 @@ async fn ring_store(role: Role, config: &Config) -> anyhow::Result<Arc<dyn RingS
         }
         RingStoreKind::Dynamodb => {
             let d = &config.ring.dynamodb;
-            let mut store_config =
-                strata_aws::DynamoRingStoreConfig::new(d.table.clone(), config.ring.name.clone());
+            let mut store_config = strata_ring_dynamodb::DynamoRingStoreConfig::new(
+                d.table.clone(),
+                config.ring.name.clone(),
+            );
             store_config.aws.region = d.region.clone();
             store_config.aws.endpoint_url = (!d.endpoint.is_empty()).then(|| d.endpoint.clone());
-            let store = strata_aws::DynamoRingStore::connect(&store_config).await;
+            let store = strata_ring_dynamodb::DynamoRingStore::connect(&store_config).await;
             if d.create_table {
                 store
                     .ensure_table()

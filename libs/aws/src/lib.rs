@@ -1,13 +1,12 @@
-//! The one crate that talks to AWS.
+//! AWS SDK clients as every Strata crate that talks to AWS builds them.
 //!
-//! Everything that needs the AWS SDK lives here, so the rest of the workspace builds without
-//! it and sees only the storage traits it implements. For now: [`DynamoRingStore`], a
-//! [`strata_ring::RingStore`] on DynamoDB (or any server speaking its API, such as dynalite).
+//! One place decides the region, the endpoint override (dynalite, s3s-fs,
+//! MinIO), how credentials are found (the SDK's default chain, or fixed
+//! local ones against an overridden endpoint), the timeouts, and HTTPS on
+//! rustls with the `ring` provider. The SDK itself stays in the few leaf
+//! crates that need it: `chunk-store` (S3), `index` (DynamoDB) and
+//! `ring-dynamodb`.
 
 mod config;
-mod error;
-mod ring_store;
 
 pub use config::{dynamodb_client, AwsConfig};
-pub use error::AwsError;
-pub use ring_store::{DynamoRingStore, DynamoRingStoreConfig};

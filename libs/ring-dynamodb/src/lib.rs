@@ -1,4 +1,5 @@
-//! [`RingStore`] on DynamoDB.
+//! The ring's [`RingStore`] on DynamoDB (or any server speaking its API,
+//! such as dynalite), beside the ring it stores.
 //!
 //! # Table layout
 //!
@@ -33,8 +34,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use strata_ring::{InstanceDesc, RingError, RingStore, Versioned};
 
-use crate::config::{dynamodb_client, AwsConfig};
-use crate::error::AwsError;
+mod error;
+
+pub use error::RingStoreError;
+use strata_aws::{dynamodb_client, AwsConfig};
 
 const ATTR_RING: &str = "ring";
 const ATTR_INSTANCE: &str = "instance";
@@ -112,7 +115,7 @@ impl DynamoRingStore {
 
     /// Creates the table (on-demand capacity) unless it exists, then waits until it is
     /// ACTIVE. Safe to call from several processes at once.
-    pub async fn ensure_table(&self) -> Result<(), AwsError> {
+    pub async fn ensure_table(&self) -> Result<(), RingStoreError> {
         match self
             .client
             .describe_table()
@@ -151,7 +154,7 @@ impl DynamoRingStore {
         self.wait_until_active().await
     }
 
-    async fn wait_until_active(&self) -> Result<(), AwsError> {
+    async fn wait_until_active(&self) -> Result<(), RingStoreError> {
         let started = tokio::time::Instant::now();
         loop {
             let output = self
@@ -166,7 +169,7 @@ impl DynamoRingStore {
                 return Ok(());
             }
             if started.elapsed() > TABLE_READY_TIMEOUT {
-                return Err(AwsError::TableNotReady {
+                return Err(RingStoreError::TableNotReady {
                     table: self.table.clone(),
                     waited_secs: TABLE_READY_TIMEOUT.as_secs(),
                 });
@@ -175,12 +178,12 @@ impl DynamoRingStore {
         }
     }
 
-    fn sdk_error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> AwsError
+    fn sdk_error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> RingStoreError
     where
         E: std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        AwsError::DynamoDb {
+        RingStoreError::DynamoDb {
             operation,
             table: self.table.clone(),
             message: DisplayErrorContext(&err).to_string(),
@@ -205,8 +208,8 @@ impl DynamoRingStore {
     fn parse_item(
         &self,
         item: &HashMap<String, AttributeValue>,
-    ) -> Result<Versioned<InstanceDesc>, AwsError> {
-        let malformed = |message: String| AwsError::MalformedItem {
+    ) -> Result<Versioned<InstanceDesc>, RingStoreError> {
+        let malformed = |message: String| RingStoreError::MalformedItem {
             table: self.table.clone(),
             message,
         };
@@ -361,24 +364,24 @@ fn creation_version() -> u64 {
     u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX / 2)
 }
 
-fn attribute_definition(name: &str) -> Result<AttributeDefinition, AwsError> {
+fn attribute_definition(name: &str) -> Result<AttributeDefinition, RingStoreError> {
     AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
         .build()
-        .map_err(|err| AwsError::DynamoDb {
+        .map_err(|err| RingStoreError::DynamoDb {
             operation: "CreateTable",
             table: String::new(),
             message: err.to_string(),
         })
 }
 
-fn key_schema(name: &str, key_type: KeyType) -> Result<KeySchemaElement, AwsError> {
+fn key_schema(name: &str, key_type: KeyType) -> Result<KeySchemaElement, RingStoreError> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(key_type)
         .build()
-        .map_err(|err| AwsError::DynamoDb {
+        .map_err(|err| RingStoreError::DynamoDb {
             operation: "CreateTable",
             table: String::new(),
             message: err.to_string(),

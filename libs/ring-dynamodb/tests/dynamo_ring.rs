@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use strata_aws::{dynamodb_client, AwsConfig, DynamoRingStore, DynamoRingStoreConfig};
+use strata_aws::{dynamodb_client, AwsConfig};
 use strata_ring::{
     now_ms, InstanceDesc, InstanceState, Lifecycler, LifecyclerConfig, Operation, Ring, RingConfig,
     RingError, RingStore,
 };
+use strata_ring_dynamodb::{DynamoRingStore, DynamoRingStoreConfig};
 use support::Dynalite;
 
 const TABLE: &str = "strata_ring";

@@ -1,8 +1,8 @@
-//! Errors of the AWS-backed stores.
+//! Errors of the DynamoDB ring store.
 
 /// A failed AWS call or an unexpected stored value.
 #[derive(Debug, thiserror::Error)]
-pub enum AwsError {
+pub enum RingStoreError {
     /// An SDK call failed; `message` carries the full error chain.
     #[error("dynamodb {operation} on table {table}: {message}")]
     DynamoDb {
