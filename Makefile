@@ -53,7 +53,8 @@ test-deps:
 	fi
 	@if [ ! -x $(S3S_FS) ]; then \
 	  echo "building s3s-fs $(S3S_FS_VERSION) from crates.io into $(CARGO_PREFIX)"; \
-	  $(CARGO) install s3s-fs@$(S3S_FS_VERSION) --locked --root $(CARGO_PREFIX) --quiet; \
+	  $(CARGO) install s3s-fs@$(S3S_FS_VERSION) --locked --features binary --root $(CARGO_PREFIX) --quiet \
+	    && test -x $(S3S_FS); \
 	fi
 	@prometheus --version 2>&1 | head -n 1
 	@test -x $(DYNALITE) && echo "dynalite: $(DYNALITE)"
