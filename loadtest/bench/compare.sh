@@ -23,6 +23,8 @@
 #   BATCH_SIZE           series per remote write request          (2000)
 #   GENERATOR_DURATION   generator-alone measurement per series count (10s)
 #   TIME_BUDGET          seconds for the whole run, build included (1550)
+#   FLUSH_TIMEOUT        bound on Strata's POST /ingester/flush and Prometheus's
+#                        snapshot after P1, seconds                (300)
 #   RESULTS              results directory      (.tmp/bench-compare/<UTC timestamp>)
 #   DOC                  markdown file to update (docs/benchmarks.md; empty: print only)
 #   BASE_PORT            first of ~50 consecutive ports used      (19100)
@@ -36,7 +38,7 @@ cd "$ROOT"
 SET_KNOBS=""
 for k in SERIES SYSTEMS WARMUP_ROUNDS WARMUP_MAX_SAMPLES WARMUP_MAX WARMUP_CONCURRENCY \
   INGEST_DURATION INGEST_CONCURRENCY QUERY_DURATION QUERY_CONCURRENCY BATCH_SIZE \
-  GENERATOR_DURATION TIME_BUDGET; do
+  GENERATOR_DURATION TIME_BUDGET FLUSH_TIMEOUT; do
   if [ -n "${!k+x}" ]; then SET_KNOBS+=" $k=\"${!k}\""; fi
 done
 if [ -n "${BENCH_VIA_MAKE:-}" ]; then
@@ -59,6 +61,7 @@ QUERY_CONCURRENCY=${QUERY_CONCURRENCY:-2}
 BATCH_SIZE=${BATCH_SIZE:-2000}
 GENERATOR_DURATION=${GENERATOR_DURATION:-10s}
 TIME_BUDGET=${TIME_BUDGET:-1550}
+FLUSH_TIMEOUT=${FLUSH_TIMEOUT:-300}
 RESULTS=${RESULTS:-.tmp/bench-compare/$(date -u +%Y%m%dT%H%M%SZ)}
 DOC=${DOC-docs/benchmarks.md}
 BASE_PORT=${BASE_PORT:-19100}
@@ -162,6 +165,152 @@ measure_memory() { # out.json series
   log "memory: $(jq -c '{rss_kib, bytes_per_series}' "$out")"
 }
 
+# ---------------------------------------------------------------- storage
+scrape_metrics() { curl -fsS --max-time 20 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; }
+# Sum of a metric's samples (all label sets) in a scrape read from stdin.
+metric_sum() {
+  awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF; n++ } END { if (n) printf "%.0f\n", s; else print 0 }'
+}
+du_bytes() { # allocated bytes on disk of the given paths (0 when missing)
+  local total=0 p b
+  for p in "$@"; do
+    [ -e "$p" ] || continue
+    b=$(du -s -B1 "$p" 2>/dev/null | awk '{print $1}')
+    total=$((total + ${b:-0}))
+  done
+  echo "$total"
+}
+
+# What the system keeps at rest for the samples written so far (warm-up and
+# P1), measured after P1 and before the read-back check; writes storage.json.
+# Strata: POST /ingester/flush on every ingester (closes and writes every
+# chunk, open ones too), then its long-term store counters and the size of
+# <data_dir>/chunks and <data_dir>/index. Prometheus: its data directory
+# (WAL and head chunks: nothing is compacted into a block this soon), then a
+# snapshot (POST /api/v1/admin/tsdb/snapshot writes the head as a block:
+# compressed chunks and index). VictoriaMetrics: its data directory after
+# /internal/force_flush (data/ and indexdb/ hold everything then).
+measure_storage() { # system workdir outdir
+  local sys=$1 work=$2 out=$3 samples=0 f
+  for f in "$out/warmup.json" "$out"/ingest-c*.json; do
+    [ -f "$f" ] || continue
+    samples=$((samples + $(jq '.samples_accepted // 0' "$f" 2>/dev/null || echo 0)))
+  done
+  case $sys in
+    strata) measure_strata_storage "$samples" "$out" "strata:$P_STRATA_HTTP:$work/strata" ;;
+    strata-distributed)
+      measure_strata_storage "$samples" "$out" \
+        "ingester-0:$P_ING_HTTP:$work/ingester-0" \
+        "ingester-1:$((P_ING_HTTP + 1)):$work/ingester-1" \
+        "ingester-2:$((P_ING_HTTP + 2)):$work/ingester-2"
+      ;;
+    prometheus) measure_prometheus_storage "$samples" "$work/prometheus" "$out" ;;
+    victoriametrics) measure_vm_storage "$samples" "$work/victoriametrics" "$out" ;;
+  esac
+  log "storage: $(jq -c 'del(.ingesters)' "$out/storage.json" 2>/dev/null)"
+}
+
+flush_one_ingester() { # name port datadir outdir
+  local name=$1 port=$2 dir=$3 out=$4 code started ended
+  scrape_metrics "$port" >"$out/metrics-before-flush-$name.txt"
+  started=$(date +%s%N)
+  code=$(curl -sS -X POST --max-time "$FLUSH_TIMEOUT" -o "$out/flush-$name.json" -w '%{http_code}' \
+    "http://127.0.0.1:$port/ingester/flush" 2>>"$out/flush-$name.err") || code=0
+  ended=$(date +%s%N)
+  scrape_metrics "$port" >"$out/metrics-after-flush-$name.txt"
+  local before after
+  before=$(cat "$out/metrics-before-flush-$name.txt")
+  after=$(cat "$out/metrics-after-flush-$name.txt")
+  jq -n -c --arg name "$name" --argjson status "${code:-0}" \
+    --argjson seconds "$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" \
+    --argjson objects "$(metric_sum strata_store_objects_written_total <<<"$after")" \
+    --argjson object_bytes "$(metric_sum strata_store_object_bytes_written_total <<<"$after")" \
+    --argjson wu "$(metric_sum strata_store_index_write_units_total <<<"$after")" \
+    --argjson index_bytes "$(metric_sum strata_store_index_bytes_written_total <<<"$after")" \
+    --argjson index_items "$(metric_sum strata_store_index_items_written_total <<<"$after")" \
+    --argjson chunks "$(metric_sum strata_ingester_chunks_flushed_total <<<"$after")" \
+    --argjson chunk_bytes "$(metric_sum strata_ingester_chunk_bytes_flushed_total <<<"$after")" \
+    --argjson chunks_before "$(metric_sum strata_ingester_chunks_flushed_total <<<"$before")" \
+    --argjson objects_before "$(metric_sum strata_store_objects_written_total <<<"$before")" \
+    --argjson cycles_before "$(metric_sum strata_ingester_flush_cycles_total <<<"$before")" \
+    --argjson unflushed_after "$(metric_sum strata_ingester_unflushed_bytes <<<"$after")" \
+    --argjson du_chunks "$(du_bytes "$dir/chunks")" \
+    --argjson du_index "$(du_bytes "$dir/index")" \
+    --argjson du_data_dir "$(du_bytes "$dir")" \
+    '{name: $name, flush_status: $status, flush_seconds: $seconds, objects_written: $objects,
+      object_bytes_written: $object_bytes, index_write_units: $wu,
+      index_bytes_written: $index_bytes, index_items_written: $index_items,
+      chunks_flushed: $chunks, chunk_bytes_flushed: $chunk_bytes, chunks_flushed_before: $chunks_before,
+      objects_written_before: $objects_before, flush_cycles_before: $cycles_before,
+      unflushed_bytes_after: $unflushed_after, du_chunks_bytes: $du_chunks,
+      du_index_bytes: $du_index, du_data_dir_bytes: $du_data_dir}' >"$out/storage-$name.json"
+}
+
+measure_strata_storage() { # samples outdir name:port:datadir...
+  local samples=$1 out=$2 spec name port dir f pids=() files=()
+  shift 2
+  for spec in "$@"; do
+    name=${spec%%:*}
+    port=${spec#*:}
+    port=${port%%:*}
+    dir=${spec#*:*:}
+    flush_one_ingester "$name" "$port" "$dir" "$out" &
+    pids+=("$!")
+    files+=("$out/storage-$name.json")
+  done
+  wait "${pids[@]}" || true
+  local present=()
+  for f in "${files[@]}"; do [ -s "$f" ] && present+=("$f"); done
+  [ ${#present[@]} -gt 0 ] || { log "storage: no ingester answered"; return 1; }
+  files=("${present[@]}")
+  jq -s --argjson samples "$samples" '
+    {kind: "strata", samples: $samples, ingesters: .,
+     flush_ok: all(.[]; .flush_status == 200),
+     flush_seconds: (map(.flush_seconds) | max),
+     objects_written: (map(.objects_written) | add),
+     object_bytes_written: (map(.object_bytes_written) | add),
+     index_write_units: (map(.index_write_units) | add),
+     index_bytes_written: (map(.index_bytes_written) | add),
+     index_items_written: (map(.index_items_written) | add),
+     chunks_flushed: (map(.chunks_flushed) | add),
+     chunk_bytes_flushed: (map(.chunk_bytes_flushed) | add),
+     chunks_flushed_before: (map(.chunks_flushed_before) | add),
+     flush_cycles_before: (map(.flush_cycles_before) | max),
+     du_chunks_bytes: (map(.du_chunks_bytes) | add),
+     du_index_bytes: (map(.du_index_bytes) | add),
+     du_data_dir_bytes: (map(.du_data_dir_bytes) | add)}' "${files[@]}" >"$out/storage.json"
+}
+
+measure_prometheus_storage() { # samples datadir outdir
+  local samples=$1 dir=$2 out=$3 wal head blocks total started ended name snap=0
+  wal=$(du_bytes "$dir/wal")
+  head=$(du_bytes "$dir/chunks_head")
+  total=$(du_bytes "$dir")
+  blocks=$((total - wal - head))
+  started=$(date +%s%N)
+  name=$(curl -sS -X POST --max-time "$FLUSH_TIMEOUT" "http://127.0.0.1:$P_PROM/api/v1/admin/tsdb/snapshot" 2>>"$out/snapshot.err" |
+    tee "$out/snapshot.json" | jq -r '.data.name // empty' 2>/dev/null) || name=""
+  ended=$(date +%s%N)
+  if [ -n "$name" ]; then snap=$(du_bytes "$dir/snapshots/$name"); fi
+  jq -n --argjson samples "$samples" --argjson total "$total" --argjson wal "$wal" \
+    --argjson head "$head" --argjson blocks "$blocks" --argjson snap "$snap" \
+    --argjson seconds "$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" \
+    '{kind: "prometheus", samples: $samples, data_dir_bytes: $total, wal_bytes: $wal,
+      head_chunks_bytes: $head, other_bytes: $blocks, snapshot_bytes: $snap,
+      snapshot_seconds: $seconds}' >"$out/storage.json"
+  rm -rf "$dir/snapshots"
+}
+
+measure_vm_storage() { # samples datadir outdir
+  local samples=$1 dir=$2 out=$3
+  curl -fsS --max-time 60 "http://127.0.0.1:$P_VM/internal/force_flush" >/dev/null 2>&1 || true
+  sleep 1
+  jq -n --argjson samples "$samples" --argjson total "$(du_bytes "$dir")" \
+    --argjson data "$(du_bytes "$dir/data")" --argjson idx "$(du_bytes "$dir/indexdb")" \
+    '{kind: "victoriametrics", samples: $samples, data_dir_bytes: $total,
+      data_bytes: $data, indexdb_bytes: $idx}' >"$out/storage.json"
+}
+
 # ---------------------------------------------------------------- systems
 # Each start_<system> sets WRITE_URL, QUERY_URL, SYSTEM_PIDS, SYSTEM_NAMES
 # and returns non-zero when the system does not come up.
@@ -259,7 +408,7 @@ start_prometheus() {
   printf 'global:\n  scrape_interval: 1m\n' >"$work/prometheus.yml"
   start_proc prometheus "$logs/prometheus.log" prometheus \
     --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
-    --web.listen-address="127.0.0.1:$P_PROM" --web.enable-remote-write-receiver
+    --web.listen-address="127.0.0.1:$P_PROM" --web.enable-remote-write-receiver --web.enable-admin-api
   SYSTEM_PIDS=("$LAST_PID")
   SYSTEM_NAMES=(prometheus)
   WRITE_URL=http://127.0.0.1:$P_PROM/api/v1/write
@@ -346,6 +495,7 @@ run_system() { # system series outdir
     fi
   done
   measure_memory "$out/memory-after-ingest.json" "$series"
+  measure_storage "$sys" "$work" "$out" || log "storage measurement failed (see $out)"
 
   log "read-back check"
   if ! "$LOADGEN" verify --write-url "$WRITE_URL" --query-url "$QUERY_URL" --settle 20s --json \
@@ -357,6 +507,13 @@ run_system() { # system series outdir
   log "verify: $(jq -c '{ok, mismatches, rounding_only, error}' "$out/verify.json" 2>/dev/null)"
   stop_system
   du -sk "$work" 2>/dev/null | awk '{print $1}' >"$out/data-dir-kib.txt" || true
+  if [ "$sys" = victoriametrics ] && [ -f "$out/storage.json" ]; then
+    # After a clean stop everything VictoriaMetrics holds is on disk; it
+    # also writes its caches (cache/, rebuilt on demand) on the way out.
+    jq --argjson b "$(du_bytes "$work/victoriametrics")" --argjson c "$(du_bytes "$work/victoriametrics/cache")" \
+      '. + {data_dir_bytes_after_stop: $b, cache_bytes_after_stop: $c}' \
+      "$out/storage.json" >"$out/storage.json.tmp" && mv "$out/storage.json.tmp" "$out/storage.json"
+  fi
   rm -rf "$work"
 }
 
@@ -443,7 +600,7 @@ jq -n \
   --argjson warmup_conc "$WARMUP_CONCURRENCY" \
   --arg query_duration "$QUERY_DURATION" --argjson query_conc "$QUERY_CONCURRENCY" \
   --arg ingest_duration "$INGEST_DURATION" --arg ingest_conc "$INGEST_CONCURRENCY" \
-  --arg flags "Strata: ingestion rate and series limits off (${STRATA_LIMITS[*]}); distributed mode rings through dynalite (its memory is not counted). Prometheus: --web.enable-remote-write-receiver, defaults otherwise. VictoriaMetrics: -search.disableCache (no result cache, so repeated dashboard queries are evaluated like everywhere else) and -search.latencyOffset=0s, defaults otherwise." \
+  --arg flags "Strata: ingestion rate and series limits off (${STRATA_LIMITS[*]}); long-term storage and flushing with their defaults (chunk objects in <data-dir>/chunks, the embedded index in <data-dir>/index, flush loop every 1m); distributed mode rings through dynalite (its memory is not counted) and each ingester writes to its own local store under its own --data-dir. Prometheus: --web.enable-remote-write-receiver and --web.enable-admin-api (for the snapshot), defaults otherwise. VictoriaMetrics: -search.disableCache (no result cache, so repeated dashboard queries are evaluated like everywhere else) and -search.latencyOffset=0s, defaults otherwise." \
   --arg notes "${BENCH_NOTES:-}" \
   '{date: $date, command: $command, elapsed_s: $elapsed, cores: $cores, mem_kib: $mem,
     machine: $machine, prometheus_version: $prom, victoriametrics_version: $vm,

@@ -51,6 +51,8 @@ struct SystemResult {
     memory_idle: Option<Value>,
     memory_after_ingest: Option<Value>,
     verify: Option<Value>,
+    /// `storage.json`: what the system keeps at rest after P1.
+    storage: Option<Value>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -70,6 +72,7 @@ fn load(dir: &Path) -> SystemResult {
         memory_idle: read_json(&dir.join("memory-idle.json")),
         memory_after_ingest: read_json(&dir.join("memory-after-ingest.json")),
         verify: read_json(&dir.join("verify.json")),
+        storage: read_json(&dir.join("storage.json")),
     }
 }
 
@@ -89,6 +92,16 @@ fn cell(
     value: impl Fn(&SystemResult) -> Option<f64>,
     fmt: impl Fn(f64) -> String,
 ) -> String {
+    cell_with(results, system, value, |_, v| fmt(v))
+}
+
+/// [`cell`] whose text may use the whole result (a breakdown of the value).
+fn cell_with(
+    results: &[(&str, SystemResult)],
+    system: &str,
+    value: impl Fn(&SystemResult) -> Option<f64>,
+    fmt: impl Fn(&SystemResult, f64) -> String,
+) -> String {
     let Some((_, r)) = results.iter().find(|(s, _)| *s == system) else {
         return "—".to_string();
     };
@@ -98,7 +111,7 @@ fn cell(
     let Some(v) = value(r) else {
         return "—".to_string();
     };
-    let mut out = fmt(v);
+    let mut out = fmt(r, v);
     if system.starts_with("strata") {
         let ratios: Vec<String> = PEERS
             .iter()
@@ -129,6 +142,20 @@ fn row(
     let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
 }
 
+fn row_with(
+    md: &mut String,
+    label: &str,
+    results: &[(&str, SystemResult)],
+    value: impl Fn(&SystemResult) -> Option<f64>,
+    fmt: impl Fn(&SystemResult, f64) -> String,
+) {
+    let cells: Vec<String> = SYSTEMS
+        .iter()
+        .map(|(s, _)| cell_with(results, s, &value, &fmt))
+        .collect();
+    let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
+}
+
 fn text_row(
     md: &mut String,
     label: &str,
@@ -144,6 +171,75 @@ fn text_row(
         })
         .collect();
     let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
+}
+
+/// A number from `storage.json`.
+fn stored(r: &SystemResult, key: &str) -> Option<f64> {
+    r.storage.as_ref()?[key].as_f64()
+}
+
+fn storage_kind(r: &SystemResult) -> &str {
+    r.storage
+        .as_ref()
+        .and_then(|s| s["kind"].as_str())
+        .unwrap_or("")
+}
+
+/// Samples the storage figures are divided by (warm-up and P1).
+fn stored_samples(r: &SystemResult) -> Option<f64> {
+    stored(r, "samples").filter(|n| *n > 0.0)
+}
+
+/// A Strata store that did not confirm the flush gives no figures.
+fn strata_flushed(r: &SystemResult) -> bool {
+    storage_kind(r) != "strata"
+        || r.storage.as_ref().and_then(|s| s["flush_ok"].as_bool()) == Some(true)
+}
+
+/// Bytes per sample at rest, index included: Strata's bytes written to the
+/// object store and the index; Prometheus's head written as a block
+/// (snapshot); VictoriaMetrics's data directory.
+fn at_rest_bytes(r: &SystemResult) -> Option<f64> {
+    let bytes = match storage_kind(r) {
+        "strata" if strata_flushed(r) => {
+            stored(r, "object_bytes_written")? + stored(r, "index_bytes_written")?
+        }
+        "prometheus" => stored(r, "snapshot_bytes").filter(|b| *b > 0.0)?,
+        "victoriametrics" => stored(r, "data_dir_bytes")?,
+        _ => return None,
+    };
+    Some(bytes / stored_samples(r)?)
+}
+
+/// On-disk bytes per sample: `du` of what holds the data.
+fn on_disk_bytes(r: &SystemResult) -> Option<f64> {
+    let bytes = match storage_kind(r) {
+        "strata" if strata_flushed(r) => {
+            stored(r, "du_chunks_bytes")? + stored(r, "du_index_bytes")?
+        }
+        "prometheus" | "victoriametrics" => stored(r, "data_dir_bytes")?,
+        _ => return None,
+    };
+    Some(bytes / stored_samples(r)?)
+}
+
+fn per_million(r: &SystemResult, key: &str) -> Option<f64> {
+    if storage_kind(r) != "strata" || !strata_flushed(r) {
+        return None;
+    }
+    Some(stored(r, key)? * 1e6 / stored_samples(r)?)
+}
+
+fn bytes_per_sample(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.1} B")
+    } else {
+        format!("{v:.2} B")
+    }
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / 1048576.0)
 }
 
 fn errors_text(errors: &std::collections::BTreeMap<String, u64>) -> String {
@@ -217,7 +313,13 @@ series per round, {} rounds, timestamps from 24 h ago, series creation included,
 by active series; **P4**: the query mix (`strata-loadgen query --list`) for {}, concurrency {}, \
 evaluated over the warm-up data (identical everywhere); **P1**: sustained ingest at maximum rate \
 into the same series for {} with {} shards (requests in flight; with several values, one \
-step each and the best counts), continuing the synthetic clock; then a correctness check (`strata-loadgen verify`) and stop. Ratios in Strata's columns \
+step each and the best counts), continuing the synthetic clock; **storage**: what the samples of the warm-up and P1 take at rest \
+(Strata: `POST /ingester/flush` on every ingester, which closes and writes every chunk, then the \
+store's counters — chunk object and index bytes written, objects PUT, index write units — and \
+`du` of `<data-dir>/chunks` and `<data-dir>/index`; Prometheus: `du` of its data directory, the WAL \
+and head chunks since nothing is compacted into a block this soon, and of a snapshot, which writes \
+the head as a block; VictoriaMetrics: `du` of its data directory after `/internal/force_flush`); \
+then a correctness check (`strata-loadgen verify`) and stop. Ratios in Strata's columns \
 are Strata ÷ peer: above 1 is better for samples/s, below 1 is better for bytes and latency.\n",
         n("batch_size"),
         s("warmup_rounds"),
@@ -453,24 +555,7 @@ are Strata ÷ peer: above 1 is better for samples/s, below 1 is better for bytes
                 None => "—".to_string(),
             },
         );
-        let not_measured = "not measured yet: chunks are not flushed to a store";
-        for label in [
-            "Bytes per sample at rest (incl. index)",
-            "S3 PUTs per million samples",
-            "DynamoDB write units per million samples",
-        ] {
-            let cells: Vec<&str> = SYSTEMS
-                .iter()
-                .map(|(s, _)| {
-                    if s.starts_with("strata") {
-                        not_measured
-                    } else {
-                        "n/a"
-                    }
-                })
-                .collect();
-            let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
-        }
+        storage_rows(&mut md, &results, count);
         md.push('\n');
 
         // Per-kind query latency.
@@ -526,6 +611,162 @@ are Strata ÷ peer: above 1 is better for samples/s, below 1 is better for bytes
     );
     let _ = writeln!(md, "{END_MARKER}");
     Ok(md)
+}
+
+/// The long-term storage rows (`storage.json`, measured after P1).
+fn storage_rows(md: &mut String, results: &[(&str, SystemResult)], series: u64) {
+    text_row(
+        md,
+        "Samples stored (warm-up + P1), and per series",
+        results,
+        |r| {
+            stored_samples(r).map_or("—".to_string(), |n| {
+                format!("{} ({:.0})", human(n), n / series as f64)
+            })
+        },
+    );
+    text_row(md, "Storage measured after P1 by", results, |r| {
+        let Some(s) = &r.storage else {
+            return "—".to_string();
+        };
+        match storage_kind(r) {
+            "strata" => {
+                let n = s["ingesters"].as_array().map_or(0, Vec::len);
+                let status: Vec<String> = s["ingesters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|i| i["flush_status"].to_string())
+                    .collect();
+                format!(
+                    "`POST /ingester/flush` on {n} ingester{}: HTTP {} in {:.1} s; before it the \
+flush loop had run {} cycle(s) and written {:.0} of {:.0} chunks",
+                    if n == 1 { "" } else { "s" },
+                    status.join(", "),
+                    s["flush_seconds"].as_f64().unwrap_or(0.0),
+                    s["flush_cycles_before"].as_f64().unwrap_or(0.0),
+                    s["chunks_flushed_before"].as_f64().unwrap_or(0.0),
+                    s["chunks_flushed"].as_f64().unwrap_or(0.0),
+                )
+            }
+            "prometheus" => format!(
+                "`POST /api/v1/admin/tsdb/snapshot`: {:.1} s",
+                s["snapshot_seconds"].as_f64().unwrap_or(0.0)
+            ),
+            "victoriametrics" => "`/internal/force_flush`".to_string(),
+            _ => "—".to_string(),
+        }
+    });
+    row_with(
+        md,
+        "**Storage**: bytes per sample at rest, index included",
+        results,
+        at_rest_bytes,
+        |r, v| {
+            let Some(s) = stored_samples(r) else {
+                return bytes_per_sample(v);
+            };
+            match storage_kind(r) {
+                "strata" => format!(
+                    "{} (chunk objects {} + index {}; bytes written)",
+                    bytes_per_sample(v),
+                    bytes_per_sample(stored(r, "object_bytes_written").unwrap_or(0.0) / s),
+                    bytes_per_sample(stored(r, "index_bytes_written").unwrap_or(0.0) / s),
+                ),
+                "prometheus" => format!(
+                    "{} (snapshot: the head as a block, {})",
+                    bytes_per_sample(v),
+                    mib(stored(r, "snapshot_bytes").unwrap_or(0.0))
+                ),
+                "victoriametrics" => format!(
+                    "{} (data directory, {})",
+                    bytes_per_sample(v),
+                    mib(stored(r, "data_dir_bytes").unwrap_or(0.0))
+                ),
+                _ => bytes_per_sample(v),
+            }
+        },
+    );
+    row_with(
+        md,
+        "On-disk bytes per sample (`du`)",
+        results,
+        on_disk_bytes,
+        |r, v| {
+            let Some(s) = stored_samples(r) else {
+                return bytes_per_sample(v);
+            };
+            match storage_kind(r) {
+                "strata" => format!(
+                    "{} (chunks/ {} + index/ {}: the redb file with its free pages)",
+                    bytes_per_sample(v),
+                    bytes_per_sample(stored(r, "du_chunks_bytes").unwrap_or(0.0) / s),
+                    bytes_per_sample(stored(r, "du_index_bytes").unwrap_or(0.0) / s),
+                ),
+                "prometheus" => format!(
+                    "{} (data directory: WAL {} + head chunks {})",
+                    bytes_per_sample(v),
+                    mib(stored(r, "wal_bytes").unwrap_or(0.0)),
+                    mib(stored(r, "head_chunks_bytes").unwrap_or(0.0)),
+                ),
+                "victoriametrics" => {
+                    let mut t = format!("{} (data directory", bytes_per_sample(v));
+                    if let Some(b) = stored(r, "data_dir_bytes_after_stop") {
+                        let _ = write!(t, "; after stopping: {}", bytes_per_sample(b / s));
+                    }
+                    t.push(')');
+                    t
+                }
+                _ => bytes_per_sample(v),
+            }
+        },
+    );
+    strata_only_row(
+        md,
+        "S3 PUTs per million samples (objects written)",
+        results,
+        |r| per_million(r, "objects_written"),
+        |r, v| {
+            format!(
+                "{v:.2} ({:.0} objects)",
+                stored(r, "objects_written").unwrap_or(0.0)
+            )
+        },
+    );
+    strata_only_row(
+        md,
+        "DynamoDB write units per million samples (1 per started KB per item)",
+        results,
+        |r| per_million(r, "index_write_units"),
+        |r, v| {
+            format!(
+                "{v:.0} ({:.0} items, {})",
+                stored(r, "index_items_written").unwrap_or(0.0),
+                mib(stored(r, "index_bytes_written").unwrap_or(0.0))
+            )
+        },
+    );
+}
+
+/// A row only Strata's columns have a value for (`n/a` for the peers).
+fn strata_only_row(
+    md: &mut String,
+    label: &str,
+    results: &[(&str, SystemResult)],
+    value: impl Fn(&SystemResult) -> Option<f64>,
+    fmt: impl Fn(&SystemResult, f64) -> String,
+) {
+    let cells: Vec<String> = SYSTEMS
+        .iter()
+        .map(|(s, _)| {
+            if s.starts_with("strata") {
+                cell_with(results, s, &value, &fmt)
+            } else {
+                "n/a".to_string()
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
 }
 
 /// Replaces the marked section of `doc` with `section` (or appends it).
