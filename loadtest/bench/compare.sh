@@ -552,7 +552,9 @@ T0=$((T0 - T0 % 60000))
 
 steps=$(wc -w <<<"$INGEST_CONCURRENCY")
 declare -A LAST_RUN_SECONDS=()
-per_system_worst=$(($(secs "$WARMUP_MAX") + $(secs "$QUERY_DURATION") + steps * $(secs "$INGEST_DURATION") + 60))
+# Fixed phases, plus about a minute for the storage measurement (Strata's
+# flush of 1M series) and a minute for start, verify and stop.
+per_system_worst=$(($(secs "$WARMUP_MAX") + $(secs "$QUERY_DURATION") + steps * $(secs "$INGEST_DURATION") + 120))
 for series in $SERIES; do
   log "generator alone: $series series, null receiver, $GENERATOR_DURATION"
   "$LOADGEN" write --null-sink --series "$series" --batch-size "$BATCH_SIZE" --max-rate \

@@ -224,6 +224,17 @@ noflush_json=$(hours_of noflush)
   jq -n -r --argjson f "$flush_json" --argjson n "$noflush_json" --argjson series "$SERIES" '
     def rate($a): [$a[] | .write_samples_per_s // empty] | if length == 0 then "—" else ((add / length / 1000 | floor | tostring) + "k") end;
     def errs($a): [$a[] | .write_errors // {} | to_entries[] | .value] | add // 0;
+    # Least-squares slope of RSS (MiB per simulated hour) over the second
+    # half of the day.
+    def slope($a): ($a | map(select(.hour >= (($a | map(.hour) | max) / 2)))) as $p |
+      if ($p | length) < 3 then "—" else
+        ($p | length) as $n | ($p | map(.hour) | add / $n) as $mx |
+        ($p | map(.rss_kib / 1024) | add / $n) as $my |
+        ($p | map((.hour - $mx) * (.rss_kib / 1024 - $my)) | add) as $sxy |
+        ($p | map((.hour - $mx) * (.hour - $mx)) | add) as $sxx |
+        ($sxy / $sxx * 10 | round / 10 | tostring) end;
+    def half($a): if ($a | length) < 2 then "—" else "\(($a | map(.hour) | max) / 2 | ceil)–\($a | map(.hour) | max)" end;
+    "RSS growth, least-squares slope over hours \(half($f)): \(slope($f)) MiB per simulated hour with flushing, \(slope($n)) without.",
     "Ingest, mean of the hourly max-rate writes: \(rate($f)) samples/s with flushing, \(rate($n)) without; failed requests: \(errs($f)) and \(errs($n)).",
     (if ($f | length) > 1 then
       ($f[-1]) as $l |
