@@ -640,7 +640,7 @@ fn storage_rows(md: &mut String, results: &[(&str, SystemResult)], series: u64) 
                     .collect();
                 format!(
                     "`POST /ingester/flush` on {n} ingester{}: HTTP {} in {:.1} s; before it the \
-flush loop had run {} cycle(s) and written {:.0} of {:.0} chunks",
+flush loop had completed {} cycle(s) and written {:.0} of the {:.0} chunks",
                     if n == 1 { "" } else { "s" },
                     status.join(", "),
                     s["flush_seconds"].as_f64().unwrap_or(0.0),
