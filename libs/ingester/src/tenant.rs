@@ -66,6 +66,13 @@ impl std::hash::Hasher for FingerprintHasher {
     fn write_u64(&mut self, fp: u64) {
         self.0 = fp;
     }
+
+    /// Series IDs are small sequential integers, not hashes: spread them
+    /// over all 64 bits (Fibonacci hashing), or the map's buckets and control
+    /// bytes collide and every lookup scans.
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[derive(Default)]

@@ -396,10 +396,12 @@ impl Store {
             self.metrics.objects_written.inc();
             self.metrics.object_bytes_written.inc_by(body_len as u64);
             // The object's index, while we have it.
-            let index_section = built.body.slice(
-                built.index_offset as usize
-                    ..(built.index_offset as usize).saturating_add(built.index_len as usize),
-            );
+            // Copied: a slice would keep the whole object body alive in
+            // the cache while only the slice is counted.
+            let index_start = built.index_offset as usize;
+            let index_end = index_start.saturating_add(built.index_len as usize);
+            let index_section =
+                Bytes::copy_from_slice(built.body.get(index_start..index_end).unwrap_or_default());
             self.cache
                 .set_multi(vec![(object_index_key(&built.key), index_section)])
                 .await;
