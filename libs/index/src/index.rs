@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
+use strata_model::duration::now_ms;
 use strata_model::{Labels, MatchOp, Matcher, METRIC_NAME};
 
 use crate::encoding::{self, ObjectPart};
@@ -786,11 +787,4 @@ impl Index {
             .collect();
         Ok(values.into_iter().collect())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -116,6 +116,7 @@ pub(crate) fn group_by_window(
                 series: p.series.clone(),
                 labels: p.labels.clone(),
                 chunks,
+                rank: p.rank,
             });
         }
     }

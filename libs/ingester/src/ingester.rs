@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use strata_model::duration::duration_ms;
 use strata_model::{fingerprint, validate_tenant_id, Labels, Matcher};
 use strata_remote_write::WriteRequestRef;
 
@@ -13,7 +14,7 @@ use crate::flush::{
     InFlight, SoleReplica,
 };
 use crate::metrics::ReasonLabel;
-use crate::tenant::{CreateError, PendingFlush};
+use crate::tenant::{CreateError, PendingFlush, Released};
 use crate::{
     FamilyMetadata, IngesterConfig, IngesterError, IngesterMetrics, QueriedSeries, TenantDb,
     TenantStats,
@@ -94,9 +95,7 @@ impl Ingester {
     }
 
     fn window_ms(&self) -> i64 {
-        i64::try_from(self.config.max_chunk_age.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1)
+        duration_ms(self.config.max_chunk_age).max(1)
     }
 
     /// Bytes of closed chunks waiting to be flushed.
@@ -480,49 +479,52 @@ impl Ingester {
         drop(results);
 
         // Release what the store now holds, and series holding nothing.
-        let retain_ms = i64::try_from(self.config.retain_period.as_millis()).unwrap_or(i64::MAX);
-        let idle_ms =
-            i64::try_from(self.config.series_idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let retain_ms = duration_ms(self.config.retain_period);
+        let idle_ms = duration_ms(self.config.series_idle_timeout);
         let this = self.clone();
         let window_ms = self.window_ms();
         let released = tokio::task::spawn_blocking(move || {
-            let mut dropped = 0;
-            let mut removed = 0;
-            let mut unflushed = 0;
-            let mut oldest: Option<i64> = None;
+            let mut total = Released::default();
             for t in this.all_tenants() {
-                let (c, _bytes, r) = t.release(
+                let r = t.release(
                     now_ms.saturating_sub(retain_ms),
                     now_ms.saturating_sub(idle_ms),
+                    window_ms,
                 );
-                dropped += c;
-                removed += r;
-                let (bytes, o) = t.unflushed(window_ms);
-                unflushed += bytes;
-                if let Some(o) = o {
-                    oldest = Some(oldest.map_or(o, |x: i64| x.min(o)));
+                total.chunks_dropped += r.chunks_dropped;
+                total.series_removed += r.series_removed;
+                total.unflushed_bytes += r.unflushed_bytes;
+                if let Some(o) = r.oldest_unflushed {
+                    total.oldest_unflushed =
+                        Some(total.oldest_unflushed.map_or(o, |x: i64| x.min(o)));
                 }
             }
+            let removed = total.series_removed;
             if removed > 0 {
                 let prev = this.series_total.fetch_sub(removed, Ordering::Relaxed);
                 this.metrics
                     .memory_series
                     .set(prev.saturating_sub(removed) as i64);
             }
-            this.unflushed_bytes.store(unflushed, Ordering::Relaxed);
-            this.metrics.unflushed_bytes.set(unflushed as i64);
+            this.unflushed_bytes
+                .store(total.unflushed_bytes, Ordering::Relaxed);
             this.metrics
-                .flush_queue_oldest_seconds
-                .set(oldest.map_or(0.0, |o| (now_ms.saturating_sub(o)).max(0) as f64 / 1000.0));
-            (dropped, removed)
+                .unflushed_bytes
+                .set(total.unflushed_bytes as i64);
+            this.metrics.flush_queue_oldest_seconds.set(
+                total
+                    .oldest_unflushed
+                    .map_or(0.0, |o| (now_ms.saturating_sub(o)).max(0) as f64 / 1000.0),
+            );
+            total
         })
         .await;
         match released {
-            Ok((dropped, removed)) => {
-                outcome.chunks_dropped = dropped;
-                outcome.series_removed = removed;
-                self.metrics.chunks_dropped.inc_by(dropped as u64);
-                self.metrics.series_removed.inc_by(removed as u64);
+            Ok(r) => {
+                outcome.chunks_dropped = r.chunks_dropped;
+                outcome.series_removed = r.series_removed;
+                self.metrics.chunks_dropped.inc_by(r.chunks_dropped as u64);
+                self.metrics.series_removed.inc_by(r.series_removed as u64);
             }
             Err(e) => tracing::warn!(error = %e, "releasing flushed chunks failed"),
         }
@@ -541,20 +543,18 @@ impl Ingester {
         everything: bool,
     ) -> FlushOutcome {
         let window_ms = self.window_ms();
-        let delay_ms = i64::try_from(self.config.flush_delay.as_millis()).unwrap_or(i64::MAX);
-        let takeover_ms =
-            i64::try_from(self.config.flush_takeover_delay.as_millis()).unwrap_or(i64::MAX);
+        let delay_ms = duration_ms(self.config.flush_delay);
+        let takeover_ms = duration_ms(self.config.flush_takeover_delay);
         let this = self.clone();
         let t = tenant.clone();
         let pending = tokio::task::spawn_blocking(move || {
             let rank = this.rank.clone();
             let tenant_id = t.id().to_string();
             let due_at = if everything { i64::MAX } else { now_ms };
-            t.pending_flushes(window_ms, due_at, delay_ms, |series| {
+            t.pending_flushes(window_ms, due_at, (delay_ms, takeover_ms), |series| {
                 let labels: Vec<(&str, &str)> =
                     series.labels.iter().map(|(n, v)| (&**n, &**v)).collect();
-                let r = rank.rank(&tenant_id, &labels) as i64;
-                r.saturating_mul(takeover_ms)
+                rank.rank(&tenant_id, &labels)
             })
         })
         .await;
@@ -570,39 +570,32 @@ impl Ingester {
         for (window, group) in group_by_window(pending, window_ms) {
             let from = window.saturating_mul(window_ms);
             let to = from.saturating_add(window_ms);
-            let mut to_write = group;
             // Replicas other than the first look for identical chunks stored
-            // by another replica before writing their own.
-            if !everything {
-                let (others, first): (Vec<PendingFlush>, Vec<PendingFlush>) =
-                    to_write.into_iter().partition(|p| {
-                        let labels: Vec<(&str, &str)> =
-                            p.series.labels.iter().map(|(n, v)| (&**n, &**v)).collect();
-                        self.rank.rank(tenant.id(), &labels) > 0
-                    });
-                to_write = first;
-                if !others.is_empty() {
-                    let keys: Vec<(u64, u32)> = others
-                        .iter()
-                        .map(|p| (p.series.fingerprint, chunks_digest(&p.chunks)))
-                        .collect();
-                    match sink.stored(tenant.id(), from, to, &keys).await {
-                        Ok(stored) => {
-                            for p in others {
-                                if stored.contains(&p.series.fingerprint) {
-                                    let spans = spans_of(&p.chunks);
-                                    outcome.chunks_deduped += spans.len();
-                                    p.series.data.lock().mark_flushed(&spans, now_ms);
-                                } else {
-                                    to_write.push(p);
-                                }
+            // by another replica before writing their own (flushing
+            // everything ranks every series first).
+            let (others, mut to_write): (Vec<PendingFlush>, Vec<PendingFlush>) =
+                group.into_iter().partition(|p| p.rank > 0);
+            if !others.is_empty() {
+                let keys: Vec<(u64, u32)> = others
+                    .iter()
+                    .map(|p| (p.series.fingerprint, chunks_digest(&p.chunks)))
+                    .collect();
+                match sink.stored(tenant.id(), from, to, &keys).await {
+                    Ok(stored) => {
+                        for p in others {
+                            if stored.contains(&p.series.fingerprint) {
+                                let spans = spans_of(&p.chunks);
+                                outcome.chunks_deduped += spans.len();
+                                p.series.data.lock().mark_flushed(&spans, now_ms);
+                            } else {
+                                to_write.push(p);
                             }
                         }
-                        Err(e) => {
-                            // Unknown: write our copy rather than risk none.
-                            tracing::warn!(tenant = tenant.id(), error = %e, "checking other replicas' flushes failed");
-                            to_write.extend(others);
-                        }
+                    }
+                    Err(e) => {
+                        // Unknown: write our copy rather than risk none.
+                        tracing::warn!(tenant = tenant.id(), error = %e, "checking other replicas' flushes failed");
+                        to_write.extend(others);
                     }
                 }
             }
@@ -698,18 +691,10 @@ impl Ingester {
         self: Arc<Self>,
         stop: impl std::future::Future<Output = ()> + Send,
     ) {
-        let period = self.config.flush_period;
-        if period.is_zero() || self.sink.is_none() {
+        if self.sink.is_none() {
             return;
         }
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tick.tick() => {}
-            }
+        every(self.config.flush_period, stop, || async {
             let outcome = self.flush_cycle(self.now_ms(), false).await;
             if outcome != FlushOutcome::default() {
                 tracing::info!(
@@ -722,7 +707,8 @@ impl Ingester {
                     "flush cycle"
                 );
             }
-        }
+        })
+        .await;
     }
 
     /// Runs [`Ingester::cut_aged_chunks`] every `chunk_age_check_period`
@@ -732,18 +718,7 @@ impl Ingester {
         self: Arc<Self>,
         stop: impl std::future::Future<Output = ()> + Send,
     ) {
-        let period = self.config.chunk_age_check_period;
-        if period.is_zero() {
-            return;
-        }
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tick.tick() => {}
-            }
+        every(self.config.chunk_age_check_period, stop, || async {
             let this = self.clone();
             let started = std::time::Instant::now();
             match tokio::task::spawn_blocking(move || {
@@ -760,15 +735,40 @@ impl Ingester {
                 ),
                 Err(err) => tracing::warn!(error = %err, "chunk age sweep task failed"),
             }
-        }
+        })
+        .await;
     }
 
     /// Refreshes per-tenant ingestion rates; call every `secs` seconds.
     pub fn tick_rates(&self, secs: f64) {
-        let tenants: Vec<Arc<TenantDb>> = self.tenants.read().values().cloned().collect();
-        for t in tenants {
+        for t in self.all_tenants() {
             t.tick_rate(secs);
         }
+    }
+}
+
+/// Runs `work` every `period` (first after one period; a late run delays
+/// the next) until `stop` completes; returns at once for a zero period.
+async fn every<F, Fut>(
+    period: std::time::Duration,
+    stop: impl std::future::Future<Output = ()> + Send,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if period.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        work().await;
     }
 }
 
@@ -784,12 +784,7 @@ fn spans_of(chunks: &[crate::ChunkData]) -> Vec<(i64, i64)> {
 }
 
 /// Wall-clock time in Unix milliseconds.
-pub fn unix_now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+pub use strata_model::duration::now_ms as unix_now_ms;
 
 fn labels_text(labels: &[(&str, &str)]) -> String {
     Labels::from_pairs(labels.iter().copied()).to_string()

@@ -290,20 +290,13 @@ impl SeriesData {
         bytes
     }
 
-    /// Drops flushed chunks that have been retained since at least
-    /// `retain_until`; returns (chunks, bytes) dropped.
-    pub(crate) fn drop_flushed(&mut self, flushed_before: i64) -> (usize, usize) {
-        let mut chunks = 0;
-        let mut bytes = 0;
-        self.closed.retain(|c| match c.flushed_at_ms {
-            Some(at) if at <= flushed_before => {
-                chunks += 1;
-                bytes += c.chunk.data.len();
-                false
-            }
-            _ => true,
-        });
-        (chunks, bytes)
+    /// Drops chunks flushed at or before `flushed_before` (their retain
+    /// period is over); returns how many.
+    pub(crate) fn drop_flushed(&mut self, flushed_before: i64) -> usize {
+        let before = self.closed.len();
+        self.closed
+            .retain(|c| c.flushed_at_ms.is_none_or(|at| at > flushed_before));
+        before - self.closed.len()
     }
 
     /// Bytes of closed chunks only this ingester holds.
@@ -486,8 +479,8 @@ mod tests {
         assert!(d.unflushed(window, 1100, 0, 0).is_empty());
         assert_eq!(d.oldest_unflushed(window), Some(2000));
         // Retained until the retain period is over, then dropped.
-        assert_eq!(d.drop_flushed(4999).0, 0);
-        assert_eq!(d.drop_flushed(5000).0, 1);
+        assert_eq!(d.drop_flushed(4999), 0);
+        assert_eq!(d.drop_flushed(5000), 1);
         assert_eq!(spans(&d.chunks_in(i64::MIN, i64::MAX)).len(), 2);
         assert!(!d.is_removable(i64::MAX), "holds data");
         d.force_cut(6000);

@@ -145,11 +145,24 @@ impl TenantState {
     }
 }
 
+/// What [`TenantDb::release`] did and found.
+#[derive(Debug, Default)]
+pub(crate) struct Released {
+    pub(crate) chunks_dropped: usize,
+    pub(crate) series_removed: usize,
+    /// Bytes of closed chunks still waiting to be flushed.
+    pub(crate) unflushed_bytes: usize,
+    /// Window end of the oldest of them.
+    pub(crate) oldest_unflushed: Option<i64>,
+}
+
 /// A closed chunk set of one series waiting to be flushed.
 pub(crate) struct PendingFlush {
     pub(crate) series: Arc<Series>,
     pub(crate) labels: Labels,
     pub(crate) chunks: Vec<ChunkData>,
+    /// This ingester's position among the series' replicas (0 = first).
+    pub(crate) rank: usize,
 }
 
 /// Everything one ingester holds for one tenant.
@@ -321,19 +334,20 @@ impl TenantDb {
         (cut, bytes)
     }
 
-    /// Closed, unflushed chunks due at `now_ms` (`i64::MAX`: all), with
-    /// `delay_ms` after their window and the extra wait `wait(series)` gives
-    /// for their series (this replica's turn).
+    /// Closed, unflushed chunks due at `now_ms` (`i64::MAX`: all, rank
+    /// ignored): `delay_ms` after their window, plus `rank(series) ×
+    /// takeover_ms` (this replica's turn).
     pub(crate) fn pending_flushes(
         &self,
         window_ms: i64,
         now_ms: i64,
-        delay_ms: i64,
-        wait: impl Fn(&Series) -> i64,
+        (delay_ms, takeover_ms): (i64, i64),
+        rank: impl Fn(&Series) -> usize,
     ) -> Vec<PendingFlush> {
         let mut out = Vec::new();
         self.for_each_series(|series| {
-            let wait_ms = if now_ms == i64::MAX { 0 } else { wait(series) };
+            let rank = if now_ms == i64::MAX { 0 } else { rank(series) };
+            let wait_ms = (rank as i64).saturating_mul(takeover_ms);
             let chunks = series
                 .data
                 .lock()
@@ -343,6 +357,7 @@ impl TenantDb {
                     series: series.clone(),
                     labels: to_labels(series),
                     chunks,
+                    rank,
                 });
             }
         });
@@ -350,22 +365,22 @@ impl TenantDb {
     }
 
     /// Drops chunks flushed at or before `flushed_before`, then removes
-    /// series that hold nothing and got no sample since `idle_since`.
-    /// Returns (chunks dropped, bytes dropped, series removed).
-    pub(crate) fn release(&self, flushed_before: i64, idle_since: i64) -> (usize, usize, usize) {
-        let mut chunks = 0;
-        let mut bytes = 0;
+    /// series that hold nothing and got no sample since `idle_since`; in the
+    /// same pass, measures what is still waiting to be flushed.
+    pub(crate) fn release(&self, flushed_before: i64, idle_since: i64, window_ms: i64) -> Released {
+        let mut out = Released::default();
         let mut idle: Vec<Arc<Series>> = Vec::new();
         self.for_each_series(|series| {
             let mut data = series.data.lock();
-            let (c, b) = data.drop_flushed(flushed_before);
-            chunks += c;
-            bytes += b;
+            out.chunks_dropped += data.drop_flushed(flushed_before);
+            out.unflushed_bytes += data.unflushed_bytes();
+            if let Some(end) = data.oldest_unflushed(window_ms) {
+                out.oldest_unflushed = Some(out.oldest_unflushed.map_or(end, |o| o.min(end)));
+            }
             if data.is_removable(idle_since) {
                 idle.push(series.clone());
             }
         });
-        let mut removed = 0;
         for batch in idle.chunks(BATCH) {
             let mut state = self.state.write();
             for series in batch {
@@ -379,25 +394,10 @@ impl TenantDb {
                 data.removed = true;
                 drop(data);
                 state.remove(series);
-                removed += 1;
+                out.series_removed += 1;
             }
         }
-        (chunks, bytes, removed)
-    }
-
-    /// Bytes of closed chunks not yet flushed, and the oldest such chunk's
-    /// window end.
-    pub(crate) fn unflushed(&self, window_ms: i64) -> (usize, Option<i64>) {
-        let mut bytes = 0;
-        let mut oldest: Option<i64> = None;
-        self.for_each_series(|series| {
-            let data = series.data.lock();
-            bytes += data.unflushed_bytes();
-            if let Some(end) = data.oldest_unflushed(window_ms) {
-                oldest = Some(oldest.map_or(end, |o| o.min(end)));
-            }
-        });
-        (bytes, oldest)
+        out
     }
 
     /// Finds the series with exactly these (sorted) labels.

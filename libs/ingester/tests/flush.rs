@@ -268,7 +268,6 @@ async fn failed_flushes_keep_chunks_and_backpressure_refuses_pushes() {
     );
     sink.fail.store(true, Ordering::Relaxed);
     push(&ing, "a", &[(T0, 1.0), (T0 + WINDOW, 2.0)]).unwrap();
-    let _ = Clock::default();
     assert!(ing.unflushed_bytes() > 1);
     let err = push(&ing, "a", &[(T0 + WINDOW + 1, 3.0)]).unwrap_err();
     assert!(matches!(err, IngesterError::FlushBacklog { .. }), "{err}");

@@ -3,6 +3,19 @@
 
 use std::time::Duration;
 
+/// A duration in whole milliseconds, saturating at `i64::MAX`.
+pub fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Current wall-clock time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    duration_ms(since_epoch)
+}
+
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {

@@ -301,12 +301,7 @@ fn tenant(s: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
     })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+use strata_model::duration::now_ms;
 
 /// Parses `query` to report syntax errors as Prometheus does, before any
 /// data is read.

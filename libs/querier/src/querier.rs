@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_model::duration::{duration_ms, now_ms};
 use strata_model::{Labels, Matcher};
 use strata_promql::{Engine, EngineOptions, QueryOutput, SelectRequest, StoredSeries};
 use strata_store::{Store, StoreSeries};
@@ -154,7 +155,7 @@ impl Querier {
             return Ok(());
         }
         let length_ms = end_ms.saturating_sub(start_ms);
-        let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        let limit_ms = duration_ms(limit);
         if length_ms > limit_ms {
             return Err(ApiError::bad_data(format!(
                 "the query time range exceeds the limit (query length: {}, limit: {}); query a shorter range",
@@ -407,15 +408,4 @@ fn store_series(series: Vec<StoreSeries>) -> SeriesList {
             (s.labels, chunks)
         })
         .collect()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -93,14 +93,5 @@ pub(crate) fn heartbeat_age_ms(heartbeat_ms: i64, now_ms: i64) -> i64 {
     now_ms.saturating_sub(heartbeat_ms).max(0)
 }
 
-pub(crate) fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Current wall-clock time in milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    duration_ms(since_epoch)
-}
+pub(crate) use strata_model::duration::duration_ms;
+pub use strata_model::duration::now_ms;

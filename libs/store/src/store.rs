@@ -341,10 +341,7 @@ impl Store {
     fn next_key(&self, tenant: &str, window_start_ms: i64) -> String {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let day = window_start_ms.div_euclid(86_400_000);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let now = strata_model::duration::now_ms();
         format!(
             "{tenant}/chunks/{day}/{window_start_ms}-{}-{now}-{seq}",
             self.writer

@@ -2,7 +2,6 @@
 //! endpoint's view, dedupe checks, limits and corruption.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use strata_chunk::XorChunk;
@@ -269,5 +268,4 @@ async fn limits_and_corruption_are_errors_never_wrong_data() {
         .await
         .unwrap();
     assert_eq!(decode(&other[0]), expected[&other[0].labels]);
-    let _ = Arc::new(());
 }
