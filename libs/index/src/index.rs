@@ -162,11 +162,15 @@ impl Index {
         Ok(())
     }
 
-    fn observe(&self, op: &str, started: Instant) {
+    /// Awaits `work`, recording its duration as operation `op`.
+    async fn timed<T>(&self, op: &str, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = work.await;
         self.metrics
             .request_duration
             .get_or_create(&IndexMetrics::op_labels(op, self.kind))
             .observe(started.elapsed().as_secs_f64());
+        result
     }
 
     async fn write_tables(
@@ -227,12 +231,11 @@ impl Index {
         series: &[(u64, Labels)],
         batch: &str,
     ) -> Result<WriteStats, IndexError> {
-        let started = Instant::now();
-        let result = self
-            .add_series_inner(tenant, from_ms, to_ms, series, batch)
-            .await;
-        self.observe("add_series", started);
-        result
+        self.timed(
+            "add_series",
+            self.add_series_inner(tenant, from_ms, to_ms, series, batch),
+        )
+        .await
     }
 
     async fn add_series_inner(
@@ -364,10 +367,8 @@ impl Index {
         tenant: &str,
         object: &ObjectEntry,
     ) -> Result<WriteStats, IndexError> {
-        let started = Instant::now();
-        let result = self.add_object_inner(tenant, object).await;
-        self.observe("add_object", started);
-        result
+        self.timed("add_object", self.add_object_inner(tenant, object))
+            .await
     }
 
     async fn add_object_inner(
@@ -433,10 +434,11 @@ impl Index {
         to_ms: i64,
         matchers: &[Matcher],
     ) -> Result<BTreeSet<u64>, IndexError> {
-        let started = Instant::now();
-        let result = self.lookup_inner(tenant, from_ms, to_ms, matchers).await;
-        self.observe("lookup", started);
-        result
+        self.timed(
+            "lookup",
+            self.lookup_inner(tenant, from_ms, to_ms, matchers),
+        )
+        .await
     }
 
     async fn lookup_inner(
@@ -617,12 +619,11 @@ impl Index {
         to_ms: i64,
         fingerprints: Option<&BTreeSet<u64>>,
     ) -> Result<Vec<ObjectEntry>, IndexError> {
-        let started = Instant::now();
-        let result = self
-            .objects_inner(tenant, from_ms, to_ms, fingerprints)
-            .await;
-        self.observe("objects", started);
-        result
+        self.timed(
+            "objects",
+            self.objects_inner(tenant, from_ms, to_ms, fingerprints),
+        )
+        .await
     }
 
     async fn objects_inner(
@@ -715,10 +716,11 @@ impl Index {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<String>, IndexError> {
-        let started = Instant::now();
-        let result = self.label_names_inner(tenant, from_ms, to_ms).await;
-        self.observe("label_names", started);
-        result
+        self.timed(
+            "label_names",
+            self.label_names_inner(tenant, from_ms, to_ms),
+        )
+        .await
     }
 
     async fn label_names_inner(
@@ -761,10 +763,11 @@ impl Index {
         to_ms: i64,
         name: &str,
     ) -> Result<Vec<String>, IndexError> {
-        let started = Instant::now();
-        let result = self.label_values_inner(tenant, from_ms, to_ms, name).await;
-        self.observe("label_values", started);
-        result
+        self.timed(
+            "label_values",
+            self.label_values_inner(tenant, from_ms, to_ms, name),
+        )
+        .await
     }
 
     async fn label_values_inner(
