@@ -407,26 +407,26 @@ impl Store {
             // flushes of the day already wrote most of them).
             let days: Vec<i64> =
                 (min_time.div_euclid(86_400_000)..=max_time.div_euclid(86_400_000)).collect();
-            let mut dedupe_keys: Vec<String> = Vec::new();
-            for s in part {
-                for d in &days {
-                    dedupe_keys.push(series_day_key(&batch.tenant, *d, s.fingerprint));
-                }
-            }
-            let known = self.cache.get_multi(&dedupe_keys).await;
-            let new_series: Vec<(u64, Labels)> = part
+            // One key per series and day, `days.len()` keys per series in
+            // the order of `part`.
+            let dedupe_keys: Vec<String> = part
                 .iter()
-                .filter(|s| {
-                    let all_known = days.iter().all(|d| {
-                        known.contains_key(&series_day_key(&batch.tenant, *d, s.fingerprint))
-                    });
-                    if all_known {
-                        self.metrics.series_index_dedupe_hits.inc();
-                    }
-                    !all_known
+                .flat_map(|s| {
+                    days.iter()
+                        .map(|d| series_day_key(&batch.tenant, *d, s.fingerprint))
                 })
-                .map(|s| (s.fingerprint, s.labels.clone()))
                 .collect();
+            let known = self.cache.get_multi(&dedupe_keys).await;
+            let mut new_series: Vec<(u64, Labels)> = Vec::new();
+            let mut marks: Vec<(String, Bytes)> = Vec::new();
+            for (s, keys) in part.iter().zip(dedupe_keys.chunks(days.len().max(1))) {
+                if keys.iter().all(|k| known.contains_key(k)) {
+                    self.metrics.series_index_dedupe_hits.inc();
+                    continue;
+                }
+                new_series.push((s.fingerprint, s.labels.clone()));
+                marks.extend(keys.iter().map(|k| (k.clone(), Bytes::from_static(b"1"))));
+            }
             if !new_series.is_empty() {
                 let stats = self
                     .index
@@ -448,19 +448,6 @@ impl Store {
             };
             let stats = self.index.add_object(&batch.tenant, &entry).await?;
             self.count_writes(stats);
-            let marks: Vec<(String, Bytes)> = new_series
-                .iter()
-                .flat_map(|(fp, _)| {
-                    days.iter()
-                        .map(|d| {
-                            (
-                                series_day_key(&batch.tenant, *d, *fp),
-                                Bytes::from_static(b"1"),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect();
             self.cache.set_multi(marks).await;
         }
         Ok(())
