@@ -22,7 +22,8 @@ pub enum FormatError {
     /// The object was written in a format version this build does not read.
     #[error(
         "object {object} has format version {version}, this build reads only version \
-         {supported}; upgrade strata to a release that reads version {version}"
+         {supported}; an object of an older (pre-release) version must be rewritten, a newer \
+         one needs a strata release that reads version {version}"
     )]
     UnsupportedVersion {
         object: String,

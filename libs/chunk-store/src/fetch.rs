@@ -6,8 +6,9 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::error::{FetchError, FormatError};
-use crate::format::{verify_chunk, verify_chunk_bytes, ChunkRef, Footer, ObjectIndex, FOOTER_LEN};
+use crate::format::{verify_chunk, verify_chunk_bytes, ChunkRef, Footer, FOOTER_LEN};
 use crate::metrics::ChunkStoreMetrics;
+use crate::object_index::ObjectIndex;
 use crate::store::ObjectStore;
 
 /// Default largest gap between two chunks that are still read with one request.
@@ -226,9 +227,5 @@ pub async fn read_index(store: &dyn ObjectStore, key: &str) -> Result<ObjectInde
         }
         .into());
     }
-    Ok(ObjectIndex::parse_bounded(
-        key,
-        &section,
-        Some(footer.index_offset),
-    )?)
+    Ok(ObjectIndex::parse_at(key, &section, footer.index_offset)?)
 }

@@ -1,25 +1,28 @@
-//! The packed object format, version 1. `docs/storage-format.md` describes it byte by byte.
+//! The packed object format, version 2. `docs/storage-format.md` describes it byte by byte.
 //!
 //! ```text
 //! header   "STRC" | version u8 | tenant_len u32 | tenant | crc32 u32
-//! records  ( encoding u8 | payload_len u32 | payload | crc32 u32 )*
-//! index    "SIDX" | version u8 | tenant_len u32 | tenant | series_count u32 | series* | crc32 u32
+//! records  ( encoding u8 | payload_len u32 | payload | crc32 u32 )*   in the order of the index
+//! index    "SIDX" | version u8 | tenant | base_time | symbols | series* | crc32 u32   (varints)
 //! footer   index_offset u64 | index_len u32 | version u8 | 0 0 0 | crc32 u32 | "SCFT"
 //! ```
 //!
-//! All integers are little-endian; every crc32 is CRC-32/ISO-HDLC (the IEEE polynomial, as
-//! computed by `crc32fast`) over the bytes of its section before it.
+//! Fixed-size integers are little-endian; every crc32 is CRC-32/ISO-HDLC (the IEEE polynomial,
+//! as computed by `crc32fast`) over the bytes of its section before it. The index section and
+//! its in-memory form are in `object_index.rs`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
-use strata_model::{Label, Labels};
+use strata_model::Labels;
 
 use crate::error::FormatError;
+use crate::object_index::{ChunkMeta, ObjectIndex};
 
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// First bytes of every object.
 pub const HEADER_MAGIC: [u8; 4] = *b"STRC";
 /// First bytes of the index section.
@@ -30,13 +33,15 @@ pub const FOOTER_MAGIC: [u8; 4] = *b"SCFT";
 pub const FOOTER_LEN: usize = 24;
 /// Bytes a chunk record adds around its payload: encoding (1), length (4), crc32 (4).
 pub const RECORD_OVERHEAD: usize = 9;
+/// Bytes of the header besides the tenant: magic (4), version (1), tenant length (4),
+/// crc32 (4).
+const HEADER_OVERHEAD: u64 = 4 + 1 + 4 + 4;
 
-/// Bytes of one chunk entry in the index.
-const INDEX_CHUNK_LEN: usize = 8 + 8 + 1 + 8 + 4 + 4;
-/// Smallest series entry in the index: fingerprint, label count, chunk count.
-const INDEX_SERIES_MIN_LEN: usize = 8 + 4 + 4;
-/// Smallest label entry in the index: two lengths.
-const INDEX_LABEL_MIN_LEN: usize = 4 + 4;
+/// Length of the header of an object whose tenant ID is `tenant_len` bytes: where its first
+/// chunk record starts.
+pub(crate) fn header_len(tenant_len: usize) -> u64 {
+    HEADER_OVERHEAD.saturating_add(tenant_len as u64)
+}
 
 /// One chunk to put into an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +56,7 @@ pub struct ChunkToWrite {
     pub data: Bytes,
 }
 
-/// Where a chunk lives and how to check it.
+/// Where a chunk lives. The record carries its own crc32, which [`verify_chunk`] checks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ChunkRef {
     /// Key of the object holding the chunk.
@@ -60,8 +65,6 @@ pub struct ChunkRef {
     pub offset: u64,
     /// Length of the whole record (payload plus [`RECORD_OVERHEAD`]).
     pub len: u32,
-    /// The record's crc32 (the same value as its last four bytes).
-    pub crc32: u32,
     pub min_time: i64,
     pub max_time: i64,
     pub encoding: u8,
@@ -74,113 +77,114 @@ impl ChunkRef {
     }
 }
 
-/// A series inside an object: its fingerprint, labels and chunks (refs point into this object).
+/// A series inside an object: its fingerprint, digest, labels and chunks (refs point into
+/// this object).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectSeries {
     pub fingerprint: u64,
+    /// The value the writer supplied for the series (a crc32 of its chunks that replicas
+    /// compare).
+    pub digest: u32,
     pub labels: Labels,
     pub chunks: Vec<ChunkRef>,
 }
 
-/// A chunk written into the builder's body, waiting for the object key.
-struct PendingChunk {
-    min_time: i64,
-    max_time: i64,
-    encoding: u8,
-    offset: u64,
-    len: u32,
-    crc32: u32,
-}
+/// Marks the end of a chain of series sharing a fingerprint.
+const NO_SERIES: usize = usize::MAX;
 
 struct PendingSeries {
     fingerprint: u64,
     labels: Labels,
-    chunks: Vec<PendingChunk>,
+    digest: u32,
+    chunks: Vec<ChunkToWrite>,
+    /// The series added before this one with the same fingerprint (a hash collision), or
+    /// [`NO_SERIES`].
+    next_same_fingerprint: usize,
 }
 
 /// Builds one object in memory. Series may be added in any order; [`ObjectBuilder::finish`]
-/// sorts them by fingerprint.
+/// sorts them by fingerprint (then labels) and lays out the chunk records in that order.
 ///
-/// Chunk records are appended to the body as series are added, so [`ObjectBuilder::data_len`]
-/// tells how big the object is getting. Adding the same series (same fingerprint and labels)
-/// again appends its chunks to the earlier entry. Two different label sets with the same
-/// fingerprint (a hash collision) stay two entries; [`ObjectIndex::get_all`] finds both.
+/// The builder holds the chunks (cheap `Bytes` clones) until `finish`;
+/// [`ObjectBuilder::data_len`] tells how many bytes of records the object will have, so a
+/// caller can split a big flush into several objects.
+///
+/// Adding the same series (same fingerprint and labels) again appends its chunks to the
+/// earlier entry, and the digest of the later call replaces the earlier one. Two different
+/// label sets with the same fingerprint (a hash collision) stay two entries;
+/// [`ObjectIndex::find`] finds both.
+///
+/// Labels are stored as a Prometheus label set: a label with an empty name or value cannot
+/// be represented and is dropped (an empty value means "absent" in PromQL anyway).
 pub struct ObjectBuilder {
     tenant: String,
-    body: Vec<u8>,
-    header_len: usize,
     series: Vec<PendingSeries>,
-    by_fingerprint: HashMap<u64, Vec<usize>>,
+    /// Fingerprint -> the last series added with it (the head of its collision chain).
+    by_fingerprint: HashMap<u64, usize>,
+    data_len: usize,
 }
 
 impl ObjectBuilder {
     /// Starts an object of `tenant`.
     pub fn new(tenant: &str) -> Self {
-        let mut body = Vec::with_capacity(64 * 1024);
-        body.put_slice(&HEADER_MAGIC);
-        body.put_u8(FORMAT_VERSION);
-        put_str(&mut body, tenant);
-        let crc = crc32fast::hash(&body);
-        body.put_u32_le(crc);
-        let header_len = body.len();
         Self {
             tenant: tenant.to_string(),
-            body,
-            header_len,
             series: Vec::new(),
             by_fingerprint: HashMap::new(),
+            data_len: 0,
         }
     }
 
-    /// Appends `chunks` (in the order given) as records and notes them under the series.
+    /// Adds `chunks` (kept in the order given) under the series.
+    ///
+    /// A chunk whose `max_time` is before its `min_time` is recorded with
+    /// `max_time = min_time`.
     ///
     /// # Panics
     ///
     /// If a chunk is 4 GiB or larger, which no chunk encoding produces.
-    pub fn add_series(&mut self, fingerprint: u64, labels: &Labels, chunks: &[ChunkToWrite]) {
-        let slot = match self.by_fingerprint.get(&fingerprint).and_then(|slots| {
-            slots
-                .iter()
-                .copied()
-                .find(|&i| self.series[i].labels == *labels)
-        }) {
-            Some(i) => i,
+    pub fn add_series(
+        &mut self,
+        fingerprint: u64,
+        labels: &Labels,
+        digest: u32,
+        chunks: &[ChunkToWrite],
+    ) {
+        let labels = normalize_labels(labels);
+        let record_bytes: usize = chunks.iter().map(|c| record_len(c) as usize).sum();
+        match self.find(fingerprint, &labels) {
+            Some(i) => {
+                let s = &mut self.series[i];
+                s.digest = digest;
+                s.chunks.extend_from_slice(chunks);
+            }
             None => {
+                let i = self.series.len();
+                let next_same_fingerprint = self
+                    .by_fingerprint
+                    .insert(fingerprint, i)
+                    .unwrap_or(NO_SERIES);
                 self.series.push(PendingSeries {
                     fingerprint,
-                    labels: labels.clone(),
-                    chunks: Vec::with_capacity(chunks.len()),
+                    labels: labels.into_owned(),
+                    digest,
+                    chunks: chunks.to_vec(),
+                    next_same_fingerprint,
                 });
-                let i = self.series.len() - 1;
-                self.by_fingerprint.entry(fingerprint).or_default().push(i);
-                i
             }
-        };
-        for chunk in chunks {
-            let pending = self.put_record(chunk);
-            self.series[slot].chunks.push(pending);
         }
+        self.data_len += record_bytes;
     }
 
-    fn put_record(&mut self, chunk: &ChunkToWrite) -> PendingChunk {
-        let payload_len = u32::try_from(chunk.data.len())
-            .ok()
-            .filter(|n| n.checked_add(RECORD_OVERHEAD as u32).is_some())
-            .expect("a chunk must be smaller than 4 GiB");
-        let offset = self.body.len();
-        self.body.put_u8(chunk.encoding);
-        self.body.put_u32_le(payload_len);
-        self.body.put_slice(&chunk.data);
-        let crc = crc32fast::hash(&self.body[offset..]);
-        self.body.put_u32_le(crc);
-        PendingChunk {
-            min_time: chunk.min_time,
-            max_time: chunk.max_time,
-            encoding: chunk.encoding,
-            offset: offset as u64,
-            len: payload_len + RECORD_OVERHEAD as u32,
-            crc32: crc,
+    fn find(&self, fingerprint: u64, labels: &Labels) -> Option<usize> {
+        let mut i = *self.by_fingerprint.get(&fingerprint)?;
+        while i != NO_SERIES {
+            if self.series[i].labels == *labels {
+                return Some(i);
+            }
+            i = self.series[i].next_same_fingerprint;
         }
+        None
     }
 
     /// Number of distinct series added so far.
@@ -190,80 +194,135 @@ impl ObjectBuilder {
 
     /// Bytes of chunk records so far (to split big flushes into several objects).
     pub fn data_len(&self) -> usize {
-        self.body.len() - self.header_len
+        self.data_len
     }
 
     /// Encodes the object; `key` is the object key the refs will carry.
+    ///
+    /// # Panics
+    ///
+    /// If the index section would be 4 GiB or larger (hundreds of millions of series).
     pub fn finish(self, key: &str) -> BuiltObject {
         let ObjectBuilder {
             tenant,
-            mut body,
             mut series,
+            data_len,
             ..
         } = self;
-        series.sort_by(|a, b| {
+        series.sort_unstable_by(|a, b| {
             a.fingerprint
                 .cmp(&b.fingerprint)
                 .then_with(|| a.labels.cmp(&b.labels))
         });
 
-        let index_start = body.len();
-        body.put_slice(&INDEX_MAGIC);
-        body.put_u8(FORMAT_VERSION);
-        put_str(&mut body, &tenant);
-        body.put_u32_le(len_u32(series.len()));
+        // The symbol table, most used first so that the common strings get one-byte ids.
+        let mut uses: HashMap<&str, u64> = HashMap::new();
         for s in &series {
-            body.put_u64_le(s.fingerprint);
-            body.put_u32_le(len_u32(s.labels.len()));
-            for label in &s.labels {
-                put_str(&mut body, &label.name);
-                put_str(&mut body, &label.value);
-            }
-            body.put_u32_le(len_u32(s.chunks.len()));
-            for c in &s.chunks {
-                body.put_i64_le(c.min_time);
-                body.put_i64_le(c.max_time);
-                body.put_u8(c.encoding);
-                body.put_u64_le(c.offset);
-                body.put_u32_le(c.len);
-                body.put_u32_le(c.crc32);
+            for l in &s.labels {
+                *uses.entry(l.name.as_str()).or_default() += 1;
+                *uses.entry(l.value.as_str()).or_default() += 1;
             }
         }
-        let crc = crc32fast::hash(&body[index_start..]);
+        let mut by_use: Vec<(&str, u64)> = uses.into_iter().collect();
+        by_use.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let ids: HashMap<&str, u32> = by_use
+            .iter()
+            .enumerate()
+            .map(|(id, (s, _))| (*s, len_u32(id)))
+            .collect();
+
+        let mut offset = header_len(tenant.len());
+        let mut entries = Vec::with_capacity(series.len());
+        let mut pairs = Vec::new();
+        let mut metas = Vec::new();
+        for s in &series {
+            pairs.extend(
+                s.labels
+                    .iter()
+                    .map(|l| (ids[l.name.as_str()], ids[l.value.as_str()])),
+            );
+            for c in &s.chunks {
+                let len = record_len(c);
+                metas.push(ChunkMeta {
+                    offset,
+                    min_time: c.min_time,
+                    max_time: c.max_time.max(c.min_time),
+                    len,
+                    encoding: c.encoding,
+                });
+                offset += u64::from(len);
+            }
+            entries.push((s.fingerprint, s.digest, pairs.len(), metas.len()));
+        }
+        let index = ObjectIndex::from_parts(
+            key,
+            &tenant,
+            by_use.iter().map(|(s, _)| *s),
+            entries,
+            pairs,
+            metas,
+        );
+
+        let mut body = Vec::with_capacity(
+            header_len(tenant.len()) as usize + data_len + 64 * series.len() + FOOTER_LEN,
+        );
+        body.put_slice(&HEADER_MAGIC);
+        body.put_u8(FORMAT_VERSION);
+        body.put_u32_le(len_u32(tenant.len()));
+        body.put_slice(tenant.as_bytes());
+        let crc = crc32fast::hash(&body);
         body.put_u32_le(crc);
+        for c in series.iter().flat_map(|s| &s.chunks) {
+            let start = body.len();
+            body.put_u8(c.encoding);
+            body.put_u32_le(record_len(c) - RECORD_OVERHEAD as u32);
+            body.put_slice(&c.data);
+            let crc = crc32fast::hash(&body[start..]);
+            body.put_u32_le(crc);
+        }
+        debug_assert_eq!(body.len() as u64, index.records_end());
+        let index_start = body.len();
+        index.encode_section(&mut body);
         let index_offset = index_start as u64;
         let index_len = len_u32(body.len() - index_start);
         body.put_slice(&encode_footer(index_offset, index_len));
 
-        let object: Arc<str> = Arc::from(key);
-        let series = series
-            .into_iter()
-            .map(|s| ObjectSeries {
-                fingerprint: s.fingerprint,
-                labels: s.labels,
-                chunks: s
-                    .chunks
-                    .into_iter()
-                    .map(|c| ChunkRef {
-                        object: object.clone(),
-                        offset: c.offset,
-                        len: c.len,
-                        crc32: c.crc32,
-                        min_time: c.min_time,
-                        max_time: c.max_time,
-                        encoding: c.encoding,
-                    })
-                    .collect(),
-            })
-            .collect();
         BuiltObject {
             key: key.to_string(),
             body: Bytes::from(body),
             index_offset,
             index_len,
-            series,
+            label_values: index.all_label_values(),
+            time_range: index.time_range(),
+            index,
         }
     }
+}
+
+/// `labels` as the format stores them: sorted by name, unique names, no empty name or value.
+fn normalize_labels(labels: &Labels) -> Cow<'_, Labels> {
+    let valid = labels
+        .iter()
+        .all(|l| !l.name.is_empty() && !l.value.is_empty())
+        && labels.as_slice().windows(2).all(|w| w[0].name < w[1].name);
+    if valid {
+        Cow::Borrowed(labels)
+    } else {
+        Cow::Owned(Labels::from_pairs(
+            labels
+                .iter()
+                .filter(|l| !l.name.is_empty())
+                .map(|l| (l.name.clone(), l.value.clone())),
+        ))
+    }
+}
+
+/// Length of the record of `chunk`.
+fn record_len(chunk: &ChunkToWrite) -> u32 {
+    u32::try_from(chunk.data.len())
+        .ok()
+        .and_then(|n| n.checked_add(RECORD_OVERHEAD as u32))
+        .expect("a chunk must be smaller than 4 GiB")
 }
 
 /// An encoded object, ready to put.
@@ -275,19 +334,20 @@ pub struct BuiltObject {
     pub index_offset: u64,
     /// Length of the index section.
     pub index_len: u32,
-    /// The object's series, sorted by fingerprint, with refs carrying `key`.
-    pub series: Vec<ObjectSeries>,
+    /// Label name -> its distinct values among the object's series, both sorted (includes
+    /// `__name__`).
+    pub label_values: BTreeMap<String, Vec<String>>,
+    /// Smallest `min_time` and largest `max_time` of the object's chunks; `None` when it
+    /// has no chunks.
+    pub time_range: Option<(i64, i64)>,
+    /// The object's index in its parsed form (what [`ObjectIndex::parse`] gives back from
+    /// the index section), with refs carrying `key`.
+    pub index: ObjectIndex,
 }
 
-/// A length that the format stores in 32 bits. Lengths of labels, label sets and series
-/// lists beyond 4 GiB cannot occur in an object held in memory by a sane writer.
-fn len_u32(n: usize) -> u32 {
+/// A length that the format stores in 32 bits.
+pub(crate) fn len_u32(n: usize) -> u32 {
     u32::try_from(n).expect("a length in a chunk object must fit in 32 bits")
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    buf.put_u32_le(len_u32(s.len()));
-    buf.put_slice(s.as_bytes());
 }
 
 fn encode_footer(index_offset: u64, index_len: u32) -> [u8; FOOTER_LEN] {
@@ -334,18 +394,24 @@ impl Footer {
                 object: key.to_string(),
             });
         }
-        if f[12] != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object: key.to_string(),
-                version: f[12],
-                supported: FORMAT_VERSION,
-            });
-        }
+        check_version(key, f[12])?;
         let mut offset = [0u8; 8];
         offset.copy_from_slice(&f[0..8]);
         Ok(Footer {
             index_offset: u64::from_le_bytes(offset),
             index_len: u32::from_le_bytes([f[8], f[9], f[10], f[11]]),
+        })
+    }
+}
+
+pub(crate) fn check_version(key: &str, version: u8) -> Result<(), FormatError> {
+    if version == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(FormatError::UnsupportedVersion {
+            object: key.to_string(),
+            version,
+            supported: FORMAT_VERSION,
         })
     }
 }
@@ -368,15 +434,9 @@ impl Header {
                 section: "header",
             });
         }
-        let version = r.u8()?;
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object: key.to_string(),
-                version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let tenant = r.string()?;
+        check_version(key, r.u8()?)?;
+        let len = r.u32()? as usize;
+        let tenant = r.utf8(len)?.to_string();
         let end = r.pos;
         let crc = r.u32()?;
         if crc != crc32fast::hash(&bytes[..end]) {
@@ -389,178 +449,9 @@ impl Header {
     }
 }
 
-/// The object's own index section, parsed (labels and chunk refs of every series, sorted by
-/// fingerprint).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObjectIndex {
-    pub key: Arc<str>,
-    pub tenant: String,
-    pub series: Vec<ObjectSeries>,
-}
-
-impl ObjectIndex {
-    /// Parses and checks (checksum, order, bounds) the index section bytes
-    /// `[index_offset, index_offset + index_len)` of object `key`.
-    pub fn parse(key: &str, section: &[u8]) -> Result<ObjectIndex, FormatError> {
-        Self::parse_bounded(key, section, None)
-    }
-
-    /// [`ObjectIndex::parse`], also checking that every chunk record lies before
-    /// `index_offset` when it is known.
-    pub(crate) fn parse_bounded(
-        key: &str,
-        section: &[u8],
-        index_offset: Option<u64>,
-    ) -> Result<ObjectIndex, FormatError> {
-        let malformed = |reason: String| FormatError::Malformed {
-            object: key.to_string(),
-            reason,
-        };
-        let Some(body_len) = section.len().checked_sub(4) else {
-            return Err(FormatError::Truncated {
-                object: key.to_string(),
-                section: "index",
-                needed: 4 + 4 + 1,
-                available: section.len() as u64,
-            });
-        };
-        let (body, crc) = section.split_at(body_len);
-        if body.len() >= 4 && body[..4] != INDEX_MAGIC {
-            return Err(FormatError::BadMagic {
-                object: key.to_string(),
-                section: "index",
-            });
-        }
-        if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-            return Err(FormatError::IndexChecksum {
-                object: key.to_string(),
-            });
-        }
-
-        let mut r = Reader::new(key, "index", body);
-        if r.take(4)? != INDEX_MAGIC {
-            return Err(FormatError::BadMagic {
-                object: key.to_string(),
-                section: "index",
-            });
-        }
-        let version = r.u8()?;
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object: key.to_string(),
-                version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let tenant = r.string()?;
-        let object: Arc<str> = Arc::from(key);
-        let series_count = r.u32()? as usize;
-        let mut series: Vec<ObjectSeries> =
-            Vec::with_capacity(series_count.min(r.remaining() / INDEX_SERIES_MIN_LEN));
-        for _ in 0..series_count {
-            let fingerprint = r.u64()?;
-            let label_count = r.u32()? as usize;
-            let mut labels: Vec<Label> =
-                Vec::with_capacity(label_count.min(r.remaining() / INDEX_LABEL_MIN_LEN));
-            for _ in 0..label_count {
-                let name = r.string()?;
-                let value = r.string()?;
-                if name.is_empty() || value.is_empty() {
-                    return Err(malformed(format!(
-                        "series {fingerprint:016x} has a label with an empty name or value"
-                    )));
-                }
-                if labels.last().is_some_and(|prev| prev.name >= name) {
-                    return Err(malformed(format!(
-                        "labels of series {fingerprint:016x} are not sorted by name or repeat \
-                         a name"
-                    )));
-                }
-                labels.push(Label { name, value });
-            }
-            let labels = Labels::from_sorted(labels);
-            if let Some(prev) = series.last() {
-                let ordered = prev.fingerprint < fingerprint
-                    || (prev.fingerprint == fingerprint && prev.labels < labels);
-                if !ordered {
-                    return Err(malformed(format!(
-                        "series {fingerprint:016x} is out of order (series must be sorted by \
-                         fingerprint, then labels, without repeats)"
-                    )));
-                }
-            }
-            let chunk_count = r.u32()? as usize;
-            let mut chunks = Vec::with_capacity(chunk_count.min(r.remaining() / INDEX_CHUNK_LEN));
-            for _ in 0..chunk_count {
-                let min_time = r.i64()?;
-                let max_time = r.i64()?;
-                let encoding = r.u8()?;
-                let offset = r.u64()?;
-                let len = r.u32()?;
-                let crc32 = r.u32()?;
-                if (len as usize) < RECORD_OVERHEAD {
-                    return Err(malformed(format!(
-                        "chunk at offset {offset} of series {fingerprint:016x} has length \
-                         {len}, shorter than a record's {RECORD_OVERHEAD} bytes of framing"
-                    )));
-                }
-                let end = offset.checked_add(u64::from(len));
-                let within = match (end, index_offset) {
-                    (None, _) => false,
-                    (Some(end), Some(limit)) => end <= limit,
-                    (Some(_), None) => true,
-                };
-                if !within {
-                    return Err(malformed(format!(
-                        "chunk at offset {offset} (length {len}) of series {fingerprint:016x} \
-                         lies past the start of the index"
-                    )));
-                }
-                chunks.push(ChunkRef {
-                    object: object.clone(),
-                    offset,
-                    len,
-                    crc32,
-                    min_time,
-                    max_time,
-                    encoding,
-                });
-            }
-            series.push(ObjectSeries {
-                fingerprint,
-                labels,
-                chunks,
-            });
-        }
-        if r.remaining() != 0 {
-            return Err(malformed(format!(
-                "{} unexpected bytes after the last series of the index",
-                r.remaining()
-            )));
-        }
-        Ok(ObjectIndex {
-            key: object,
-            tenant,
-            series,
-        })
-    }
-
-    /// The series with this fingerprint (binary search). When a hash collision put several
-    /// label sets under one fingerprint, the first of them; see [`ObjectIndex::get_all`].
-    pub fn get(&self, fingerprint: u64) -> Option<&ObjectSeries> {
-        self.get_all(fingerprint).first()
-    }
-
-    /// Every series with this fingerprint (one, except after a hash collision).
-    pub fn get_all(&self, fingerprint: u64) -> &[ObjectSeries] {
-        let start = self.series.partition_point(|s| s.fingerprint < fingerprint);
-        let end = start + self.series[start..].partition_point(|s| s.fingerprint == fingerprint);
-        &self.series[start..end]
-    }
-}
-
-/// Checks a chunk record's bytes against its ref (length, checksum) and returns the chunk's
-/// payload (the encoded chunk). Any changed byte of the record is an error.
+/// Checks a chunk record's bytes against its ref (length, encoding, the record's own
+/// checksum) and returns the chunk's payload (the encoded chunk). Any changed byte of the
+/// record is an error.
 pub fn verify_chunk(r: &ChunkRef, record: &[u8]) -> Result<Bytes, FormatError> {
     let range = check_record(r, record)?;
     Ok(Bytes::copy_from_slice(&record[range]))
@@ -592,10 +483,8 @@ fn check_record(r: &ChunkRef, record: &[u8]) -> Result<std::ops::Range<usize>, F
     }
     let (framed, stored) = record.split_at(len - 4);
     let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
-    let computed = crc32fast::hash(framed);
     let payload_len = u32::from_le_bytes([framed[1], framed[2], framed[3], framed[4]]);
-    if computed != stored
-        || computed != r.crc32
+    if crc32fast::hash(framed) != stored
         || framed[0] != r.encoding
         || payload_len as usize != len - RECORD_OVERHEAD
     {
@@ -604,9 +493,9 @@ fn check_record(r: &ChunkRef, record: &[u8]) -> Result<std::ops::Range<usize>, F
     Ok(5..len - 4)
 }
 
-/// Reads the little-endian fields of a section, failing with [`FormatError::Truncated`]
-/// instead of running past its end.
-struct Reader<'a> {
+/// Reads the fields of a section, failing with [`FormatError::Truncated`] instead of
+/// running past its end and with [`FormatError::Malformed`] on values the format forbids.
+pub(crate) struct Reader<'a> {
     key: &'a str,
     section: &'static str,
     bytes: &'a [u8],
@@ -614,7 +503,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(key: &'a str, section: &'static str, bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(key: &'a str, section: &'static str, bytes: &'a [u8]) -> Self {
         Self {
             key,
             section,
@@ -623,11 +512,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+    pub(crate) fn malformed(&self, reason: String) -> FormatError {
+        FormatError::Malformed {
+            object: self.key.to_string(),
+            reason,
+        }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
         if self.remaining() < n {
             return Err(FormatError::Truncated {
                 object: self.key.to_string(),
@@ -647,28 +543,88 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u8(&mut self) -> Result<u8, FormatError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, FormatError> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, FormatError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    fn u64(&mut self) -> Result<u64, FormatError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn i64(&mut self) -> Result<i64, FormatError> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
-    fn string(&mut self) -> Result<String, FormatError> {
-        let len = self.u32()? as usize;
+    /// `len` bytes of UTF-8.
+    pub(crate) fn utf8(&mut self, len: usize) -> Result<&'a str, FormatError> {
         let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| FormatError::Malformed {
-            object: self.key.to_string(),
-            reason: format!("a string in the {} is not valid UTF-8", self.section),
+        std::str::from_utf8(bytes).map_err(|_| {
+            self.malformed(format!(
+                "a string in the {} is not valid UTF-8",
+                self.section
+            ))
         })
     }
+
+    /// An unsigned LEB128 varint of at most 64 bits, in its shortest form.
+    pub(crate) fn varint(&mut self) -> Result<u64, FormatError> {
+        let mut value = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let byte = self.u8()?;
+            if shift == 63 && byte > 1 {
+                return Err(self.malformed(format!(
+                    "a varint in the {} overflows 64 bits",
+                    self.section
+                )));
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 {
+                    return Err(self.malformed(format!(
+                        "a varint in the {} is not in its shortest form",
+                        self.section
+                    )));
+                }
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// A varint count of things that take at least `min_each` bytes each, refused when the
+    /// rest of the section could not hold that many (so a corrupt count never makes the
+    /// reader allocate much).
+    pub(crate) fn count(&mut self, min_each: usize, what: &str) -> Result<usize, FormatError> {
+        let n = self.varint()?;
+        let fits = (self.remaining() / min_each.max(1)) as u64;
+        if n > fits {
+            return Err(self.malformed(format!(
+                "the {} announces {n} {what} but only {} bytes remain",
+                self.section,
+                self.remaining()
+            )));
+        }
+        Ok(n as usize)
+    }
+
+    /// A varint length and that many bytes of UTF-8.
+    pub(crate) fn string(&mut self) -> Result<&'a str, FormatError> {
+        let len = self.varint()?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        self.utf8(len)
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }

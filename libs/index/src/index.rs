@@ -1,15 +1,16 @@
-//! The schema layer: postings, label names and objects as rows of a [`RowStore`].
+//! The schema layer: a catalog of objects, and per object the values of each label (listed,
+//! or as a Bloom filter), as rows of a [`RowStore`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use strata_model::duration::now_ms;
-use strata_model::{Labels, MatchOp, Matcher, METRIC_NAME};
+use strata_model::{MatchOp, Matcher};
 
-use crate::encoding::{self, ObjectPart};
+use crate::encoding::{self, CatalogHeader, NameIndex};
 use crate::error::IndexError;
 use crate::metrics::IndexMetrics;
 use crate::rows::{IndexItem, RowStore, WriteStats};
@@ -25,7 +26,21 @@ const QUERY_CONCURRENCY: usize = 16;
 /// Most day buckets one write may cover; a longer range is almost surely a bad timestamp.
 pub const MAX_WRITE_DAYS: i64 = 366;
 
-/// One stored object (a packed file of chunks) and the series it holds chunks of.
+/// An object to add to the index: where its own index is, its time span and, per label name,
+/// the distinct values its series have.
+#[derive(Clone, Debug)]
+pub struct NewObject<'a> {
+    pub key: &'a str,
+    pub index_offset: u64,
+    pub index_len: u32,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub series_count: u64,
+    /// Label name to its sorted, distinct values among the object's series.
+    pub label_values: &'a BTreeMap<String, Vec<String>>,
+}
+
+/// One stored object (a packed file of chunks), as the catalog records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectEntry {
     /// The object's key in the object store.
@@ -38,18 +53,21 @@ pub struct ObjectEntry {
     pub min_time: i64,
     /// Latest sample time in the object, milliseconds.
     pub max_time: i64,
-    /// (fingerprint, digest of the series' chunks in the object), sorted by fingerprint.
-    pub series: Vec<(u64, u32)>,
+    /// Series in the object.
+    pub series_count: u64,
+    /// The object's label names and how each is indexed; `None` when the catalog entry was
+    /// found incomplete (a write failed half-way), so nothing may be ruled out from it.
+    pub names: Option<BTreeMap<String, NameIndex>>,
 }
 
-/// What a label's postings rows are read for.
-enum Select<'a> {
-    /// Exactly these values: one prefix query per value and shard.
-    Values(Vec<&'a str>),
-    /// Every value for which `matcher.matches(value) == keep`: whole rows, filtered.
-    Filter { matcher: &'a Matcher, keep: bool },
-    /// Every value: whole rows.
-    All,
+/// An answer the index could give only in part: what it found, and the objects whose own
+/// index must be read for the rest (their values are not listed in the index).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Sorted, distinct.
+    pub values: BTreeSet<String>,
+    /// Objects to read for the rest.
+    pub unresolved: Vec<ObjectEntry>,
 }
 
 struct RowQuery {
@@ -220,152 +238,14 @@ impl Index {
         Ok(results)
     }
 
-    /// Postings for these series in every day bucket overlapping `[from_ms, to_ms]`. `batch` is
-    /// a unique ID of this write (e.g. the object key) so two writers never overwrite each
-    /// other's items; writing the same batch again is harmless.
-    pub async fn add_series(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-        series: &[(u64, Labels)],
-        batch: &str,
-    ) -> Result<WriteStats, IndexError> {
-        self.timed(
-            "add_series",
-            self.add_series_inner(tenant, from_ms, to_ms, series, batch),
-        )
-        .await
-    }
-
-    async fn add_series_inner(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-        series: &[(u64, Labels)],
-        batch: &str,
-    ) -> Result<WriteStats, IndexError> {
-        let tenant = tenant_key(tenant)?;
-        let days = write_days(from_ms, to_ms)?;
-        if batch.is_empty() || encoding::escaped_str_len(batch) > encoding::MAX_BATCH_BYTES {
-            return Err(invalid(format!(
-                "batch ID must be 1 to {} bytes, got {}; pass a short unique ID such as the \
-                 object key",
-                encoding::MAX_BATCH_BYTES,
-                batch.len()
-            )));
-        }
-        for (_, labels) in series {
-            for label in labels.iter() {
-                if !indexable_name(&label.name) {
-                    return Err(invalid(format!(
-                        "label name of {} bytes in series {labels}: the index takes 1 to {} \
-                         bytes",
-                        label.name.len(),
-                        encoding::MAX_LABEL_NAME_BYTES
-                    )));
-                }
-                if label.value.len() > encoding::MAX_LABEL_VALUE_BYTES {
-                    return Err(invalid(format!(
-                        "value of label {} is {} bytes, the index takes at most {}",
-                        label.name,
-                        label.value.len(),
-                        encoding::MAX_LABEL_VALUE_BYTES
-                    )));
-                }
-            }
-        }
-        if series.is_empty() {
-            return Ok(WriteStats::default());
-        }
-
-        // Postings grouped by (shard, name) → value → fingerprints, once per shard count.
-        type Grouped<'s> = BTreeMap<(u32, &'s str), BTreeMap<&'s str, Vec<u64>>>;
-        let mut grouped: BTreeMap<u32, Grouped<'_>> = BTreeMap::new();
-        let mut names: BTreeSet<&str> = BTreeSet::new();
-        for (_, labels) in series {
-            for label in labels.iter() {
-                if !label.value.is_empty() {
-                    names.insert(&label.name);
-                }
-            }
-        }
-        names.insert(METRIC_NAME);
-        for day in days.clone() {
-            let shards = self.schema.period(day).shards;
-            if grouped.contains_key(&shards) {
-                continue;
-            }
-            let mut by_row: Grouped<'_> = BTreeMap::new();
-            for (fp, labels) in series {
-                let shard = encoding::shard_of(*fp, shards);
-                // Series without a metric name are listed under an empty one, so the
-                // __name__ rows list every series.
-                if labels.metric_name().is_none_or(str::is_empty) {
-                    by_row
-                        .entry((shard, METRIC_NAME))
-                        .or_default()
-                        .entry("")
-                        .or_default()
-                        .push(*fp);
-                }
-                for label in labels.iter() {
-                    if label.value.is_empty() {
-                        continue;
-                    }
-                    by_row
-                        .entry((shard, &label.name))
-                        .or_default()
-                        .entry(&label.value)
-                        .or_default()
-                        .push(*fp);
-                }
-            }
-            for values in by_row.values_mut() {
-                for fps in values.values_mut() {
-                    fps.sort_unstable();
-                    fps.dedup();
-                }
-            }
-            grouped.insert(shards, by_row);
-        }
-
-        let mut by_table: BTreeMap<String, Vec<IndexItem>> = BTreeMap::new();
-        for day in days {
-            let period = self.schema.period(day);
-            let Some(by_row) = grouped.get(&period.shards) else {
-                continue;
-            };
-            let items = by_table.entry(period.table.clone()).or_default();
-            for ((shard, name), values) in by_row {
-                let hash = encoding::postings_hash(&tenant, day, *shard, name);
-                for (value, fps) in values {
-                    let parts =
-                        encoding::postings_items(&hash, value, batch, fps).map_err(|message| {
-                            invalid(format!("label {name}={value:.64?}: {message}"))
-                        })?;
-                    items.extend(parts);
-                }
-            }
-            let hash = encoding::names_hash(&tenant, day);
-            for name in &names {
-                items.push(IndexItem {
-                    hash: hash.clone(),
-                    range: name.as_bytes().to_vec(),
-                    value: Vec::new(),
-                });
-            }
-        }
-        self.write_tables(by_table).await
-    }
-
-    /// Records that `object` holds chunks of its series, under every day bucket overlapping
-    /// `[min_time, max_time]`.
+    /// Adds an object: the listed values or filters of each of its labels, for every day
+    /// bucket its time span overlaps, then its catalog entry. The catalog is written last,
+    /// so an object a reader finds in the catalog has all its rows. Writing the same object
+    /// again rewrites identical items, which is harmless.
     pub async fn add_object(
         &self,
         tenant: &str,
-        object: &ObjectEntry,
+        object: &NewObject<'_>,
     ) -> Result<WriteStats, IndexError> {
         self.timed("add_object", self.add_object_inner(tenant, object))
             .await
@@ -374,12 +254,12 @@ impl Index {
     async fn add_object_inner(
         &self,
         tenant: &str,
-        object: &ObjectEntry,
+        object: &NewObject<'_>,
     ) -> Result<WriteStats, IndexError> {
         let tenant = tenant_key(tenant)?;
         let days = write_days(object.min_time, object.max_time)?;
         if object.key.is_empty()
-            || encoding::escaped_str_len(&object.key) > encoding::MAX_OBJECT_KEY_BYTES
+            || encoding::escaped_str_len(object.key) > encoding::MAX_OBJECT_KEY_BYTES
         {
             return Err(invalid(format!(
                 "object key must be 1 to {} bytes, got {}",
@@ -387,349 +267,104 @@ impl Index {
                 object.key.len()
             )));
         }
-        let mut series = object.series.clone();
-        series.sort_unstable_by_key(|(fp, _)| *fp);
-        series.dedup_by_key(|(fp, _)| *fp);
+        for (name, values) in object.label_values {
+            if let Some(v) = values
+                .iter()
+                .find(|v| v.len() > encoding::MAX_LABEL_VALUE_BYTES)
+            {
+                return Err(invalid(format!(
+                    "label {name} has a value of {} bytes, the index takes at most {}",
+                    v.len(),
+                    encoding::MAX_LABEL_VALUE_BYTES
+                )));
+            }
+            if values.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(invalid(format!(
+                    "values of label {name} must be sorted and distinct"
+                )));
+            }
+        }
+        let header = CatalogHeader {
+            index_offset: object.index_offset,
+            index_len: object.index_len,
+            min_time: object.min_time,
+            max_time: object.max_time,
+            series_count: object.series_count,
+        };
 
-        let mut by_table: BTreeMap<String, Vec<IndexItem>> = BTreeMap::new();
-        let mut by_shards: BTreeMap<u32, BTreeMap<u32, Vec<(u64, u32)>>> = BTreeMap::new();
+        // How each label is indexed depends on the period's filter shard cap; periods of
+        // the days differ at most at a schema change.
+        let mut rows: BTreeMap<String, Vec<IndexItem>> = BTreeMap::new();
+        let mut catalog: BTreeMap<String, Vec<IndexItem>> = BTreeMap::new();
+        let mut layouts: HashMap<u32, Vec<(String, NameIndex, LabelRows)>> = HashMap::new();
         for day in days {
             let period = self.schema.period(day);
-            let shards = by_shards.entry(period.shards).or_insert_with(|| {
-                let mut split: BTreeMap<u32, Vec<(u64, u32)>> = BTreeMap::new();
-                for &(fp, digest) in &series {
-                    split
-                        .entry(encoding::shard_of(fp, period.shards))
-                        .or_default()
-                        .push((fp, digest));
-                }
-                split
-            });
-            let items = by_table.entry(period.table.clone()).or_default();
-            for (shard, shard_series) in shards.iter() {
-                let hash = encoding::objects_hash(&tenant, day, *shard);
-                let part = ObjectPart {
-                    index_offset: object.index_offset,
-                    index_len: object.index_len,
-                    min_time: object.min_time,
-                    max_time: object.max_time,
-                    series: shard_series.clone(),
-                };
-                let parts = encoding::object_items(&hash, &object.key, &part)
-                    .map_err(|message| invalid(format!("object {}: {message}", object.key)))?;
-                items.extend(parts);
-            }
-        }
-        self.write_tables(by_table).await
-    }
-
-    /// Fingerprints of the series matching all `matchers` (PromQL semantics: a matcher that
-    /// matches the empty string also selects series without the label; selectors without a
-    /// metric name work) with postings in any day bucket overlapping `[from_ms, to_ms]`.
-    /// No matchers select every series.
-    pub async fn lookup(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-        matchers: &[Matcher],
-    ) -> Result<BTreeSet<u64>, IndexError> {
-        self.timed(
-            "lookup",
-            self.lookup_inner(tenant, from_ms, to_ms, matchers),
-        )
-        .await
-    }
-
-    async fn lookup_inner(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-        matchers: &[Matcher],
-    ) -> Result<BTreeSet<u64>, IndexError> {
-        let tenant = tenant_key(tenant)?;
-        if from_ms > to_ms {
-            return Ok(BTreeSet::new());
-        }
-        let days = self.read_days(from_ms, to_ms);
-        let (mut positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
-            matchers.iter().partition(|m| !m.matches_empty());
-        // Cheapest first: equality, then literal sets, then scans.
-        positive.sort_by_key(|m| match m.op {
-            MatchOp::Equal => 0,
-            _ if m.set_matches().is_some() => 1,
-            _ => 2,
-        });
-
-        let mut candidates: Option<BTreeSet<u64>> = None;
-        for matcher in positive {
-            let select = match (matcher.op, matcher.set_matches()) {
-                (MatchOp::Equal, _) => Select::Values(vec![matcher.value.as_str()]),
-                (_, Some(literals)) => Select::Values(literals),
-                _ => Select::Filter {
-                    matcher,
-                    keep: true,
-                },
-            };
-            let selected = self.postings(&tenant, &days, &matcher.name, select).await?;
-            let next = match candidates {
-                None => selected,
-                Some(current) => current.intersection(&selected).copied().collect(),
-            };
-            if next.is_empty() {
-                return Ok(next);
-            }
-            candidates = Some(next);
-        }
-        let mut candidates = match candidates {
-            Some(candidates) => candidates,
-            None => {
-                self.postings(&tenant, &days, METRIC_NAME, Select::All)
-                    .await?
-            }
-        };
-        for matcher in negative {
-            if candidates.is_empty() {
-                break;
-            }
-            // The series this matcher drops: those with the label and a value it rejects.
-            let literal_set = match matcher.op {
-                MatchOp::RegexNoMatch => {
-                    Matcher::new(MatchOp::RegexMatch, &matcher.name, &matcher.value)
-                        .ok()
-                        .and_then(|m| {
-                            m.set_matches()
-                                .map(|l| l.into_iter().map(str::to_string).collect::<Vec<_>>())
-                        })
-                }
-                _ => None,
-            };
-            let select = match (matcher.op, &literal_set) {
-                (MatchOp::NotEqual, _) => Select::Values(vec![matcher.value.as_str()]),
-                (MatchOp::RegexNoMatch, Some(literals)) => Select::Values(
-                    literals
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|l| !l.is_empty())
-                        .collect(),
-                ),
-                _ => Select::Filter {
-                    matcher,
-                    keep: false,
-                },
-            };
-            let dropped = self.postings(&tenant, &days, &matcher.name, select).await?;
-            candidates.retain(|fp| !dropped.contains(fp));
-        }
-        Ok(candidates)
-    }
-
-    /// Union of the fingerprints under label `name` for the selected values.
-    async fn postings(
-        &self,
-        tenant: &str,
-        days: &RangeInclusive<i64>,
-        name: &str,
-        select: Select<'_>,
-    ) -> Result<BTreeSet<u64>, IndexError> {
-        let mut fingerprints = BTreeSet::new();
-        for (_, fps) in self.scan_postings(tenant, days, name, &select).await? {
-            fingerprints.extend(fps);
-        }
-        Ok(fingerprints)
-    }
-
-    /// (label value, fingerprints) of every postings item of `name` that `select` keeps.
-    async fn scan_postings(
-        &self,
-        tenant: &str,
-        days: &RangeInclusive<i64>,
-        name: &str,
-        select: &Select<'_>,
-    ) -> Result<Vec<(String, Vec<u64>)>, IndexError> {
-        if !indexable_name(name) {
-            return Ok(Vec::new());
-        }
-        let prefixes: Vec<Vec<u8>> = match select {
-            Select::Values(values) => {
-                let distinct: BTreeSet<&str> = values.iter().copied().collect();
-                distinct
-                    .into_iter()
-                    .map(encoding::postings_value_prefix)
-                    .collect()
-            }
-            Select::Filter { .. } | Select::All => vec![Vec::new()],
-        };
-        if prefixes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut queries = Vec::new();
-        for day in days.clone() {
-            let period = self.schema.period(day);
-            for shard in 0..period.shards {
-                let hash = encoding::postings_hash(tenant, day, shard, name);
-                for prefix in &prefixes {
-                    queries.push(RowQuery {
-                        table: period.table.clone(),
-                        hash: hash.clone(),
-                        prefix: prefix.clone(),
-                    });
-                }
-            }
-        }
-        let tables: Vec<String> = queries.iter().map(|q| q.table.clone()).collect();
-        let results = self.run_queries(queries).await?;
-        let mut out = Vec::new();
-        for (table, items) in tables.iter().zip(results) {
-            for item in items {
-                let corrupt = |message: String| IndexError::corrupt(table, &item.hash, message);
-                let in_key = encoding::decode_postings_range(&item.range).map_err(corrupt)?;
-                let postings = encoding::decode_postings(&item.value).map_err(corrupt)?;
-                let value = match (in_key, postings.long_value) {
-                    (Some(value), _) => value,
-                    (None, Some(value)) => value,
-                    (None, None) => {
-                        return Err(corrupt(
-                            "range key holds a cut label value but the item has no whole value"
-                                .to_string(),
-                        ))
+            let cap = prev_power_of_two(period.shards);
+            let layout = layouts
+                .entry(cap)
+                .or_insert_with(|| label_layout(object.label_values, cap));
+            let items = rows.entry(period.table.clone()).or_default();
+            for (name, _, label_rows) in layout.iter() {
+                match label_rows {
+                    LabelRows::None => {}
+                    LabelRows::Values(value) => items.push(IndexItem {
+                        hash: encoding::values_hash(&tenant, day, name),
+                        range: encoding::object_range(object.key, 0),
+                        value: value.clone(),
+                    }),
+                    LabelRows::Filters { shards, rows } => {
+                        for (shard, value) in rows {
+                            items.push(IndexItem {
+                                hash: encoding::filter_hash(&tenant, day, *shards, *shard, name),
+                                range: encoding::object_range(object.key, 0),
+                                value: value.clone(),
+                            });
+                        }
                     }
-                };
-                let keep = match select {
-                    Select::Values(values) => values.contains(&value.as_str()),
-                    Select::Filter { matcher, keep } => matcher.matches(&value) == *keep,
-                    Select::All => true,
-                };
-                if keep {
-                    out.push((value, postings.fingerprints));
                 }
             }
+            let names: Vec<(String, NameIndex)> = layout
+                .iter()
+                .map(|(name, kind, _)| (name.clone(), *kind))
+                .collect();
+            let entry = encoding::catalog_items(
+                &encoding::catalog_hash(&tenant, day),
+                object.key,
+                &header,
+                &names,
+            )
+            .map_err(|message| invalid(format!("object {}: {message}", object.key)))?;
+            catalog
+                .entry(period.table.clone())
+                .or_default()
+                .extend(entry);
         }
-        Ok(out)
+        let mut stats = self.write_tables(rows).await?;
+        stats += self.write_tables(catalog).await?;
+        Ok(stats)
     }
 
-    /// Objects under the day buckets overlapping `[from_ms, to_ms]` whose `[min_time,
-    /// max_time]` overlaps it and that hold at least one of `fingerprints`; each returned
-    /// entry keeps only the listed fingerprints in `series` (`None` keeps all). Sorted by key.
+    /// Every object under the day buckets overlapping `[from_ms, to_ms]` whose `[min_time,
+    /// max_time]` overlaps it, sorted by key.
     pub async fn objects(
         &self,
         tenant: &str,
         from_ms: i64,
         to_ms: i64,
-        fingerprints: Option<&BTreeSet<u64>>,
     ) -> Result<Vec<ObjectEntry>, IndexError> {
-        self.timed(
-            "objects",
-            self.objects_inner(tenant, from_ms, to_ms, fingerprints),
-        )
+        self.timed("objects", async {
+            let tenant = tenant_key(tenant)?;
+            self.catalog(&tenant, from_ms, to_ms).await
+        })
         .await
     }
 
-    async fn objects_inner(
+    async fn catalog(
         &self,
         tenant: &str,
         from_ms: i64,
         to_ms: i64,
-        fingerprints: Option<&BTreeSet<u64>>,
     ) -> Result<Vec<ObjectEntry>, IndexError> {
-        let tenant = tenant_key(tenant)?;
-        if from_ms > to_ms || fingerprints.is_some_and(BTreeSet::is_empty) {
-            return Ok(Vec::new());
-        }
-        let mut queries = Vec::new();
-        for day in self.read_days(from_ms, to_ms) {
-            let period = self.schema.period(day);
-            // Only the shards the wanted series live in.
-            let shards: BTreeSet<u32> = match fingerprints {
-                Some(fps) => fps
-                    .iter()
-                    .map(|fp| encoding::shard_of(*fp, period.shards))
-                    .collect(),
-                None => (0..period.shards).collect(),
-            };
-            for shard in shards {
-                queries.push(RowQuery {
-                    table: period.table.clone(),
-                    hash: encoding::objects_hash(&tenant, day, shard),
-                    prefix: Vec::new(),
-                });
-            }
-        }
-        let tables: Vec<String> = queries.iter().map(|q| q.table.clone()).collect();
-        let results = self.run_queries(queries).await?;
-
-        struct Found {
-            header: (u64, u32, i64, i64),
-            series: BTreeMap<u64, u32>,
-        }
-        let mut found: BTreeMap<String, Found> = BTreeMap::new();
-        for (table, items) in tables.iter().zip(results) {
-            for item in items {
-                let corrupt = |message: String| IndexError::corrupt(table, &item.hash, message);
-                let key = encoding::decode_object_range(&item.range).map_err(corrupt)?;
-                let part = encoding::decode_object(&item.value).map_err(corrupt)?;
-                if part.min_time > to_ms || part.max_time < from_ms {
-                    continue;
-                }
-                let header = (
-                    part.index_offset,
-                    part.index_len,
-                    part.min_time,
-                    part.max_time,
-                );
-                let entry = found.entry(key).or_insert_with(|| Found {
-                    header,
-                    series: BTreeMap::new(),
-                });
-                if entry.header != header {
-                    return Err(corrupt(
-                        "the same object is recorded with two different headers".to_string(),
-                    ));
-                }
-                for (fp, digest) in part.series {
-                    if fingerprints.is_none_or(|wanted| wanted.contains(&fp)) {
-                        entry.series.insert(fp, digest);
-                    }
-                }
-            }
-        }
-        Ok(found
-            .into_iter()
-            .filter(|(_, f)| !f.series.is_empty())
-            .map(|(key, f)| ObjectEntry {
-                key,
-                index_offset: f.header.0,
-                index_len: f.header.1,
-                min_time: f.header.2,
-                max_time: f.header.3,
-                series: f.series.into_iter().collect(),
-            })
-            .collect())
-    }
-
-    /// Label names of the series with postings in the day buckets overlapping
-    /// `[from_ms, to_ms]`: sorted, distinct, `__name__` included.
-    pub async fn label_names(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<String>, IndexError> {
-        self.timed(
-            "label_names",
-            self.label_names_inner(tenant, from_ms, to_ms),
-        )
-        .await
-    }
-
-    async fn label_names_inner(
-        &self,
-        tenant: &str,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<String>, IndexError> {
-        let tenant = tenant_key(tenant)?;
         if from_ms > to_ms {
             return Ok(Vec::new());
         }
@@ -737,32 +372,293 @@ impl Index {
             .read_days(from_ms, to_ms)
             .map(|day| RowQuery {
                 table: self.schema.period(day).table.clone(),
-                hash: encoding::names_hash(&tenant, day),
+                hash: encoding::catalog_hash(tenant, day),
                 prefix: Vec::new(),
             })
             .collect();
         let tables: Vec<String> = queries.iter().map(|q| q.table.clone()).collect();
-        let mut names = BTreeSet::new();
-        for (table, items) in tables.iter().zip(self.run_queries(queries).await?) {
+        let results = self.run_queries(queries).await?;
+
+        struct Found {
+            header: CatalogHeader,
+            parts: u32,
+            seen: BTreeSet<u32>,
+            names: BTreeMap<String, NameIndex>,
+        }
+        // Per day, then merged: an object is complete if some day holds all its parts.
+        let mut objects: BTreeMap<String, ObjectEntry> = BTreeMap::new();
+        for (table, items) in tables.iter().zip(results) {
+            let mut found: BTreeMap<String, Found> = BTreeMap::new();
             for item in items {
-                let name = String::from_utf8(item.range).map_err(|_| {
-                    IndexError::corrupt(table, &item.hash, "label name is not UTF-8")
-                })?;
-                names.insert(name);
+                let corrupt = |message: String| IndexError::corrupt(table, &item.hash, message);
+                let (key, part) = encoding::decode_object_range(&item.range).map_err(corrupt)?;
+                let entry = encoding::decode_catalog(&item.value).map_err(corrupt)?;
+                if part >= entry.parts {
+                    return Err(corrupt(format!(
+                        "catalog part {part} of an entry with {} parts",
+                        entry.parts
+                    )));
+                }
+                let f = found.entry(key).or_insert_with(|| Found {
+                    header: entry.header.clone(),
+                    parts: entry.parts,
+                    seen: BTreeSet::new(),
+                    names: BTreeMap::new(),
+                });
+                if f.header != entry.header || f.parts != entry.parts {
+                    return Err(corrupt(
+                        "the same object is recorded with two different headers".to_string(),
+                    ));
+                }
+                f.seen.insert(part);
+                f.names.extend(entry.names);
+            }
+            for (key, f) in found {
+                if f.header.min_time > to_ms || f.header.max_time < from_ms {
+                    continue;
+                }
+                let complete = f.seen.len() == f.parts as usize;
+                let entry = ObjectEntry {
+                    key: key.clone(),
+                    index_offset: f.header.index_offset,
+                    index_len: f.header.index_len,
+                    min_time: f.header.min_time,
+                    max_time: f.header.max_time,
+                    series_count: f.header.series_count,
+                    names: complete.then_some(f.names),
+                };
+                match objects.get_mut(&key) {
+                    Some(known) if known.names.is_none() => *known = entry,
+                    Some(_) => {}
+                    None => {
+                        objects.insert(key, entry);
+                    }
+                }
             }
         }
-        Ok(names.into_iter().collect())
+        Ok(objects.into_values().collect())
     }
 
-    /// Values of label `name` among the series with postings in the day buckets overlapping
-    /// `[from_ms, to_ms]`: sorted, distinct, never empty strings.
+    /// Objects overlapping `[from_ms, to_ms]` that may hold series matching all `matchers`
+    /// (PromQL semantics: a matcher that matches the empty string also selects series without
+    /// the label, so it rules nothing out). Never leaves out an object that holds a matching
+    /// series; may include some that do not (Bloom filter false positives, regexes over
+    /// filtered labels), which the object's own index then rules out. Sorted by key.
+    pub async fn candidates(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<ObjectEntry>, IndexError> {
+        self.timed(
+            "candidates",
+            self.candidates_inner(tenant, from_ms, to_ms, matchers),
+        )
+        .await
+    }
+
+    async fn candidates_inner(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        matchers: &[Matcher],
+    ) -> Result<Vec<ObjectEntry>, IndexError> {
+        let tenant = tenant_key(tenant)?;
+        let mut objects = self.catalog(&tenant, from_ms, to_ms).await?;
+        // Equality first: it rules out the most for the least reading.
+        let mut selecting: Vec<&Matcher> = matchers.iter().filter(|m| !m.matches_empty()).collect();
+        selecting.sort_by_key(|m| match m.op {
+            MatchOp::Equal => 0,
+            MatchOp::RegexMatch if m.set_matches().is_some() => 1,
+            _ => 2,
+        });
+        let days: Vec<i64> = self.read_days(from_ms, to_ms).collect();
+        for m in selecting {
+            if objects.is_empty() {
+                break;
+            }
+            let keep = self.may_match(&tenant, &days, &objects, m).await?;
+            objects = objects
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(o, k)| k.then_some(o))
+                .collect();
+        }
+        Ok(objects)
+    }
+
+    /// For each object, whether it may hold a series whose label `m.name` has a value `m`
+    /// accepts (`m` does not match the empty string).
+    async fn may_match(
+        &self,
+        tenant: &str,
+        days: &[i64],
+        objects: &[ObjectEntry],
+        m: &Matcher,
+    ) -> Result<Vec<bool>, IndexError> {
+        let literals: Option<Vec<&str>> = match m.op {
+            MatchOp::Equal => Some(vec![m.value.as_str()]),
+            _ => m.set_matches(),
+        };
+        // Decided from the catalog alone, or pending a row read.
+        let mut keep: Vec<Option<bool>> = objects
+            .iter()
+            .map(|o| match &o.names {
+                None => Some(true),
+                Some(names) => match names.get(&m.name) {
+                    None => Some(false),
+                    Some(NameIndex::Unindexed) => Some(true),
+                    Some(NameIndex::Values) => None,
+                    Some(NameIndex::Filter { .. }) if literals.is_none() => Some(true),
+                    Some(NameIndex::Filter { .. }) => None,
+                },
+            })
+            .collect();
+        let mut queries = Vec::new();
+        let mut filter_shards: BTreeSet<u32> = BTreeSet::new();
+        let mut need_values = false;
+        for (o, k) in objects.iter().zip(&keep) {
+            if k.is_some() {
+                continue;
+            }
+            match o.names.as_ref().and_then(|n| n.get(&m.name)) {
+                Some(NameIndex::Filter { shards }) => {
+                    filter_shards.insert(*shards);
+                }
+                _ => need_values = true,
+            }
+        }
+        // (shards, hashes of the literals) each filter query tests.
+        let mut tests: Vec<Option<(u32, Vec<u64>)>> = Vec::new();
+        for &day in days {
+            let table = &self.schema.period(day).table;
+            if need_values {
+                queries.push(RowQuery {
+                    table: table.clone(),
+                    hash: encoding::values_hash(tenant, day, &m.name),
+                    prefix: Vec::new(),
+                });
+                tests.push(None);
+            }
+            for &shards in &filter_shards {
+                let mut by_shard: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+                for literal in literals.iter().flatten() {
+                    let h = encoding::value_hash(literal);
+                    by_shard
+                        .entry(encoding::filter_shard(h, shards))
+                        .or_default()
+                        .push(h);
+                }
+                for (shard, hashes) in by_shard {
+                    queries.push(RowQuery {
+                        table: table.clone(),
+                        hash: encoding::filter_hash(tenant, day, shards, shard, &m.name),
+                        prefix: Vec::new(),
+                    });
+                    tests.push(Some((shards, hashes)));
+                }
+            }
+        }
+        let position: HashMap<&str, usize> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key.as_str(), i))
+            .collect();
+        let tables: Vec<String> = queries.iter().map(|q| q.table.clone()).collect();
+        let results = self.run_queries(queries).await?;
+        // Objects whose listed values were found (a missing row leaves the object in).
+        let mut listed: Vec<bool> = vec![false; objects.len()];
+        let mut hit: Vec<bool> = vec![false; objects.len()];
+        for ((table, items), test) in tables.iter().zip(results).zip(&tests) {
+            for item in items {
+                let corrupt = |message: String| IndexError::corrupt(table, &item.hash, message);
+                let (key, _) = encoding::decode_object_range(&item.range).map_err(corrupt)?;
+                let Some(&i) = position.get(key.as_str()) else {
+                    continue;
+                };
+                if keep[i].is_some() {
+                    continue;
+                }
+                match test {
+                    None => {
+                        if !matches!(
+                            objects[i].names.as_ref().and_then(|n| n.get(&m.name)),
+                            Some(NameIndex::Values)
+                        ) {
+                            continue;
+                        }
+                        let values = encoding::decode_values(&item.value).map_err(corrupt)?;
+                        listed[i] = true;
+                        if values.iter().any(|v| m.matches(v)) {
+                            hit[i] = true;
+                        }
+                    }
+                    Some((shards, hashes)) => {
+                        if objects[i].names.as_ref().and_then(|n| n.get(&m.name))
+                            != Some(&NameIndex::Filter { shards: *shards })
+                        {
+                            continue;
+                        }
+                        for h in hashes {
+                            if encoding::filter_contains(&item.value, *h).map_err(corrupt)? {
+                                hit[i] = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(keep
+            .iter_mut()
+            .enumerate()
+            .map(|(i, k)| match k {
+                Some(decided) => *decided,
+                None => {
+                    let values = matches!(
+                        objects[i].names.as_ref().and_then(|n| n.get(&m.name)),
+                        Some(NameIndex::Values)
+                    );
+                    // A listed label whose row is missing: keep, never drop on doubt.
+                    hit[i] || (values && !listed[i])
+                }
+            })
+            .collect())
+    }
+
+    /// Label names of the objects overlapping `[from_ms, to_ms]`: sorted, distinct,
+    /// `__name__` included; objects whose catalog entry is incomplete are `unresolved`.
+    pub async fn label_names(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Partial, IndexError> {
+        self.timed("label_names", async {
+            let tenant = tenant_key(tenant)?;
+            let mut out = Partial::default();
+            for o in self.catalog(&tenant, from_ms, to_ms).await? {
+                match &o.names {
+                    Some(names) => out.values.extend(names.keys().cloned()),
+                    None => out.unresolved.push(o),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Values of label `name` in the objects overlapping `[from_ms, to_ms]`: the listed ones
+    /// (sorted, distinct, never empty), and as `unresolved` the objects that have the label
+    /// with values the index does not list (filtered or unindexed, or an incomplete entry).
     pub async fn label_values(
         &self,
         tenant: &str,
         from_ms: i64,
         to_ms: i64,
         name: &str,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Partial, IndexError> {
         self.timed(
             "label_values",
             self.label_values_inner(tenant, from_ms, to_ms, name),
@@ -776,18 +672,109 @@ impl Index {
         from_ms: i64,
         to_ms: i64,
         name: &str,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Partial, IndexError> {
         let tenant = tenant_key(tenant)?;
-        if from_ms > to_ms {
-            return Ok(Vec::new());
+        let mut out = Partial::default();
+        let mut listed: BTreeMap<String, ObjectEntry> = BTreeMap::new();
+        for o in self.catalog(&tenant, from_ms, to_ms).await? {
+            match o.names.as_ref().map(|n| n.get(name)) {
+                Some(None) => {}
+                Some(Some(NameIndex::Values)) => {
+                    listed.insert(o.key.clone(), o);
+                }
+                _ => out.unresolved.push(o),
+            }
         }
-        let values: BTreeSet<String> = self
-            .scan_postings(&tenant, &self.read_days(from_ms, to_ms), name, &Select::All)
-            .await?
-            .into_iter()
-            .map(|(value, _)| value)
-            .filter(|value| !value.is_empty())
+        if listed.is_empty() {
+            return Ok(out);
+        }
+        let queries: Vec<RowQuery> = self
+            .read_days(from_ms, to_ms)
+            .map(|day| RowQuery {
+                table: self.schema.period(day).table.clone(),
+                hash: encoding::values_hash(&tenant, day, name),
+                prefix: Vec::new(),
+            })
             .collect();
-        Ok(values.into_iter().collect())
+        let tables: Vec<String> = queries.iter().map(|q| q.table.clone()).collect();
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        for (table, items) in tables.iter().zip(self.run_queries(queries).await?) {
+            for item in items {
+                let corrupt = |message: String| IndexError::corrupt(table, &item.hash, message);
+                let (key, _) = encoding::decode_object_range(&item.range).map_err(corrupt)?;
+                if !listed.contains_key(&key) {
+                    continue;
+                }
+                let values = encoding::decode_values(&item.value).map_err(corrupt)?;
+                out.values
+                    .extend(values.into_iter().filter(|v| !v.is_empty()));
+                found.insert(key);
+            }
+        }
+        // Listed objects whose row is missing are read in full rather than left out.
+        out.unresolved.extend(
+            listed
+                .into_iter()
+                .filter(|(key, _)| !found.contains(key))
+                .map(|(_, o)| o),
+        );
+        out.unresolved.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
+}
+
+/// The rows of one label of one object.
+enum LabelRows {
+    None,
+    Values(Vec<u8>),
+    Filters {
+        shards: u32,
+        rows: Vec<(u32, Vec<u8>)>,
+    },
+}
+
+fn prev_power_of_two(n: u32) -> u32 {
+    if n <= 1 {
+        1
+    } else {
+        1 << (31 - n.leading_zeros())
+    }
+}
+
+/// How each label of an object is indexed with filters split into at most `cap` shards:
+/// values listed when they are few, a Bloom filter otherwise, nothing when neither fits.
+fn label_layout(
+    label_values: &BTreeMap<String, Vec<String>>,
+    cap: u32,
+) -> Vec<(String, NameIndex, LabelRows)> {
+    label_values
+        .iter()
+        .map(|(name, values)| {
+            if !indexable_name(name) {
+                return (name.clone(), NameIndex::Unindexed, LabelRows::None);
+            }
+            let listed = encoding::encode_values(values);
+            if listed.len() <= encoding::INLINE_VALUES_MAX {
+                return (name.clone(), NameIndex::Values, LabelRows::Values(listed));
+            }
+            let shards = encoding::filter_shards(values.len()).min(cap);
+            let hashes: Vec<u64> = values.iter().map(|v| encoding::value_hash(v)).collect();
+            let rows = encoding::encode_filters(&hashes, shards);
+            // Keys and attribute names take at most this much besides the filter.
+            let room = encoding::MAX_ITEM_BYTES
+                - 3
+                - encoding::MAX_TENANT_BYTES
+                - encoding::MAX_LABEL_NAME_BYTES
+                - encoding::MAX_OBJECT_KEY_BYTES
+                - 64;
+            if rows.iter().any(|(_, v)| v.len() > room) {
+                return (name.clone(), NameIndex::Unindexed, LabelRows::None);
+            }
+            (
+                name.clone(),
+                NameIndex::Filter { shards },
+                LabelRows::Filters { shards, rows },
+            )
+        })
+        .collect()
 }

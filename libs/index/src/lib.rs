@@ -6,10 +6,11 @@
 //!   key within a hash key, queried by range-key prefix — DynamoDB's data model.
 //!   [`EmbeddedRowStore`] keeps them in one local redb file (the one-process default, no
 //!   servers); [`DynamoRowStore`] in DynamoDB tables; [`MemoryRowStore`] in memory for tests.
-//! - **Schema** ([`Index`]): postings (label value → series fingerprints), label names and
-//!   objects (which packed object holds chunks of which series) as rows bucketed by UTC day and
-//!   sharded by series, with schema periods ([`SchemaConfig`]) so the table and shard count
-//!   can change from a given date on.
+//! - **Schema** ([`Index`]): a catalog of the packed objects of each tenant and UTC day (where
+//!   each object's own series index is, its time span and label names), and per object and
+//!   label the values it holds (listed, or as a Bloom filter), so a query learns which objects
+//!   can hold its series; the object's own index then selects the series. Schema periods
+//!   ([`SchemaConfig`]) let the table and filter split change from a given date on.
 //!
 //! The row layouts, encodings and the reasoning behind them are in `docs/index-schema.md`.
 
@@ -28,11 +29,11 @@ pub use dynamo::{
 };
 pub use embedded::{EmbeddedRowStore, EMBEDDED_FILE};
 pub use encoding::{
-    MAX_BATCH_BYTES, MAX_ITEM_BYTES, MAX_LABEL_NAME_BYTES, MAX_LABEL_VALUE_BYTES,
-    MAX_OBJECT_KEY_BYTES, MAX_TENANT_BYTES,
+    NameIndex, INLINE_VALUES_MAX, MAX_FILTER_SHARDS, MAX_ITEM_BYTES, MAX_LABEL_NAME_BYTES,
+    MAX_LABEL_VALUE_BYTES, MAX_OBJECT_KEY_BYTES, MAX_TENANT_BYTES,
 };
 pub use error::IndexError;
-pub use index::{Index, ObjectEntry, MAX_WRITE_DAYS};
+pub use index::{Index, NewObject, ObjectEntry, Partial, MAX_READ_DAYS, MAX_WRITE_DAYS};
 pub use metrics::{IndexMetrics, OpLabels, StoreLabel};
 pub use rows::{IndexItem, MemoryRowStore, RowStore, WriteStats};
 pub use schema::{

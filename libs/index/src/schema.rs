@@ -10,8 +10,8 @@ pub const DAY_MS: i64 = 86_400_000;
 /// Default table of the index.
 pub const DEFAULT_TABLE: &str = "strata_index";
 
-/// Default number of shards per label name and day.
-pub const DEFAULT_SHARDS: u32 = 16;
+/// Default for the most filter shards one label of one object is split into.
+pub const DEFAULT_SHARDS: u32 = 64;
 
 /// Most shards a period may have.
 pub const MAX_SHARDS: u32 = 256;
@@ -23,7 +23,7 @@ pub fn day_of(ms: i64) -> i64 {
 }
 
 /// One schema period: from its first day on (until the next period's), index rows go to
-/// `table` and are spread over `shards` shards.
+/// `table`, and a label's Bloom filter for one object is split into at most `shards` rows.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PeriodConfig {
@@ -31,7 +31,9 @@ pub struct PeriodConfig {
     pub from: String,
     /// Table holding the period's rows (a DynamoDB table name: 3-255 letters, digits, `_-.`).
     pub table: String,
-    /// Shards per label name and day, 1 to 256.
+    /// Most rows (shards) one label's Bloom filter of one object is split into, 1 to 256
+    /// (rounded down to a power of two). Filters are split by size, about 4 KiB per shard;
+    /// this caps the split.
     pub shards: u32,
 }
 
@@ -258,7 +260,7 @@ mod tests {
         schema.validate().unwrap();
         assert_eq!(schema.periods[0].from, "2020-01-01");
         assert_eq!(schema.periods[0].table, "strata_index");
-        assert_eq!(schema.periods[0].shards, 16);
+        assert_eq!(schema.periods[0].shards, DEFAULT_SHARDS);
         assert_eq!(schema.tables(), ["strata_index"]);
     }
 

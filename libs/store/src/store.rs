@@ -1,7 +1,7 @@
 //! The long-term store: writes flushed chunks as packed objects plus index
 //! entries, and reads them back for queries.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,8 @@ use strata_chunk_store::{
     LocalObjectStore, ObjectBuilder, ObjectIndex, ObjectStore, S3Config, S3ObjectStore,
 };
 use strata_index::{
-    DynamoRowStore, EmbeddedRowStore, Index, IndexMetrics, ObjectEntry, RowStore, WriteStats,
+    DynamoRowStore, EmbeddedRowStore, Index, IndexMetrics, NewObject, ObjectEntry, Partial,
+    RowStore, WriteStats,
 };
 use strata_model::{Labels, Matcher};
 
@@ -78,8 +79,6 @@ pub struct StoreMetrics {
     /// DynamoDB write units (1 per started KB of each item).
     pub index_write_units: Counter,
     pub index_bytes_written: Counter,
-    /// Series whose postings for a day were already written (cache hit).
-    pub series_index_dedupe_hits: Counter,
     pub chunks_read: Counter,
     pub chunk_bytes_read: Counter,
     pub chunk_cache_hits: Counter,
@@ -123,11 +122,6 @@ impl StoreMetricsSet {
             "index_bytes_written",
             "Bytes of index items written",
             m.index_bytes_written.clone(),
-        );
-        r.register(
-            "series_index_dedupe_hits",
-            "Series whose index entries for a day were already written (not written again)",
-            m.series_index_dedupe_hits.clone(),
         );
         r.register(
             "chunks_read",
@@ -375,10 +369,10 @@ impl Store {
                     min_time = min_time.min(c.min_time);
                     max_time = max_time.max(c.max_time);
                 }
-                builder.add_series(s.fingerprint, &s.labels, &chunks);
+                builder.add_series(s.fingerprint, &s.labels, s.digest, &chunks);
                 end += 1;
             }
-            let part = &batch.series[start..end];
+            let series_count = (end - start) as u64;
             start = end;
             if min_time > max_time {
                 continue; // no chunks at all
@@ -402,53 +396,23 @@ impl Store {
             self.cache
                 .set_multi(vec![(object_index_key(&built.key), index_section)])
                 .await;
-
-            // Postings, once per series and day (replicas and earlier
-            // flushes of the day already wrote most of them).
-            let days: Vec<i64> =
-                (min_time.div_euclid(86_400_000)..=max_time.div_euclid(86_400_000)).collect();
-            // One key per series and day, `days.len()` keys per series in
-            // the order of `part`.
-            let dedupe_keys: Vec<String> = part
-                .iter()
-                .flat_map(|s| {
-                    days.iter()
-                        .map(|d| series_day_key(&batch.tenant, *d, s.fingerprint))
-                })
-                .collect();
-            let known = self.cache.get_multi(&dedupe_keys).await;
-            let mut new_series: Vec<(u64, Labels)> = Vec::new();
-            let mut marks: Vec<(String, Bytes)> = Vec::new();
-            for (s, keys) in part.iter().zip(dedupe_keys.chunks(days.len().max(1))) {
-                if keys.iter().all(|k| known.contains_key(k)) {
-                    self.metrics.series_index_dedupe_hits.inc();
-                    continue;
-                }
-                new_series.push((s.fingerprint, s.labels.clone()));
-                marks.extend(keys.iter().map(|k| (k.clone(), Bytes::from_static(b"1"))));
-            }
-            if !new_series.is_empty() {
-                let stats = self
-                    .index
-                    .add_series(&batch.tenant, min_time, max_time, &new_series, &key)
-                    .await?;
-                self.count_writes(stats);
-            }
-            let mut entry_series: Vec<(u64, u32)> =
-                part.iter().map(|s| (s.fingerprint, s.digest)).collect();
-            entry_series.sort_unstable();
-            entry_series.dedup();
-            let entry = ObjectEntry {
-                key: key.clone(),
-                index_offset: built.index_offset,
-                index_len: built.index_len,
-                min_time,
-                max_time,
-                series: entry_series,
-            };
-            let stats = self.index.add_object(&batch.tenant, &entry).await?;
+            // Then the index: which labels and values the object holds.
+            let stats = self
+                .index
+                .add_object(
+                    &batch.tenant,
+                    &NewObject {
+                        key: &key,
+                        index_offset: built.index_offset,
+                        index_len: built.index_len,
+                        min_time,
+                        max_time,
+                        series_count,
+                        label_values: &built.label_values,
+                    },
+                )
+                .await?;
             self.count_writes(stats);
-            self.cache.set_multi(marks).await;
         }
         Ok(())
     }
@@ -468,22 +432,20 @@ impl Store {
         to_ms: i64,
         series: &[(u64, u32)],
     ) -> Result<HashSet<u64>, StoreError> {
-        let wanted: HashMap<u64, u32> = series.iter().copied().collect();
-        let fps: BTreeSet<u64> = wanted.keys().copied().collect();
-        if fps.is_empty() {
+        if series.is_empty() {
             return Ok(HashSet::new());
         }
-        let objects = self
+        let objects: Vec<ObjectEntry> = self
             .index
-            .objects(tenant, from_ms, to_ms.saturating_sub(1), Some(&fps))
-            .await?;
+            .objects(tenant, from_ms, to_ms.saturating_sub(1))
+            .await?
+            .into_iter()
+            .filter(|o| o.min_time >= from_ms && o.max_time < to_ms)
+            .collect();
         let mut out = HashSet::new();
-        for o in objects {
-            if o.min_time < from_ms || o.max_time >= to_ms {
-                continue;
-            }
-            for (fp, digest) in o.series {
-                if wanted.get(&fp) == Some(&digest) {
+        for index in self.object_indexes(&objects).await? {
+            for &(fp, digest) in series {
+                if index.find(fp).any(|i| index.digest(i) == digest) {
                     out.insert(fp);
                 }
             }
@@ -522,11 +484,12 @@ impl Store {
                             false,
                         ),
                     };
-                    let parsed =
-                        ObjectIndex::parse(&key, &section).map_err(|e| StoreError::Corrupt {
+                    let parsed = ObjectIndex::parse_at(&key, &section, offset).map_err(|e| {
+                        StoreError::Corrupt {
                             object: key.clone(),
                             detail: format!("object index: {e}"),
-                        })?;
+                        }
+                    })?;
                     Ok::<_, StoreError>((Arc::new(parsed), (!from_cache).then_some((ck, section))))
                 }
             }))
@@ -555,34 +518,17 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<BTreeMap<Labels, Vec<ChunkRef>>, StoreError> {
-        let fps = self.index.lookup(tenant, from_ms, to_ms, matchers).await?;
-        if fps.is_empty() {
-            return Ok(BTreeMap::new());
-        }
         let objects = self
             .index
-            .objects(tenant, from_ms, to_ms, Some(&fps))
+            .candidates(tenant, from_ms, to_ms, matchers)
             .await?;
         let indexes = self.object_indexes(&objects).await?;
         let mut out: BTreeMap<Labels, Vec<ChunkRef>> = BTreeMap::new();
-        for (entry, index) in objects.iter().zip(indexes) {
-            for (fp, _) in &entry.series {
-                for s in index.get_all(*fp) {
-                    if !matchers
-                        .iter()
-                        .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-                    {
-                        continue;
-                    }
-                    let refs: Vec<ChunkRef> = s
-                        .chunks
-                        .iter()
-                        .filter(|c| c.max_time >= from_ms && c.min_time <= to_ms)
-                        .cloned()
-                        .collect();
-                    if !refs.is_empty() {
-                        out.entry(s.labels.clone()).or_default().extend(refs);
-                    }
+        for index in indexes {
+            for i in index.select(matchers) {
+                let refs = index.chunks_overlapping(i, from_ms, to_ms);
+                if !refs.is_empty() {
+                    out.entry(index.labels(i)).or_default().extend(refs);
                 }
             }
         }
@@ -726,7 +672,16 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         if matchers.is_empty() {
-            return Ok(self.index.label_names(tenant, from_ms, to_ms).await?);
+            let partial = self.index.label_names(tenant, from_ms, to_ms).await?;
+            return self
+                .resolve(partial, |index| {
+                    index
+                        .label_names()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .await;
         }
         let names: BTreeSet<String> = self
             .series(tenant, matchers, from_ms, to_ms)
@@ -748,10 +703,19 @@ impl Store {
         to_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
         if matchers.is_empty() {
-            return Ok(self
+            let partial = self
                 .index
                 .label_values(tenant, from_ms, to_ms, name)
-                .await?);
+                .await?;
+            return self
+                .resolve(partial, |index| {
+                    index
+                        .label_values(name)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .await;
         }
         let values: BTreeSet<String> = self
             .series(tenant, matchers, from_ms, to_ms)
@@ -759,6 +723,21 @@ impl Store {
             .iter()
             .filter_map(|l| l.get(name).map(str::to_string))
             .collect();
+        Ok(values.into_iter().collect())
+    }
+
+    /// Completes an answer the index gave in part from the object indexes of
+    /// the objects it could not answer for.
+    async fn resolve(
+        &self,
+        partial: Partial,
+        read: impl Fn(&ObjectIndex) -> Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut values = partial.values;
+        for index in self.object_indexes(&partial.unresolved).await? {
+            values.extend(read(&index));
+        }
+        values.remove("");
         Ok(values.into_iter().collect())
     }
 }
@@ -789,15 +768,6 @@ fn object_index_key(object: &str) -> String {
 
 fn chunk_key(r: &ChunkRef) -> String {
     strata_cache::cache_key(&[b"c", r.object.as_bytes(), &r.offset.to_le_bytes()])
-}
-
-fn series_day_key(tenant: &str, day: i64, fp: u64) -> String {
-    strata_cache::cache_key(&[
-        b"wd",
-        tenant.as_bytes(),
-        &day.to_le_bytes(),
-        &fp.to_le_bytes(),
-    ])
 }
 
 /// Retries a store call with exponential backoff and jitter (3 attempts);

@@ -863,16 +863,15 @@ async fn a_flipped_byte_in_a_chunk_object_is_never_served() {
     let (key, path, chunk) = objects
         .iter()
         .find_map(|(key, path, index)| {
-            index
-                .series
-                .iter()
+            (0..index.len())
+                .map(|i| index.series(i))
                 .filter(|s| {
                     s.labels.get("__name__") == Some("lts_metric_0")
                         && s.labels.get("instance") == Some("host-0")
                 })
-                .flat_map(|s| s.chunks.iter())
+                .flat_map(|s| s.chunks.into_iter())
                 .find(|c| c.min_time <= target_time && target_time <= c.max_time)
-                .map(|c| (key.clone(), path.clone(), c.clone()))
+                .map(|c| (key.clone(), path.clone(), c))
         })
         .expect("a stored chunk of lts_metric_0{instance=\"host-0\"} at the middle of the data");
     eprintln!(

@@ -13,11 +13,7 @@ use crate::{
 };
 
 fn refs_of(built: &BuiltObject) -> Vec<ChunkRef> {
-    built
-        .series
-        .iter()
-        .flat_map(|s| s.chunks.iter().cloned())
-        .collect()
+    all_refs(&built.index)
 }
 
 proptest! {
@@ -35,27 +31,27 @@ proptest! {
         let rt = runtime();
         rt.block_on(async {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.path()).unwrap());
-            let mut all_refs = Vec::new();
+            let mut refs = Vec::new();
             let mut expected = std::collections::HashMap::new();
             for (n, written) in objects.iter().enumerate() {
                 let key = format!("tenant/chunks/19000/w-{n}");
                 let built = build("tenant", &key, written);
                 store.put(&key, built.body.clone()).await.unwrap();
                 let index = read_index(&*store, &key).await.unwrap();
-                assert_eq!(index.tenant, "tenant");
-                assert_eq!(index.series, built.series);
-                assert_matches_written(&index.series, written);
-                expected.extend(expected_payloads(&index.series, written));
-                all_refs.extend(index.series.iter().flat_map(|s| s.chunks.iter().cloned()));
+                assert_eq!(index.tenant(), "tenant");
+                assert_eq!(index, built.index);
+                assert_matches_written(&index, written);
+                expected.extend(expected_payloads(&index, written));
+                refs.extend(all_refs(&index));
             }
             // Fetch in reverse order to check that results follow the refs.
-            all_refs.reverse();
+            refs.reverse();
             let fetcher = ChunkFetcher::new(store.clone())
                 .with_max_gap(max_gap)
                 .with_concurrency(concurrency);
-            let results = fetcher.fetch(&all_refs).await;
-            assert_eq!(results.len(), all_refs.len());
-            for (result, r) in results.into_iter().zip(&all_refs) {
+            let results = fetcher.fetch(&refs).await;
+            assert_eq!(results.len(), refs.len());
+            for (result, r) in results.into_iter().zip(&refs) {
                 assert_eq!(result.unwrap(), expected[&(r.object.clone(), r.offset)]);
             }
         });
@@ -69,7 +65,7 @@ async fn payloads_come_back_exactly() {
     let built = build("t", "obj", &written);
     store.insert("obj", built.body.clone());
     let refs = refs_of(&built);
-    let expected = expected_payloads(&built.series, &written);
+    let expected = expected_payloads(&built.index, &written);
     assert_eq!(expected.len(), 5);
     let results = ChunkFetcher::new(store.clone()).fetch(&refs).await;
     for (r, got) in refs.iter().zip(results) {
@@ -237,7 +233,7 @@ async fn instrumented_store_records_requests() {
 
     let index = read_index(&*store, "obj").await.unwrap();
     let fetcher = ChunkFetcher::new(store.clone()).with_metrics(metrics.clone());
-    let refs: Vec<ChunkRef> = index.series.iter().flat_map(|s| s.chunks.clone()).collect();
+    let refs: Vec<ChunkRef> = all_refs(&index);
     assert!(fetcher.fetch(&refs).await.iter().all(Result::is_ok));
     assert!(store.get("nope").await.is_err());
     assert!(metrics.bytes_read.get() > 0);

@@ -4,6 +4,7 @@ mod fetch;
 mod format;
 mod local;
 mod s3;
+mod select;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,9 @@ use proptest::prelude::*;
 use strata_model::Labels;
 use unpoisoned::Mutex;
 
-use crate::{BuiltObject, ChunkToWrite, ObjectBuilder, ObjectStore, StoreError};
+use crate::{
+    BuiltObject, ChunkRef, ChunkToWrite, ObjectBuilder, ObjectIndex, ObjectStore, StoreError,
+};
 
 /// `std::sync::Mutex` that ignores poisoning.
 mod unpoisoned {
@@ -49,13 +52,38 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().copied())
 }
 
-/// Builds an object of `series` (fingerprints from the labels).
+/// The digest a writer would give a series: crc32 of its chunks' payloads.
+pub fn digest_of(chunks: &[ChunkToWrite]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for c in chunks {
+        h.update(&c.data);
+    }
+    h.finalize()
+}
+
+/// Builds an object of `series` (fingerprints from the labels, digests from the chunks).
 pub fn build(tenant: &str, key: &str, series: &[TestSeries]) -> BuiltObject {
     let mut b = ObjectBuilder::new(tenant);
     for s in series {
-        b.add_series(s.labels.fingerprint(), &s.labels, &s.chunks);
+        b.add_series(
+            s.labels.fingerprint(),
+            &s.labels,
+            digest_of(&s.chunks),
+            &s.chunks,
+        );
     }
     b.finish(key)
+}
+
+/// Every chunk ref of `index`, in index order (which is the order of the records).
+pub fn all_refs(index: &ObjectIndex) -> Vec<ChunkRef> {
+    (0..index.len()).flat_map(|i| index.chunks(i)).collect()
+}
+
+/// The index section of a built object.
+pub fn index_section(built: &BuiltObject) -> &[u8] {
+    let start = built.index_offset as usize;
+    &built.body[start..start + built.index_len as usize]
 }
 
 /// A small fixed object: three series, five chunks.
@@ -206,18 +234,28 @@ impl ObjectStore for MemStore {
     }
 }
 
-/// Checks that `index`/`built` series match what was written (merged by labels).
-pub fn assert_matches_written(series: &[crate::ObjectSeries], written: &[TestSeries]) {
-    let mut expected: BTreeMap<(u64, Labels), Vec<ChunkToWrite>> = BTreeMap::new();
+/// What `written` should give: per (fingerprint, labels), the chunks in the order written
+/// and the digest of the last write of the series.
+fn merged(written: &[TestSeries]) -> BTreeMap<(u64, Labels), (Vec<ChunkToWrite>, u32)> {
+    let mut expected: BTreeMap<(u64, Labels), (Vec<ChunkToWrite>, u32)> = BTreeMap::new();
     for s in written {
-        expected
+        let entry = expected
             .entry((s.labels.fingerprint(), s.labels.clone()))
-            .or_default()
-            .extend(s.chunks.iter().cloned());
+            .or_default();
+        entry.0.extend(s.chunks.iter().cloned());
+        entry.1 = digest_of(&s.chunks);
     }
-    assert_eq!(series.len(), expected.len());
-    for (s, ((fp, labels), chunks)) in series.iter().zip(&expected) {
+    expected
+}
+
+/// Checks that the series of `index` match what was written (merged by labels).
+pub fn assert_matches_written(index: &ObjectIndex, written: &[TestSeries]) {
+    let expected = merged(written);
+    assert_eq!(index.len(), expected.len());
+    for (i, ((fp, labels), (chunks, digest))) in expected.iter().enumerate() {
+        let s = index.series(i);
         assert_eq!(s.fingerprint, *fp);
+        assert_eq!(s.digest, *digest);
         assert_eq!(&s.labels, labels);
         assert_eq!(s.chunks.len(), chunks.len());
         for (r, c) in s.chunks.iter().zip(chunks) {
@@ -225,31 +263,27 @@ pub fn assert_matches_written(series: &[crate::ObjectSeries], written: &[TestSer
             assert_eq!(r.max_time, c.max_time);
             assert_eq!(r.encoding, c.encoding);
             assert_eq!(r.len as usize, c.data.len() + crate::RECORD_OVERHEAD);
+            assert_eq!(&r.object, index.key());
         }
     }
 }
 
-/// The payload written for each chunk of `series` (as an index lists them), by
-/// (object, offset): series merge by labels and keep their chunks in the order written.
+/// The payload written for each chunk of `index`, by (object, offset): series merge by
+/// labels and keep their chunks in the order written.
 pub fn expected_payloads(
-    series: &[crate::ObjectSeries],
+    index: &ObjectIndex,
     written: &[TestSeries],
 ) -> std::collections::HashMap<(Arc<str>, u64), Bytes> {
-    let mut merged: BTreeMap<(u64, Labels), Vec<Bytes>> = BTreeMap::new();
-    for s in written {
-        merged
-            .entry((s.labels.fingerprint(), s.labels.clone()))
-            .or_default()
-            .extend(s.chunks.iter().map(|c| c.data.clone()));
-    }
-    series
-        .iter()
-        .zip(merged.values())
-        .flat_map(|(s, data)| {
-            s.chunks
-                .iter()
-                .zip(data)
-                .map(|(r, d)| ((r.object.clone(), r.offset), d.clone()))
+    merged(written)
+        .values()
+        .enumerate()
+        .flat_map(|(i, (chunks, _))| {
+            index
+                .chunks(i)
+                .into_iter()
+                .zip(chunks)
+                .map(|(r, c)| ((r.object.clone(), r.offset), c.data.clone()))
+                .collect::<Vec<_>>()
         })
         .collect()
 }

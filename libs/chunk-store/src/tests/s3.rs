@@ -142,13 +142,9 @@ async fn s3_store_against_s3s_fs() {
 
     // The index and the chunks, through S3.
     let index = read_index(&*store, key).await.unwrap();
-    assert_eq!(index.series, built.series);
-    let refs: Vec<_> = index
-        .series
-        .iter()
-        .flat_map(|s| s.chunks.iter().cloned())
-        .collect();
-    let expected = expected_payloads(&index.series, &written);
+    assert_eq!(index, built.index);
+    let refs = all_refs(&index);
+    let expected = expected_payloads(&index, &written);
     let fetcher = ChunkFetcher::new(store.clone());
     let results = fetcher.fetch(&refs).await;
     for (r, got) in refs.iter().zip(results) {

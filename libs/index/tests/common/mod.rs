@@ -127,3 +127,51 @@ pub async fn index_on(store: Arc<dyn RowStore>, schema: SchemaConfig) -> Index {
     index.ensure_tables().await.expect("ensure tables");
     index
 }
+
+/// Label name to sorted distinct values, as the store hands an object's labels to the index.
+pub fn label_values_of<'a>(
+    series: impl IntoIterator<Item = &'a Labels>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for labels in series {
+        for l in labels.iter() {
+            out.entry(l.name.clone())
+                .or_default()
+                .insert(l.value.clone());
+        }
+    }
+    out.into_iter()
+        .map(|(name, values)| (name, values.into_iter().collect()))
+        .collect()
+}
+
+/// Adds an object holding `series` over `[min_time, max_time]` to the index.
+pub async fn add(
+    index: &Index,
+    tenant: &str,
+    key: &str,
+    min_time: i64,
+    max_time: i64,
+    series: &[Labels],
+) -> Result<WriteStats, IndexError> {
+    let label_values = label_values_of(series);
+    index
+        .add_object(
+            tenant,
+            &strata_index::NewObject {
+                key,
+                index_offset: 4096,
+                index_len: 512,
+                min_time,
+                max_time,
+                series_count: series.len() as u64,
+                label_values: &label_values,
+            },
+        )
+        .await
+}
+
+/// The keys of `objects`.
+pub fn keys(objects: &[strata_index::ObjectEntry]) -> Vec<String> {
+    objects.iter().map(|o| o.key.clone()).collect()
+}
