@@ -19,6 +19,9 @@ use crate::rows::{IndexItem, RowStore, WriteStats};
 /// Name of the database file under the directory given to [`EmbeddedRowStore::open`].
 pub const EMBEDDED_FILE: &str = "index.redb";
 
+/// Default bytes of the index file kept cached in memory.
+pub const DEFAULT_EMBEDDED_CACHE_BYTES: usize = 32 << 20;
+
 /// The index rows in `<dir>/index.redb`.
 #[derive(Clone)]
 pub struct EmbeddedRowStore {
@@ -54,17 +57,27 @@ fn composite_key(table: &str, hash: &str, range: &[u8]) -> Result<Vec<u8>, Index
 }
 
 impl EmbeddedRowStore {
-    /// Opens (creating if needed) `dir/index.redb`. Fails when another process has it open.
+    /// Opens (creating if needed) `dir/index.redb` with the default cache
+    /// ([`DEFAULT_EMBEDDED_CACHE_BYTES`]). Fails when another process has it open.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        Self::open_with_cache(dir, DEFAULT_EMBEDDED_CACHE_BYTES)
+    }
+
+    /// Opens `dir/index.redb` keeping at most `cache_bytes` of the file cached in memory
+    /// (redb's own default is 1 GiB, far more than an ingester should hold for its index).
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|err| IndexError::Embedded {
             operation: "open",
             message: format!("cannot create directory {}: {err}", dir.display()),
         })?;
         let path = dir.join(EMBEDDED_FILE);
-        let db = Database::create(&path).map_err(|err| IndexError::Embedded {
-            operation: "open",
-            message: format!("{}: {err}", path.display()),
-        })?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|err| IndexError::Embedded {
+                operation: "open",
+                message: format!("{}: {err}", path.display()),
+            })?;
         Ok(Self {
             db: Arc::new(db),
             path,

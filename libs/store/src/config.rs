@@ -90,11 +90,22 @@ pub struct IndexConfig {
     pub schema: SchemaConfig,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddedIndexConfig {
     /// Directory of the index file; empty means `<data_dir>/index`.
     pub directory: String,
+    /// Bytes of the index file redb may keep cached in memory.
+    pub cache_bytes: usize,
+}
+
+impl Default for EmbeddedIndexConfig {
+    fn default() -> Self {
+        Self {
+            directory: String::new(),
+            cache_bytes: strata_index::DEFAULT_EMBEDDED_CACHE_BYTES,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -117,11 +128,16 @@ impl Default for DynamoIndexConfig {
     }
 }
 
+/// Default bytes of parsed object indexes kept in memory.
+pub const DEFAULT_PARSED_INDEX_BYTES: usize = 64 << 20;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Bytes of the in-process cache in front of memcached (0 = none).
     pub lru_bytes: usize,
+    /// Bytes of parsed object indexes kept in memory (0 = none).
+    pub parsed_index_bytes: usize,
     pub memcached: MemcachedSection,
 }
 
@@ -129,6 +145,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             lru_bytes: 256 << 20,
+            parsed_index_bytes: DEFAULT_PARSED_INDEX_BYTES,
             memcached: MemcachedSection::default(),
         }
     }

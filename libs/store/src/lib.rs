@@ -22,6 +22,7 @@
 mod cached_rows;
 mod config;
 mod error;
+mod parsed;
 mod store;
 
 pub use config::{

@@ -25,6 +25,7 @@ use strata_model::{Labels, Matcher};
 use crate::cached_rows::CachedRows;
 use crate::config::{ChunksBackend, IndexBackend, ReadLimits, StoreConfig};
 use crate::error::StoreError;
+use crate::parsed::ParsedIndexes;
 
 /// Objects grow up to about this many bytes of chunk data; bigger flushes
 /// are split.
@@ -155,6 +156,7 @@ pub struct Store {
     fetcher: ChunkFetcher,
     index: Index,
     cache: Arc<dyn Cache>,
+    parsed: ParsedIndexes,
     writer: String,
     seq: AtomicU64,
     limits: ReadLimits,
@@ -239,9 +241,12 @@ impl Store {
                         dir.display()
                     ))
                 })?;
-                let opened = tokio::task::spawn_blocking(move || EmbeddedRowStore::open(&dir))
-                    .await
-                    .map_err(|e| StoreError::Config(format!("opening the index failed: {e}")))?;
+                let cache_bytes = config.index.embedded.cache_bytes;
+                let opened = tokio::task::spawn_blocking(move || {
+                    EmbeddedRowStore::open_with_cache(&dir, cache_bytes)
+                })
+                .await
+                .map_err(|e| StoreError::Config(format!("opening the index failed: {e}")))?;
                 Arc::new(opened.map_err(|e| {
                     StoreError::Config(format!("cannot open the embedded index: {e}"))
                 })?)
@@ -297,6 +302,7 @@ impl Store {
             objects,
             index,
             cache: Arc::new(TieredCache::new(levels)),
+            parsed: ParsedIndexes::new(config.cache.parsed_index_bytes),
             writer: sanitize_writer(writer),
             seq: AtomicU64::new(0),
             limits: config.limits,
@@ -317,6 +323,7 @@ impl Store {
             objects,
             index,
             cache,
+            parsed: ParsedIndexes::new(crate::config::DEFAULT_PARSED_INDEX_BYTES),
             writer: sanitize_writer(writer),
             seq: AtomicU64::new(0),
             limits,
@@ -453,25 +460,35 @@ impl Store {
         Ok(out)
     }
 
-    /// The object index of each object, from the cache or the object.
+    /// The object index of each object: parsed and kept in memory, or from
+    /// the cache (in-process LRU, memcached) or the object itself.
     async fn object_indexes(
         &self,
         objects: &[ObjectEntry],
     ) -> Result<Vec<Arc<ObjectIndex>>, StoreError> {
-        let keys: Vec<String> = objects.iter().map(|o| object_index_key(&o.key)).collect();
+        let mut out: Vec<Option<Arc<ObjectIndex>>> =
+            objects.iter().map(|o| self.parsed.get(&o.key)).collect();
+        let missing: Vec<usize> = (0..objects.len()).filter(|i| out[*i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        let keys: Vec<String> = missing
+            .iter()
+            .map(|i| object_index_key(&objects[*i].key))
+            .collect();
         let cached = self.cache.get_multi(&keys).await;
-        let mut fills: Vec<(String, Bytes)> = Vec::new();
-        let jobs: Vec<(String, u64, u32, String, Option<Bytes>)> = objects
+        let jobs: Vec<(usize, String, u64, u32, String, Option<Bytes>)> = missing
             .iter()
             .zip(keys)
-            .map(|(o, ck)| {
+            .map(|(i, ck)| {
+                let o = &objects[*i];
                 let hit = cached.get(&ck).cloned();
-                (o.key.clone(), o.index_offset, o.index_len, ck, hit)
+                (*i, o.key.clone(), o.index_offset, o.index_len, ck, hit)
             })
             .collect();
         let store = self.objects.clone();
         let mut reads =
-            futures::stream::iter(jobs.into_iter().map(move |(key, offset, len, ck, hit)| {
+            futures::stream::iter(jobs.into_iter().map(move |(i, key, offset, len, ck, hit)| {
                 let store = store.clone();
                 async move {
                     let (section, from_cache) = match hit {
@@ -484,20 +501,16 @@ impl Store {
                             false,
                         ),
                     };
-                    let parsed = ObjectIndex::parse_at(&key, &section, offset).map_err(|e| {
-                        StoreError::Corrupt {
-                            object: key.clone(),
-                            detail: format!("object index: {e}"),
-                        }
-                    })?;
-                    Ok::<_, StoreError>((Arc::new(parsed), (!from_cache).then_some((ck, section))))
+                    let parsed = parse_index(key, section.clone(), offset).await?;
+                    Ok::<_, StoreError>((i, parsed, (!from_cache).then_some((ck, section))))
                 }
             }))
             .buffered(READ_CONCURRENCY);
-        let mut out = Vec::with_capacity(objects.len());
+        let mut fills: Vec<(String, Bytes)> = Vec::new();
         while let Some(r) = reads.next().await {
-            let (index, fill) = r?;
-            out.push(index);
+            let (i, index, fill) = r?;
+            self.parsed.insert(&objects[i].key, index.clone());
+            out[i] = Some(index);
             if let Some(f) = fill {
                 fills.push(f);
             }
@@ -506,7 +519,7 @@ impl Store {
         if !fills.is_empty() {
             self.cache.set_multi(fills).await;
         }
-        Ok(out)
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Every stored chunk ref of the series matching all matchers that
@@ -760,6 +773,30 @@ fn sanitize_writer(writer: &str) -> String {
     } else {
         s
     }
+}
+
+/// Parses an object's index section; big sections on the blocking pool
+/// (parsing 50 000 series takes milliseconds).
+async fn parse_index(
+    key: String,
+    section: Bytes,
+    offset: u64,
+) -> Result<Arc<ObjectIndex>, StoreError> {
+    let small = section.len() <= 64 * 1024;
+    let parse = move || {
+        ObjectIndex::parse_at(&key, &section, offset)
+            .map(Arc::new)
+            .map_err(|e| StoreError::Corrupt {
+                object: key.clone(),
+                detail: format!("object index: {e}"),
+            })
+    };
+    if small {
+        return parse();
+    }
+    tokio::task::spawn_blocking(parse)
+        .await
+        .map_err(|e| StoreError::Fetch(format!("parsing an object index failed: {e}")))?
 }
 
 fn object_index_key(object: &str) -> String {
