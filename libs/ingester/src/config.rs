@@ -99,7 +99,7 @@ impl Default for IngesterConfig {
             flush_delay: Duration::from_secs(60),
             flush_takeover_delay: Duration::from_secs(300),
             flush_concurrency: 4,
-            flush_batch_series: 50_000,
+            flush_batch_series: 100_000,
             retain_period: Duration::from_secs(15 * 60),
             series_idle_timeout: Duration::from_secs(10 * 60),
             max_unflushed_bytes: 2 << 30,
