@@ -156,6 +156,9 @@ pub struct Store {
     fetcher: ChunkFetcher,
     index: Index,
     cache: Arc<dyn Cache>,
+    /// The shared levels of `cache` only (memcached): what a writer fills
+    /// for readers in other processes. Its own LRU is left to its reads.
+    shared_cache: Arc<dyn Cache>,
     parsed: ParsedIndexes,
     writer: String,
     seq: AtomicU64,
@@ -262,6 +265,7 @@ impl Store {
             }
         };
         let mut levels: Vec<Arc<dyn Cache>> = Vec::new();
+        let mut shared_levels: Vec<Arc<dyn Cache>> = Vec::new();
         if config.cache.lru_bytes > 0 {
             levels.push(Arc::new(LruCache::new(
                 "store-lru",
@@ -286,7 +290,9 @@ impl Store {
                 )
                 .map_err(|e| StoreError::Config(format!("storage.cache.memcached: {e}")))
             };
-            levels.push(Arc::new(memcached("memcached")?));
+            let shared: Arc<dyn Cache> = Arc::new(memcached("memcached")?);
+            shared_levels.push(shared.clone());
+            levels.push(shared);
             // Index queries through memcached alone: see cached_rows.rs.
             rows = Arc::new(CachedRows::new(
                 rows,
@@ -302,6 +308,7 @@ impl Store {
             objects,
             index,
             cache: Arc::new(TieredCache::new(levels)),
+            shared_cache: Arc::new(TieredCache::new(shared_levels)),
             parsed: ParsedIndexes::new(config.cache.parsed_index_bytes),
             writer: sanitize_writer(writer),
             seq: AtomicU64::new(0),
@@ -322,6 +329,7 @@ impl Store {
             fetcher: ChunkFetcher::new(objects.clone()),
             objects,
             index,
+            shared_cache: cache.clone(),
             cache,
             parsed: ParsedIndexes::new(crate::config::DEFAULT_PARSED_INDEX_BYTES),
             writer: sanitize_writer(writer),
@@ -393,14 +401,16 @@ impl Store {
             .await?;
             self.metrics.objects_written.inc();
             self.metrics.object_bytes_written.inc_by(body_len as u64);
-            // The object's index, while we have it.
-            // Copied: a slice would keep the whole object body alive in
-            // the cache while only the slice is counted.
+            // The object's index, while we have it, for readers in other
+            // processes (memcached); this process's LRU fills on its own
+            // reads, so an ingester's memory does not grow with what it
+            // flushes. Copied: a slice would keep the whole object body
+            // alive in the cache while only the slice is counted.
             let index_start = built.index_offset as usize;
             let index_end = index_start.saturating_add(built.index_len as usize);
             let index_section =
                 Bytes::copy_from_slice(built.body.get(index_start..index_end).unwrap_or_default());
-            self.cache
+            self.shared_cache
                 .set_multi(vec![(object_index_key(&built.key), index_section)])
                 .await;
             // Then the index: which labels and values the object holds.
