@@ -1,0 +1,223 @@
+//! Segment files: naming, framing, and replay with repair.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::error::WalError;
+
+/// First bytes of every segment: magic, format version, three zero bytes.
+pub const SEGMENT_HEADER: [u8; 8] = *b"SWAL\x01\0\0\0";
+/// Largest record payload; a length above it can only be damage.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+/// Bytes a record adds around its payload: length and CRC-32.
+pub(crate) const FRAME_BYTES: usize = 8;
+
+/// The file of segment `n` in `dir`.
+pub fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:08}"))
+}
+
+/// Segment numbers in `dir`, ascending. Files whose names are not all digits are ignored.
+pub fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(WalError::io("list segments", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io("list segments", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(n) = name.parse::<u64>() {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Appends one framed record to `out`.
+pub(crate) fn frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// What a replay read and what it dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub segments: usize,
+    pub records: u64,
+    pub bytes: u64,
+    /// Bytes cut off the damaged segment (torn or corrupt tail).
+    pub truncated_bytes: u64,
+    /// Whole segments after the damage that were removed.
+    pub removed_segments: usize,
+    /// Highest segment number seen (0 for an empty log).
+    pub last_segment: u64,
+}
+
+/// Where a segment's good records end and why reading stopped.
+enum Stop {
+    End,
+    Damaged { at: u64, reason: String },
+}
+
+/// Reads every record of every segment of `dir` in order, calling `each`
+/// with the segment number and the payload. A torn or corrupt record ends the
+/// log: its segment is truncated to the last good record, every later
+/// segment is removed, and the loss is logged. An error from `each` stops the
+/// replay and is returned.
+pub fn replay<E>(
+    dir: &Path,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<Result<ReplayStats, E>, WalError> {
+    let segments = list_segments(dir)?;
+    let mut stats = ReplayStats::default();
+    for (i, &n) in segments.iter().enumerate() {
+        stats.segments += 1;
+        stats.last_segment = n;
+        let path = segment_path(dir, n);
+        let (stop, result) = read_segment(&path, n, &mut stats, &mut each)?;
+        if let Err(e) = result {
+            return Ok(Err(e));
+        }
+        if let Stop::Damaged { at, reason } = stop {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| WalError::io("stat segment", &path, e))?
+                .len();
+            let keep = at.max(SEGMENT_HEADER.len() as u64);
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| WalError::io("open segment for repair", &path, e))?;
+            if at < SEGMENT_HEADER.len() as u64 {
+                // Not even a header: rewrite it so the segment is valid and empty.
+                use std::io::Write;
+                let mut f = &file;
+                f.set_len(0)
+                    .and_then(|_| f.write_all(&SEGMENT_HEADER))
+                    .map_err(|e| WalError::io("repair segment header", &path, e))?;
+            } else {
+                file.set_len(keep)
+                    .map_err(|e| WalError::io("truncate segment", &path, e))?;
+            }
+            file.sync_all()
+                .map_err(|e| WalError::io("sync repaired segment", &path, e))?;
+            stats.truncated_bytes = len.saturating_sub(keep);
+            let later = &segments[i + 1..];
+            for &m in later {
+                let p = segment_path(dir, m);
+                std::fs::remove_file(&p).map_err(|e| WalError::io("remove segment", &p, e))?;
+            }
+            stats.removed_segments = later.len();
+            tracing::warn!(
+                segment = n,
+                offset = at,
+                reason = %reason,
+                truncated_bytes = stats.truncated_bytes,
+                removed_segments = later.len(),
+                "write-ahead log damaged: kept every record before the damage, dropped the rest"
+            );
+            break;
+        }
+    }
+    Ok(Ok(stats))
+}
+
+fn read_segment<E>(
+    path: &Path,
+    n: u64,
+    stats: &mut ReplayStats,
+    each: &mut impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(Stop, Result<(), E>), WalError> {
+    let mut file = File::open(path).map_err(|e| WalError::io("open segment", path, e))?;
+    let len = file
+        .seek(SeekFrom::End(0))
+        .and_then(|l| file.seek(SeekFrom::Start(0)).map(|_| l))
+        .map_err(|e| WalError::io("seek segment", path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut header = [0u8; 8];
+    if len < 8 {
+        return Ok((
+            Stop::Damaged {
+                at: 0,
+                reason: format!("segment is {len} bytes, shorter than its header"),
+            },
+            Ok(()),
+        ));
+    }
+    reader
+        .read_exact(&mut header)
+        .map_err(|e| WalError::io("read segment", path, e))?;
+    if header != SEGMENT_HEADER {
+        return Ok((
+            Stop::Damaged {
+                at: 0,
+                reason: "segment header is not SWAL version 1".to_string(),
+            },
+            Ok(()),
+        ));
+    }
+    let mut pos = 8u64;
+    let mut payload = Vec::new();
+    loop {
+        if pos == len {
+            return Ok((Stop::End, Ok(())));
+        }
+        if len - pos < FRAME_BYTES as u64 {
+            return Ok((
+                Stop::Damaged {
+                    at: pos,
+                    reason: format!(
+                        "{} bytes at the end are not a whole record frame",
+                        len - pos
+                    ),
+                },
+                Ok(()),
+            ));
+        }
+        let mut frame = [0u8; FRAME_BYTES];
+        reader
+            .read_exact(&mut frame)
+            .map_err(|e| WalError::io("read segment", path, e))?;
+        let size = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let available = len - pos - FRAME_BYTES as u64;
+        if size > MAX_RECORD_BYTES || size as u64 > available {
+            return Ok((
+                Stop::Damaged {
+                    at: pos,
+                    reason: format!(
+                        "a record claims {size} bytes, {available} remain in the segment"
+                    ),
+                },
+                Ok(()),
+            ));
+        }
+        payload.resize(size, 0);
+        reader
+            .read_exact(&mut payload)
+            .map_err(|e| WalError::io("read segment", path, e))?;
+        if crc32fast::hash(&payload) != crc {
+            return Ok((
+                Stop::Damaged {
+                    at: pos,
+                    reason: "a record fails its checksum".to_string(),
+                },
+                Ok(()),
+            ));
+        }
+        if let Err(e) = each(n, &payload) {
+            return Ok((Stop::End, Err(e)));
+        }
+        stats.records += 1;
+        stats.bytes += size as u64;
+        pos += (FRAME_BYTES + size) as u64;
+    }
+}
