@@ -14,6 +14,8 @@ pub enum IngesterError {
     InstanceTenantLimit { limit: usize },
     #[error("ingester holds {bytes} bytes of chunks waiting for long-term storage, over its limit of {limit} (ingester.max_unflushed_bytes); retry later")]
     FlushBacklog { bytes: usize, limit: usize },
+    #[error("write-ahead log: {0}")]
+    Wal(String),
 }
 
 impl From<IngesterError> for tonic::Status {
@@ -24,7 +26,8 @@ impl From<IngesterError> for tonic::Status {
             }
             IngesterError::InstanceSeriesLimit { .. }
             | IngesterError::InstanceTenantLimit { .. }
-            | IngesterError::FlushBacklog { .. } => tonic::Status::unavailable(err.to_string()),
+            | IngesterError::FlushBacklog { .. }
+            | IngesterError::Wal(_) => tonic::Status::unavailable(err.to_string()),
         }
     }
 }

@@ -19,6 +19,7 @@ mod metrics;
 mod series;
 pub mod service;
 mod tenant;
+pub mod wal_records;
 
 pub use config::{IngesterConfig, Limits};
 pub use error::IngesterError;
