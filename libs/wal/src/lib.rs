@@ -29,4 +29,4 @@ pub use error::WalError;
 pub use segment::{
     list_segments, replay, segment_path, ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,
 };
-pub use wal::{SyncPolicy, Wal, WalConfig, WalMetrics};
+pub use wal::{Pending, SyncPolicy, Wal, WalConfig, WalMetrics};

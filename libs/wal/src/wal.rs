@@ -110,7 +110,7 @@ impl WalMetrics {
 
 enum Request {
     Append {
-        payload: Vec<u8>,
+        payloads: Vec<Vec<u8>>,
         done: oneshot::Sender<Result<u64, WalError>>,
     },
     Cut {
@@ -119,6 +119,20 @@ enum Request {
     Close {
         done: oneshot::Sender<Result<(), WalError>>,
     },
+}
+
+/// Records submitted and not yet acknowledged; [`Pending::wait`] returns
+/// once they are written (and synced, as the policy says).
+#[must_use = "records are durable only once wait() returns Ok"]
+pub struct Pending {
+    wait: oneshot::Receiver<Result<u64, WalError>>,
+}
+
+impl Pending {
+    /// The number of the segment holding the records.
+    pub async fn wait(self) -> Result<u64, WalError> {
+        self.wait.await.map_err(|_| WalError::Closed)?
+    }
 }
 
 /// An open write-ahead log. Cheap to share (`Arc`); appends from any task.
@@ -200,17 +214,25 @@ impl Wal {
     /// Appends one record; returns, with the number of the segment that
     /// holds it, once it is written (and synced, as the policy says).
     pub async fn append(&self, payload: Vec<u8>) -> Result<u64, WalError> {
-        if payload.len() > MAX_RECORD_BYTES {
+        self.submit(vec![payload])?.wait().await
+    }
+
+    /// Queues records to be written together, in order, without waiting.
+    /// Records submitted earlier (from any task) are written before these,
+    /// so a caller that must order its records after another's (a series
+    /// before its samples) submits under a lock and waits outside it.
+    pub fn submit(&self, payloads: Vec<Vec<u8>>) -> Result<Pending, WalError> {
+        if let Some(big) = payloads.iter().find(|p| p.len() > MAX_RECORD_BYTES) {
             return Err(WalError::RecordTooLarge {
-                len: payload.len(),
+                len: big.len(),
                 max: MAX_RECORD_BYTES,
             });
         }
         let (done, wait) = oneshot::channel();
         self.requests
-            .send(Request::Append { payload, done })
+            .send(Request::Append { payloads, done })
             .map_err(|_| WalError::Closed)?;
-        wait.await.map_err(|_| WalError::Closed)?
+        Ok(Pending { wait })
     }
 
     /// Closes the current segment (synced) and begins the next; returns the
@@ -309,8 +331,8 @@ impl Writer {
             while size < GROUP_BYTES {
                 match requests.try_recv() {
                     Ok(r) => {
-                        if let Request::Append { payload, .. } = &r {
-                            size += payload.len();
+                        if let Request::Append { payloads, .. } = &r {
+                            size += payloads.iter().map(Vec::len).sum::<usize>();
                         }
                         group.push(r);
                     }
@@ -330,10 +352,12 @@ impl Writer {
         let mut closed = false;
         for request in group {
             match request {
-                Request::Append { payload, done } => {
-                    frame(buf, &payload);
-                    self.metrics.records.inc();
-                    self.metrics.bytes.inc_by(payload.len() as u64);
+                Request::Append { payloads, done } => {
+                    for payload in &payloads {
+                        frame(buf, payload);
+                        self.metrics.records.inc();
+                        self.metrics.bytes.inc_by(payload.len() as u64);
+                    }
                     waiting.push(done);
                 }
                 Request::Cut { done } => {

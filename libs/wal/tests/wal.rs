@@ -287,3 +287,26 @@ proptest! {
         prop_assert_eq!(&got[..], &want[..got.len()]);
     }
 }
+
+#[tokio::test]
+async fn submitted_groups_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(config(dir.path(), SyncPolicy::Never), WalMetrics::default()).unwrap();
+    // Submitted in order, awaited in reverse: the log holds submit order.
+    let first = wal
+        .submit(vec![b"series".to_vec(), b"samples-1".to_vec()])
+        .unwrap();
+    let second = wal.submit(vec![b"samples-2".to_vec()]).unwrap();
+    second.wait().await.unwrap();
+    first.wait().await.unwrap();
+    assert!(wal.submit(vec![vec![0; MAX_RECORD_BYTES + 1]]).is_err());
+    wal.close().await.unwrap();
+    assert_eq!(
+        records(dir.path()).0,
+        vec![
+            b"series".to_vec(),
+            b"samples-1".to_vec(),
+            b"samples-2".to_vec()
+        ]
+    );
+}
