@@ -8,6 +8,9 @@ use parking_lot::RwLock;
 use strata_model::duration::duration_ms;
 use strata_model::{fingerprint, validate_tenant_id, Labels, Matcher};
 use strata_remote_write::WriteRequestRef;
+use strata_wal::{Pending, Wal};
+
+use crate::wal_records::{self, WalRecord};
 
 use crate::flush::{
     chunks_digest, group_by_window, ChunkSink, FlushBatch, FlushOutcome, FlushRank, FlushSeries,
@@ -57,6 +60,29 @@ pub struct Ingester {
     flushing: tokio::sync::Mutex<()>,
     /// Wall clock in Unix ms (replaced by tests).
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    wal: Option<WalState>,
+}
+
+/// The write-ahead log and the lock that orders a series' record before
+/// the samples that refer to it.
+struct WalState {
+    wal: Arc<Wal>,
+    order: parking_lot::Mutex<()>,
+}
+
+/// What a replay of the write-ahead log restored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalReplayStats {
+    pub log: strata_wal::ReplayStats,
+    pub series: u64,
+    pub samples: u64,
+    /// Samples refused on replay (out of order, duplicates of samples
+    /// already restored, limits).
+    pub samples_refused: u64,
+    /// Samples whose series record was missing (a damaged log).
+    pub samples_unknown_series: u64,
+    /// Records that did not decode.
+    pub bad_records: u64,
 }
 
 impl Ingester {
@@ -71,7 +97,22 @@ impl Ingester {
             rank: Arc::new(SoleReplica),
             flushing: tokio::sync::Mutex::new(()),
             clock: Arc::new(unix_now_ms),
+            wal: None,
         }
+    }
+
+    /// Logs every accepted series and sample to `wal` before a push through
+    /// [`Ingester::push_durable`] is acknowledged. Replay the log first
+    /// ([`Ingester::replay_wal`]).
+    pub fn with_wal(mut self, wal: Arc<Wal>) -> Self {
+        // A new epoch: references of the process before mean nothing now.
+        // Submitted before any push, so it is written first.
+        drop(wal.submit(vec![wal_records::encode_epoch()]));
+        self.wal = Some(WalState {
+            wal,
+            order: parking_lot::Mutex::new(()),
+        });
+        self
     }
 
     /// Replaces the wall clock (Unix ms) the ingester reads when samples
@@ -141,6 +182,19 @@ impl Ingester {
         self.push_decoded(tenant, &req)
     }
 
+    /// [`Ingester::push`], returning as well the write-ahead log records of
+    /// what it appended, already queued: the push is durable once
+    /// [`Pending::wait`] returns (`None` without a log, or when nothing was
+    /// appended).
+    pub fn push_durable(
+        &self,
+        tenant: &str,
+        body: &[u8],
+    ) -> Result<(PushOutcome, Option<Pending>), IngesterError> {
+        let req = WriteRequestRef::decode(body)?;
+        self.push_inner(tenant, &req)
+    }
+
     /// Appends every sample of the request. Samples that break a per-series
     /// rule or a per-tenant limit are counted in the outcome and skipped; the
     /// instance-wide series limit fails the call with a retryable error after
@@ -151,6 +205,15 @@ impl Ingester {
         tenant: &str,
         req: &WriteRequestRef<'_>,
     ) -> Result<PushOutcome, IngesterError> {
+        // Logged records are written in order even when nobody waits.
+        self.push_inner(tenant, req).map(|(outcome, _)| outcome)
+    }
+
+    fn push_inner(
+        &self,
+        tenant: &str,
+        req: &WriteRequestRef<'_>,
+    ) -> Result<(PushOutcome, Option<Pending>), IngesterError> {
         self.metrics.push_requests.inc();
         let limit = self.config.max_unflushed_bytes;
         if limit > 0 && self.sink.is_some() {
@@ -167,6 +230,11 @@ impl Ingester {
         let mut cut_bytes = 0;
         let mut outcome = PushOutcome::default();
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
+        // What to log: series that got samples, and the samples.
+        let logging = self.wal.is_some();
+        let mut logged_series: Vec<Arc<crate::series::Series>> = Vec::new();
+        let mut logged_samples: Vec<(u32, i64, f64)> = Vec::new();
+        let mut had_samples = false;
         for series in req.series() {
             labels.clear();
             labels.extend(
@@ -184,6 +252,7 @@ impl Ingester {
             if samples.is_empty() {
                 continue;
             }
+            had_samples = true;
             let fp = fingerprint(labels.iter().copied());
             // A series removed (it held nothing and was idle) between the
             // lookup and the lock is looked up again, which creates it anew.
@@ -195,10 +264,12 @@ impl Ingester {
                 {
                     Ok(c) => c,
                     Err(e) => {
-                        // Samples appended before the failure stay; count them.
+                        // Samples appended before the failure stay; count
+                        // them, and log them (queued before any retry's).
                         self.note_cut(cut_bytes);
                         db.add_appended(outcome.appended);
                         self.metrics.samples_appended.inc_by(outcome.appended);
+                        self.log(tenant, &logged_series, &logged_samples, false)?;
                         return Err(e);
                     }
                 };
@@ -221,6 +292,9 @@ impl Ingester {
                         Ok(a) => {
                             if a.added {
                                 outcome.appended += 1;
+                                if logging {
+                                    logged_samples.push((s.id, sample.timestamp, sample.value));
+                                }
                             }
                             cut_bytes += a.cut_bytes;
                         }
@@ -242,6 +316,9 @@ impl Ingester {
                             });
                         }
                     }
+                }
+                if logging && logged_series.last().is_none_or(|l| !Arc::ptr_eq(l, &s)) {
+                    logged_series.push(s.clone());
                 }
                 break None;
             };
@@ -274,7 +351,151 @@ impl Ingester {
             crate::exemplars::append_request(&db, req, capacity, &self.metrics);
         }
         self.store_metadata(&db, req);
-        Ok(outcome)
+        let pending = self.log(tenant, &logged_series, &logged_samples, had_samples)?;
+        Ok((outcome, pending))
+    }
+
+    /// Queues the records of appended samples (and of their series the log
+    /// does not know yet) to the write-ahead log.
+    /// With `wait_even_if_empty`, a push that appended nothing new (a
+    /// retry of samples already in memory) still waits for the log, so it is
+    /// acknowledged only once what it re-sent is durable, and fails if the
+    /// log does.
+    fn log(
+        &self,
+        tenant: &str,
+        series: &[Arc<crate::series::Series>],
+        samples: &[(u32, i64, f64)],
+        wait_even_if_empty: bool,
+    ) -> Result<Option<Pending>, IngesterError> {
+        let Some(state) = &self.wal else {
+            return Ok(None);
+        };
+        if samples.is_empty() {
+            if !wait_even_if_empty {
+                return Ok(None);
+            }
+            return state
+                .wal
+                .submit(Vec::new())
+                .map(Some)
+                .map_err(|e| IngesterError::Wal(e.to_string()));
+        }
+        let samples_record = wal_records::encode_samples(tenant, samples);
+        // Under the lock: a series is marked logged and its record queued
+        // together, so no sample record that refers to it is queued first.
+        let _order = state.order.lock();
+        let new: Vec<&Arc<crate::series::Series>> = series
+            .iter()
+            .filter(|s| !s.wal_logged.swap(true, Ordering::AcqRel))
+            .collect();
+        let mut payloads = Vec::with_capacity(2);
+        if !new.is_empty() {
+            let pairs: Vec<Vec<(&str, &str)>> = new
+                .iter()
+                .map(|s| s.labels.iter().map(|(n, v)| (&**n, &**v)).collect())
+                .collect();
+            payloads.push(wal_records::encode_series(
+                tenant,
+                new.iter().zip(&pairs).map(|(s, p)| (s.id, p.as_slice())),
+            ));
+        }
+        payloads.push(samples_record);
+        match state.wal.submit(payloads) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                for s in new {
+                    s.wal_logged.store(false, Ordering::Release);
+                }
+                Err(IngesterError::Wal(e.to_string()))
+            }
+        }
+    }
+
+    /// Restores what the write-ahead log in `dir` holds (before pushes are
+    /// taken and before the log is opened for appending). Samples already
+    /// in memory are skipped as duplicates; a damaged tail is cut off and
+    /// logged by the log itself.
+    pub fn replay_wal(&self, dir: &std::path::Path) -> Result<WalReplayStats, IngesterError> {
+        let mut stats = WalReplayStats::default();
+        let mut refs: HashMap<(String, u32), Arc<crate::series::Series>> = HashMap::new();
+        let max_samples = self.config.max_samples_per_chunk.max(1);
+        let window_ms = self.window_ms();
+        let log = strata_wal::replay(dir, |_, record| -> Result<(), IngesterError> {
+            let record = match wal_records::decode(record) {
+                Ok(r) => r,
+                Err(e) => {
+                    stats.bad_records += 1;
+                    tracing::warn!(error = %e, "skipping a write-ahead log record");
+                    return Ok(());
+                }
+            };
+            match record {
+                WalRecord::Epoch => refs.clear(),
+                WalRecord::Series { tenant, series } => {
+                    let db = self.tenant_or_create(&tenant)?;
+                    for (reference, labels) in series {
+                        let pairs: Vec<(&str, &str)> = labels
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_str()))
+                            .collect();
+                        let fp = fingerprint(pairs.iter().copied());
+                        match db.get_or_create(fp, &pairs, &self.config.limits, || {
+                            self.admit_series()
+                        })? {
+                            Ok(s) => {
+                                stats.series += 1;
+                                refs.insert((tenant.clone(), reference), s);
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    tenant,
+                                    "series limit reached replaying the write-ahead log"
+                                );
+                            }
+                        }
+                    }
+                }
+                WalRecord::Samples { tenant, samples } => {
+                    let db = self.tenant_or_create(&tenant)?;
+                    let now_ms = self.now_ms();
+                    let mut cut_bytes = 0;
+                    let mut appended = 0;
+                    let mut key = (tenant, 0u32);
+                    for (reference, t, v) in samples {
+                        key.1 = reference;
+                        let Some(s) = refs.get(&key) else {
+                            stats.samples_unknown_series += 1;
+                            continue;
+                        };
+                        match s.data.lock().append(t, v, max_samples, window_ms, now_ms) {
+                            Ok(a) => {
+                                if a.added {
+                                    appended += 1;
+                                } else {
+                                    stats.samples_refused += 1;
+                                }
+                                cut_bytes += a.cut_bytes;
+                            }
+                            Err(_) => stats.samples_refused += 1,
+                        }
+                    }
+                    self.note_cut(cut_bytes);
+                    db.add_appended(appended);
+                    stats.samples += appended;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| IngesterError::Wal(e.to_string()))??;
+        stats.log = log;
+        if stats.samples_unknown_series > 0 {
+            tracing::warn!(
+                samples = stats.samples_unknown_series,
+                "write-ahead log samples without their series record were dropped"
+            );
+        }
+        Ok(stats)
     }
 
     /// Keeps the latest metadata of every family in the request. Entries

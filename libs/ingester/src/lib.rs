@@ -26,7 +26,7 @@ pub use error::IngesterError;
 pub use flush::{
     ChunkSink, FlushBatch, FlushError, FlushOutcome, FlushRank, FlushSeries, SoleReplica,
 };
-pub use ingester::{unix_now_ms, Ingester, PushOutcome, SweepOutcome};
+pub use ingester::{unix_now_ms, Ingester, PushOutcome, SweepOutcome, WalReplayStats};
 pub use metrics::IngesterMetrics;
 pub use series::{window_end, window_of, ChunkData, CHUNK_ENCODING_XOR};
 pub use tenant::{FamilyMetadata, QueriedSeries, TenantDb, TenantStats};

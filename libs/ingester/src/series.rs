@@ -70,6 +70,9 @@ pub(crate) struct Series {
     pub(crate) fingerprint: u64,
     pub(crate) labels: Box<[LabelPair]>,
     pub(crate) data: Mutex<SeriesData>,
+    /// Whether this process logged the series' labels to the write-ahead
+    /// log yet (its samples are logged by reference after that).
+    pub(crate) wal_logged: std::sync::atomic::AtomicBool,
 }
 
 /// A closed chunk and whether it is in long-term storage yet.
@@ -106,6 +109,7 @@ impl Series {
             id,
             fingerprint,
             labels,
+            wal_logged: std::sync::atomic::AtomicBool::new(false),
             data: Mutex::new(SeriesData {
                 closed: Vec::new(),
                 head: XorChunk::new(),

@@ -16,7 +16,7 @@ use strata_proto::prometheus::{Label as PbLabel, MetricMetadata as PbMetricMetad
 use strata_proto::{RawWriteRequest, TENANT_METADATA_KEY};
 use tonic::{Request, Response, Status};
 
-use crate::{Ingester, TenantStats};
+use crate::{Ingester, IngesterError, TenantStats};
 
 /// Series per streamed query message.
 const QUERY_BATCH: usize = 128;
@@ -51,7 +51,14 @@ impl IngesterService {
         strata_model::validate_tenant_id(&tenant)
             .map_err(|e| Status::invalid_argument(format!("invalid tenant ID: {e}")))?;
         let ingester = self.ingester.clone();
-        let outcome = blocking(move || ingester.push(&tenant, &body)).await??;
+        let (outcome, durable) = blocking(move || ingester.push_durable(&tenant, &body)).await??;
+        // Acknowledged only once the write-ahead log holds it.
+        if let Some(durable) = durable {
+            durable
+                .wait()
+                .await
+                .map_err(|e| Status::from(IngesterError::Wal(e.to_string())))?;
+        }
         Ok(PushResponse {
             samples_appended: outcome.appended,
             samples_rejected: outcome.rejected,
