@@ -16,8 +16,10 @@
 //!   last good record, later segments are removed, and a warning says how
 //!   many bytes and segments were dropped. Replay never refuses to start.
 //! - **Truncation**: [`Wal::cut`] closes the current segment; once the data
-//!   of the segments before a number is safe elsewhere (flushed to the store,
-//!   or captured by a checkpoint), [`Wal::remove_before`] deletes them.
+//!   of the segments before a number is safe elsewhere (flushed to the store),
+//!   [`Wal::remove_before`] deletes them. A **checkpoint**
+//!   ([`write_checkpoint`]) replaces the segments before a cut by the records
+//!   of a snapshot taken after it; replay reads it first.
 //!
 //! The payload is opaque here: the ingester defines its records.
 
@@ -27,6 +29,7 @@ mod wal;
 
 pub use error::WalError;
 pub use segment::{
-    list_segments, replay, segment_path, ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,
+    checkpoint_path, latest_checkpoint, list_segments, replay, segment_path, write_checkpoint,
+    ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,
 };
 pub use wal::{Pending, SyncPolicy, Wal, WalConfig, WalMetrics};

@@ -41,6 +41,97 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
     Ok(out)
 }
 
+/// The checkpoint file taken when segment `n` began.
+pub fn checkpoint_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("checkpoint.{n:08}"))
+}
+
+/// The number of the newest complete checkpoint in `dir`.
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<u64>, WalError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(WalError::io("list checkpoints", dir, e)),
+    };
+    let mut newest = None;
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io("list checkpoints", dir, e))?;
+        let name = entry.file_name();
+        let Some(number) = name.to_str().and_then(|n| n.strip_prefix("checkpoint.")) else {
+            continue;
+        };
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            continue; // e.g. an unfinished "checkpoint.N.tmp"
+        }
+        if let Ok(n) = number.parse::<u64>() {
+            newest = newest.max(Some(n));
+        }
+    }
+    Ok(newest)
+}
+
+/// Writes a checkpoint: `records` (the state that the segments before `n`
+/// built, as records that replay restores it from) into `checkpoint.N`,
+/// synced and renamed into place, then removes every segment before `n`,
+/// older checkpoints and unfinished ones. Call it after [`crate::Wal::cut`]
+/// returned `n`, with a snapshot taken after that. Returns the bytes written.
+pub fn write_checkpoint(
+    dir: &Path,
+    n: u64,
+    records: impl IntoIterator<Item = Vec<u8>>,
+) -> Result<u64, WalError> {
+    use std::io::Write;
+    let final_path = checkpoint_path(dir, n);
+    let tmp = dir.join(format!("checkpoint.{n:08}.tmp"));
+    let file = File::create(&tmp).map_err(|e| WalError::io("create checkpoint", &tmp, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut written = SEGMENT_HEADER.len() as u64;
+    out.write_all(&SEGMENT_HEADER)
+        .map_err(|e| WalError::io("write checkpoint", &tmp, e))?;
+    let mut buf = Vec::new();
+    for record in records {
+        if record.len() > MAX_RECORD_BYTES {
+            return Err(WalError::RecordTooLarge {
+                len: record.len(),
+                max: MAX_RECORD_BYTES,
+            });
+        }
+        buf.clear();
+        frame(&mut buf, &record);
+        out.write_all(&buf)
+            .map_err(|e| WalError::io("write checkpoint", &tmp, e))?;
+        written += buf.len() as u64;
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| WalError::io("write checkpoint", &tmp, e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| WalError::io("sync checkpoint", &tmp, e))?;
+    std::fs::rename(&tmp, &final_path)
+        .map_err(|e| WalError::io("rename checkpoint", &final_path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io("sync directory", dir, e))?;
+    // What the checkpoint replaces.
+    for m in list_segments(dir)? {
+        if m >= n {
+            break;
+        }
+        let p = segment_path(dir, m);
+        std::fs::remove_file(&p).map_err(|e| WalError::io("remove segment", &p, e))?;
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| WalError::io("list checkpoints", dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("checkpoint.") && entry.path() != final_path {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| WalError::io("remove checkpoint", &p, e))?;
+        }
+    }
+    Ok(written)
+}
+
 /// Appends one framed record to `out`.
 pub(crate) fn frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -60,6 +151,11 @@ pub struct ReplayStats {
     pub removed_segments: usize,
     /// Highest segment number seen (0 for an empty log).
     pub last_segment: u64,
+    /// The checkpoint replayed first, if any.
+    pub checkpoint: Option<u64>,
+    /// The checkpoint had a damaged record (disk corruption: checkpoints are
+    /// written whole and renamed into place).
+    pub checkpoint_damaged: bool,
 }
 
 /// Where a segment's good records end and why reading stopped.
@@ -73,12 +169,39 @@ enum Stop {
 /// log: its segment is truncated to the last good record, every later
 /// segment is removed, and the loss is logged. An error from `each` stops the
 /// replay and is returned.
+///
+/// When the directory holds a checkpoint (`checkpoint.N`, see
+/// [`write_checkpoint`]), its records come first and only segments from `N`
+/// on follow; older segments left by an interrupted cleanup are removed.
 pub fn replay<E>(
     dir: &Path,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<Result<ReplayStats, E>, WalError> {
-    let segments = list_segments(dir)?;
     let mut stats = ReplayStats::default();
+    let checkpoint = latest_checkpoint(dir)?;
+    let mut segments = list_segments(dir)?;
+    if let Some(n) = checkpoint {
+        let path = checkpoint_path(dir, n);
+        let (stop, result) = read_segment(&path, n, &mut stats, &mut each)?;
+        if let Err(e) = result {
+            return Ok(Err(e));
+        }
+        if let Stop::Damaged { at, reason } = stop {
+            stats.checkpoint_damaged = true;
+            tracing::error!(
+                checkpoint = n,
+                offset = at,
+                reason = %reason,
+                "write-ahead log checkpoint damaged: replaying what precedes the damage, then the segments"
+            );
+        }
+        stats.checkpoint = Some(n);
+        for &m in segments.iter().filter(|m| **m < n) {
+            let p = segment_path(dir, m);
+            std::fs::remove_file(&p).map_err(|e| WalError::io("remove segment", &p, e))?;
+        }
+        segments.retain(|m| *m >= n);
+    }
     for (i, &n) in segments.iter().enumerate() {
         stats.segments += 1;
         stats.last_segment = n;

@@ -310,3 +310,60 @@ async fn submitted_groups_keep_their_order() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_checkpoint_replaces_the_segments_before_its_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(
+        config(dir.path(), SyncPolicy::Always),
+        WalMetrics::default(),
+    )
+    .unwrap();
+    for i in 0..100 {
+        wal.append(record(0, i)).await.unwrap();
+    }
+    let n = wal.cut().await.unwrap();
+    wal.append(b"after the cut".to_vec()).await.unwrap();
+    let bytes = strata_wal::write_checkpoint(
+        dir.path(),
+        n,
+        vec![b"state-1".to_vec(), b"state-2".to_vec()],
+    )
+    .unwrap();
+    assert!(bytes > 8);
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![n]);
+    wal.append(b"later".to_vec()).await.unwrap();
+    wal.close().await.unwrap();
+    let (got, stats) = records(dir.path());
+    assert_eq!(
+        got,
+        vec![
+            b"state-1".to_vec(),
+            b"state-2".to_vec(),
+            b"after the cut".to_vec(),
+            b"later".to_vec()
+        ]
+    );
+    assert_eq!(stats.checkpoint, Some(n));
+
+    // A crash between the rename and the cleanup leaves an old segment and
+    // an unfinished checkpoint: replay ignores and removes the segment.
+    let stale = segment_path(dir.path(), n - 1);
+    std::fs::write(&stale, strata_wal::SEGMENT_HEADER).unwrap();
+    std::fs::write(
+        dir.path().join(format!("checkpoint.{:08}.tmp", n + 5)),
+        b"junk",
+    )
+    .unwrap();
+    let (again, _) = records(dir.path());
+    assert_eq!(again, got);
+    assert!(!stale.exists());
+    // A newer checkpoint replaces the older one.
+    strata_wal::write_checkpoint(dir.path(), n + 1, vec![b"newer".to_vec()]).unwrap();
+    assert_eq!(
+        strata_wal::latest_checkpoint(dir.path()).unwrap(),
+        Some(n + 1)
+    );
+    assert!(!strata_wal::checkpoint_path(dir.path(), n).exists());
+    assert_eq!(records(dir.path()).0, vec![b"newer".to_vec()]);
+}
