@@ -419,8 +419,6 @@ impl Ingester {
     pub fn replay_wal(&self, dir: &std::path::Path) -> Result<WalReplayStats, IngesterError> {
         let mut stats = WalReplayStats::default();
         let mut refs: HashMap<(String, u32), Arc<crate::series::Series>> = HashMap::new();
-        let max_samples = self.config.max_samples_per_chunk.max(1);
-        let window_ms = self.window_ms();
         let log = strata_wal::replay(dir, |_, record| -> Result<(), IngesterError> {
             let record = match wal_records::decode(record) {
                 Ok(r) => r,
@@ -456,12 +454,56 @@ impl Ingester {
                         }
                     }
                 }
+                WalRecord::Chunks { tenant, chunks } => {
+                    // Decoded into samples and appended like them, so chunks
+                    // are cut again where they were.
+                    let mut samples = Vec::new();
+                    for (reference, encoding, bytes) in chunks {
+                        if u32::from(encoding) != crate::CHUNK_ENCODING_XOR {
+                            stats.bad_records += 1;
+                            continue;
+                        }
+                        samples.extend(
+                            strata_chunk::XorIterator::new(&bytes).map(|(t, v)| (reference, t, v)),
+                        );
+                    }
+                    self.replay_samples(&tenant, samples, &refs, &mut stats)?;
+                }
                 WalRecord::Samples { tenant, samples } => {
-                    let db = self.tenant_or_create(&tenant)?;
+                    self.replay_samples(&tenant, samples, &refs, &mut stats)?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| IngesterError::Wal(e.to_string()))??;
+        stats.log = log;
+        if stats.samples_unknown_series > 0 {
+            tracing::warn!(
+                samples = stats.samples_unknown_series,
+                "write-ahead log samples without their series record were dropped"
+            );
+        }
+        Ok(stats)
+    }
+
+    /// Appends replayed samples of `tenant` to the series their references name.
+    fn replay_samples(
+        &self,
+        tenant: &str,
+        samples: Vec<(u32, i64, f64)>,
+        refs: &HashMap<(String, u32), Arc<crate::series::Series>>,
+        stats: &mut WalReplayStats,
+    ) -> Result<(), IngesterError> {
+        let max_samples = self.config.max_samples_per_chunk.max(1);
+        let window_ms = self.window_ms();
+        {
+            {
+                {
+                    let db = self.tenant_or_create(tenant)?;
                     let now_ms = self.now_ms();
                     let mut cut_bytes = 0;
                     let mut appended = 0;
-                    let mut key = (tenant, 0u32);
+                    let mut key = (tenant.to_string(), 0u32);
                     for (reference, t, v) in samples {
                         key.1 = reference;
                         let Some(s) = refs.get(&key) else {
@@ -485,17 +527,86 @@ impl Ingester {
                     stats.samples += appended;
                 }
             }
-            Ok(())
-        })
-        .map_err(|e| IngesterError::Wal(e.to_string()))??;
-        stats.log = log;
-        if stats.samples_unknown_series > 0 {
-            tracing::warn!(
-                samples = stats.samples_unknown_series,
-                "write-ahead log samples without their series record were dropped"
-            );
         }
-        Ok(stats)
+        Ok(())
+    }
+
+    /// Takes a checkpoint of the write-ahead log: cuts it, snapshots every
+    /// series and every chunk not yet in long-term storage as records, and
+    /// writes them as the checkpoint, which replaces the segments before the
+    /// cut. Keeps the log (and the replay after a crash) about as big as the
+    /// unflushed data. Returns the checkpoint's bytes (0 without a log).
+    pub async fn checkpoint_wal(&self) -> Result<u64, IngesterError> {
+        let Some(state) = &self.wal else {
+            return Ok(0);
+        };
+        let wal_error = |e: strata_wal::WalError| IngesterError::Wal(e.to_string());
+        let cut = state.wal.cut().await.map_err(wal_error)?;
+        // Everything logged before the cut is in memory now (samples are
+        // appended before their records are queued) or in the store.
+        let records = self.checkpoint_records();
+        let dir = state.wal.dir().to_path_buf();
+        let bytes =
+            tokio::task::spawn_blocking(move || strata_wal::write_checkpoint(&dir, cut, records))
+                .await
+                .map_err(|e| IngesterError::Wal(format!("checkpoint task failed: {e}")))?
+                .map_err(wal_error)?;
+        self.metrics.wal_checkpoints.inc();
+        Ok(bytes)
+    }
+
+    /// The records a checkpoint holds: a new epoch, every series under its
+    /// ID, and the chunks of each that only memory holds.
+    fn checkpoint_records(&self) -> Vec<Vec<u8>> {
+        const PER_RECORD: usize = 10_000;
+        let mut records = vec![wal_records::encode_epoch()];
+        for db in self.all_tenants() {
+            let tenant = db.id().to_string();
+            let mut series: Vec<(u32, Vec<(String, String)>)> = Vec::new();
+            let mut chunks: Vec<(u32, crate::ChunkData)> = Vec::new();
+            let flush = |series: &mut Vec<(u32, Vec<(String, String)>)>,
+                         chunks: &mut Vec<(u32, crate::ChunkData)>,
+                         records: &mut Vec<Vec<u8>>| {
+                if !series.is_empty() {
+                    let pairs: Vec<Vec<(&str, &str)>> = series
+                        .iter()
+                        .map(|(_, l)| l.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect())
+                        .collect();
+                    records.push(wal_records::encode_series(
+                        &tenant,
+                        series
+                            .iter()
+                            .zip(&pairs)
+                            .map(|((r, _), p)| (*r, p.as_slice())),
+                    ));
+                    series.clear();
+                }
+                if !chunks.is_empty() {
+                    let refs: Vec<(u32, u8, &[u8])> = chunks
+                        .iter()
+                        .map(|(r, c)| (*r, c.encoding as u8, &c.data[..]))
+                        .collect();
+                    records.push(wal_records::encode_chunks(&tenant, &refs));
+                    chunks.clear();
+                }
+            };
+            db.for_each_series(|s| {
+                let unstored = s.data.lock().unstored();
+                series.push((
+                    s.id,
+                    s.labels
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect(),
+                ));
+                chunks.extend(unstored.into_iter().map(|c| (s.id, c)));
+                if series.len() >= PER_RECORD || chunks.len() >= PER_RECORD {
+                    flush(&mut series, &mut chunks, &mut records);
+                }
+            });
+            flush(&mut series, &mut chunks, &mut records);
+        }
+        records
     }
 
     /// Keeps the latest metadata of every family in the request. Entries

@@ -48,6 +48,8 @@ pub struct IngesterMetrics {
     pub chunk_bytes_flushed: Counter,
     /// Chunks not written because another replica had stored identical ones.
     pub chunks_flush_deduped: Counter,
+    /// Write-ahead log checkpoints written.
+    pub wal_checkpoints: Counter,
     /// Flush batches that failed (kept in memory, retried next cycle).
     pub flush_failures: Counter,
     /// Flush cycles run.
@@ -164,6 +166,11 @@ impl IngesterMetrics {
             "chunks_flush_deduped",
             "Chunks not written because another replica already stored identical ones",
             self.chunks_flush_deduped.clone(),
+        );
+        r.register(
+            "wal_checkpoints",
+            "Write-ahead log checkpoints written",
+            self.wal_checkpoints.clone(),
         );
         r.register(
             "flush_failures",

@@ -277,6 +277,26 @@ impl SeriesData {
             .collect()
     }
 
+    /// Every chunk only this ingester's memory holds: closed unflushed
+    /// chunks, then the open one (copied), oldest first.
+    pub(crate) fn unstored(&self) -> Vec<ChunkData> {
+        let mut out: Vec<ChunkData> = self
+            .closed
+            .iter()
+            .filter(|c| c.flushed_at_ms.is_none())
+            .map(|c| c.chunk.clone())
+            .collect();
+        if self.head.num_samples() > 0 {
+            out.push(ChunkData {
+                min_time: self.head_min_time,
+                max_time: self.last_time,
+                encoding: CHUNK_ENCODING_XOR,
+                data: Bytes::copy_from_slice(self.head.bytes()),
+            });
+        }
+        out
+    }
+
     /// Marks the closed chunks with these (min_time, max_time) flushed at
     /// `now_ms`; returns the bytes that stopped counting as unflushed.
     pub(crate) fn mark_flushed(&mut self, spans: &[(i64, i64)], now_ms: i64) -> usize {

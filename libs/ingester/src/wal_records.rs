@@ -11,7 +11,12 @@
 //! epoch    0
 //! series   1 | tenant (varint len, bytes) | count varint | (ref varint, label count varint, (name, value)*)*
 //! samples  2 | tenant | count varint | (ref varint, timestamp zigzag-varint, value f64 LE)*
+//! chunks   3 | tenant | count varint | (ref varint, encoding u8, length varint, bytes)*
 //! ```
+//!
+//! Chunk records appear in checkpoints: the unflushed chunks of a series, which
+//! replay decodes and appends sample by sample (so chunks are cut again exactly
+//! where they were).
 //!
 //! Strings are a varint length and UTF-8 bytes. Every decoder treats its
 //! input as untrusted: no panic, no allocation by an unchecked count.
@@ -21,6 +26,7 @@ use crate::error::IngesterError;
 const EPOCH: u8 = 0;
 const SERIES: u8 = 1;
 const SAMPLES: u8 = 2;
+const CHUNKS: u8 = 3;
 
 /// One decoded record.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +42,11 @@ pub enum WalRecord {
     Samples {
         tenant: String,
         samples: Vec<(u32, i64, f64)>,
+    },
+    /// Encoded chunks of series: (reference, encoding, bytes).
+    Chunks {
+        tenant: String,
+        chunks: Vec<(u32, u8, Vec<u8>)>,
     },
 }
 
@@ -86,6 +97,22 @@ pub fn encode_samples(tenant: &str, samples: &[(u32, i64, f64)]) -> Vec<u8> {
         put_varint(&mut out, u64::from(r));
         put_varint(&mut out, ((t << 1) ^ (t >> 63)) as u64);
         out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// A chunks record for `tenant`: (reference, encoding, encoded chunk).
+pub fn encode_chunks(tenant: &str, chunks: &[(u32, u8, &[u8])]) -> Vec<u8> {
+    let size: usize = chunks.iter().map(|c| c.2.len() + 12).sum();
+    let mut out = Vec::with_capacity(8 + tenant.len() + size);
+    out.push(CHUNKS);
+    put_str(&mut out, tenant);
+    put_varint(&mut out, chunks.len() as u64);
+    for &(r, encoding, bytes) in chunks {
+        put_varint(&mut out, u64::from(r));
+        out.push(encoding);
+        put_varint(&mut out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
     }
     out
 }
@@ -190,6 +217,24 @@ pub fn decode(record: &[u8]) -> Result<WalRecord, IngesterError> {
             }
             WalRecord::Samples { tenant, samples }
         }
+        CHUNKS => {
+            let tenant = r.string("tenant")?;
+            let n = r.count("chunk count", 3)?;
+            let mut chunks = Vec::with_capacity(n);
+            for _ in 0..n {
+                let reference = r.reference()?;
+                let (&encoding, rest) = r
+                    .bytes
+                    .split_first()
+                    .ok_or_else(|| corrupt("ends before a chunk encoding"))?;
+                r.bytes = rest;
+                let len = r.count("chunk length", 1)?;
+                let (bytes, rest) = r.bytes.split_at(len);
+                r.bytes = rest;
+                chunks.push((reference, encoding, bytes.to_vec()));
+            }
+            WalRecord::Chunks { tenant, chunks }
+        }
         other => return Err(corrupt(format!("unknown record kind {other}"))),
     };
     if !r.bytes.is_empty() {
@@ -245,6 +290,17 @@ mod tests {
                 }
             }
             other => panic!("{other:?}"),
+        }
+        let chunks = encode_chunks("t", &[(1, 1, b"abc"), (2, 1, b"")]);
+        assert_eq!(
+            decode(&chunks).unwrap(),
+            WalRecord::Chunks {
+                tenant: "t".into(),
+                chunks: vec![(1, 1, b"abc".to_vec()), (2, 1, Vec::new())],
+            }
+        );
+        for cut in 0..chunks.len() {
+            assert!(decode(&chunks[..cut]).is_err());
         }
         // About 14 bytes per sample for realistic references and times.
         let many: Vec<(u32, i64, f64)> = (0..1000)

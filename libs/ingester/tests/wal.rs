@@ -152,3 +152,58 @@ async fn a_closed_log_fails_pushes_instead_of_acknowledging_them() {
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
     assert!(err.message().contains("write-ahead log"), "{err}");
 }
+
+#[tokio::test]
+async fn a_checkpoint_replaces_the_log_before_it_and_replays_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IngesterConfig {
+        max_samples_per_chunk: 30,
+        ..IngesterConfig::default()
+    };
+    let t0 = 1_700_000_000_000i64;
+    let wal = open_wal(dir.path());
+    let ing =
+        Arc::new(Ingester::new(config.clone(), IngesterMetrics::default()).with_wal(wal.clone()));
+    let service = IngesterService::new(ing.clone());
+    let push = |round: i64| {
+        let batch: Vec<OwnedTimeSeries> = (0..50)
+            .map(|i| {
+                series(
+                    "m",
+                    &format!("h{i}"),
+                    &[(t0 + round * 15_000, (round + i) as f64)],
+                )
+            })
+            .collect();
+        encode_write_request(&batch, &[])
+    };
+    for round in 0..80 {
+        service
+            .push_body("t".into(), push(round).into())
+            .await
+            .unwrap();
+    }
+    let segments_before = strata_wal::list_segments(dir.path()).unwrap();
+    assert!(segments_before.len() > 3);
+    let bytes = ing.checkpoint_wal().await.unwrap();
+    assert!(bytes > 0);
+    let left = strata_wal::list_segments(dir.path()).unwrap();
+    assert_eq!(left.len(), 1, "segments before the cut are gone: {left:?}");
+    for round in 80..100 {
+        service
+            .push_body("t".into(), push(round).into())
+            .await
+            .unwrap();
+    }
+    let want = all(&ing, "t");
+    wal.close().await.unwrap();
+
+    let again = Ingester::new(config, IngesterMetrics::default());
+    let stats = again.replay_wal(dir.path()).unwrap();
+    assert_eq!(all(&again, "t"), want);
+    assert_eq!(want.len(), 50);
+    assert!(want.iter().all(|(_, s)| s.len() == 100));
+    assert!(stats.log.checkpoint.is_some());
+    assert_eq!(stats.samples_unknown_series, 0);
+    assert_eq!(stats.bad_records, 0);
+}
