@@ -259,6 +259,7 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
     // Ingester: in-memory store, gRPC service, ring membership.
     let mut lifecycler: Option<Arc<tokio::sync::Mutex<Option<Lifecycler>>>> = None;
     let mut ingester_handle: Option<Arc<Ingester>> = None;
+    let mut wal_handle: Option<Arc<strata_wal::Wal>> = None;
     // Set by POST /ingester/shutdown: flush, leave the ring, stop.
     let leave_requested = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut grpc_task = None;
@@ -280,8 +281,67 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             };
             built = built.with_flushing(Arc::new(StoreSink(store.clone())), rank);
         }
+        if config.ingester.wal.enabled {
+            let wal_config = &config.ingester.wal;
+            let dir = if wal_config.dir.is_empty() {
+                data_dir.join("wal")
+            } else {
+                PathBuf::from(&wal_config.dir)
+            };
+            // Replay before anything is served: the ring sees this
+            // instance only once it holds what it acknowledged before.
+            let started = std::time::Instant::now();
+            let replay_dir = dir.clone();
+            let (replayed, stats) = tokio::task::spawn_blocking(move || {
+                let stats = built.replay_wal(&replay_dir);
+                (built, stats)
+            })
+            .await
+            .context("replaying the write-ahead log")?;
+            let stats = stats
+                .with_context(|| format!("replaying the write-ahead log in {}", dir.display()))?;
+            tracing::info!(
+                dir = %dir.display(),
+                seconds = started.elapsed().as_secs_f64(),
+                series = stats.series,
+                samples = stats.samples,
+                checkpoint = ?stats.log.checkpoint,
+                segments = stats.log.segments,
+                truncated_bytes = stats.log.truncated_bytes,
+                removed_segments = stats.log.removed_segments,
+                samples_unknown_series = stats.samples_unknown_series,
+                "write-ahead log replayed"
+            );
+            let wal_metrics = strata_wal::WalMetrics::default();
+            metrics.register(|r| wal_metrics.register(r));
+            let wal = Arc::new(
+                strata_wal::Wal::open(wal_config.to_wal_config(dir.clone()), wal_metrics)
+                    .with_context(|| format!("opening the write-ahead log in {}", dir.display()))?,
+            );
+            built = replayed.with_wal(wal.clone());
+            wal_handle = Some(wal);
+        }
         let ingester = Arc::new(built);
         ingester_handle = Some(ingester.clone());
+        let period = config.ingester.wal.checkpoint_period;
+        if wal_handle.is_some() && !period.is_zero() {
+            let ingester = ingester.clone();
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(period);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = ticker.tick() => {}
+                    }
+                    match ingester.checkpoint_wal().await {
+                        Ok(bytes) => tracing::info!(bytes, "write-ahead log checkpoint written"),
+                        Err(e) => tracing::warn!(error = %e, "write-ahead log checkpoint failed"),
+                    }
+                }
+            }));
+        }
         tasks.push(tokio::spawn(
             ingester
                 .clone()
@@ -538,7 +598,19 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
                     unflushed_bytes = left,
                     "stopping with chunks that could not be flushed"
                 );
+            } else if wal_handle.is_some() {
+                // Everything is stored: a checkpoint of (nearly) nothing
+                // replaces the log, so a restart reads the store instead
+                // of re-ingesting.
+                if let Err(e) = ingester.checkpoint_wal().await {
+                    tracing::warn!(error = %e, "write-ahead log checkpoint at shutdown failed");
+                }
             }
+        }
+    }
+    if let Some(wal) = &wal_handle {
+        if let Err(e) = wal.close().await {
+            tracing::warn!(error = %e, "closing the write-ahead log failed");
         }
     }
     if let Some(lc) = lifecycler {

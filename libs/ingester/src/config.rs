@@ -84,6 +84,67 @@ pub struct IngesterConfig {
     /// and scale-down); see also `POST /ingester/shutdown`.
     pub flush_on_shutdown: bool,
     pub limits: Limits,
+    pub wal: WalSection,
+}
+
+/// When the write-ahead log syncs what it wrote (see docs/operations.md).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WalSync {
+    /// Before every acknowledgement: survives a machine crash.
+    Always,
+    /// At most `sync_interval` after writing: survives a process crash; a
+    /// machine crash can lose the last interval.
+    Interval,
+    /// Only when a segment is closed: survives a process crash.
+    Never,
+}
+
+/// The write-ahead log: every accepted sample is in it before a push is
+/// acknowledged, and it is replayed on start.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalSection {
+    pub enabled: bool,
+    /// Directory of the log; empty means `<data_dir>/wal`.
+    pub dir: String,
+    pub sync: WalSync,
+    #[serde(with = "strata_model::duration::serde")]
+    pub sync_interval: Duration,
+    /// A segment is closed and the next begun past this many bytes.
+    pub segment_bytes: u64,
+    /// How often the log is checkpointed (what memory alone holds is
+    /// written once, and the segments before it are removed). 0 = never.
+    #[serde(with = "strata_model::duration::serde")]
+    pub checkpoint_period: Duration,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: String::new(),
+            sync: WalSync::Interval,
+            sync_interval: Duration::from_millis(100),
+            segment_bytes: 128 << 20,
+            checkpoint_period: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl WalSection {
+    /// The log's settings for `strata-wal`, in `dir`.
+    pub fn to_wal_config(&self, dir: std::path::PathBuf) -> strata_wal::WalConfig {
+        strata_wal::WalConfig {
+            dir,
+            segment_bytes: self.segment_bytes.max(4096),
+            sync: match self.sync {
+                WalSync::Always => strata_wal::SyncPolicy::Always,
+                WalSync::Interval => strata_wal::SyncPolicy::Interval(self.sync_interval),
+                WalSync::Never => strata_wal::SyncPolicy::Never,
+            },
+        }
+    }
 }
 
 impl Default for IngesterConfig {
@@ -105,6 +166,7 @@ impl Default for IngesterConfig {
             max_unflushed_bytes: 2 << 30,
             flush_on_shutdown: false,
             limits: Limits::default(),
+            wal: WalSection::default(),
         }
     }
 }
