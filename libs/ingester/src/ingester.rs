@@ -536,21 +536,23 @@ impl Ingester {
     /// writes them as the checkpoint, which replaces the segments before the
     /// cut. Keeps the log (and the replay after a crash) about as big as the
     /// unflushed data. Returns the checkpoint's bytes (0 without a log).
-    pub async fn checkpoint_wal(&self) -> Result<u64, IngesterError> {
+    pub async fn checkpoint_wal(self: &Arc<Self>) -> Result<u64, IngesterError> {
         let Some(state) = &self.wal else {
             return Ok(0);
         };
         let wal_error = |e: strata_wal::WalError| IngesterError::Wal(e.to_string());
         let cut = state.wal.cut().await.map_err(wal_error)?;
         // Everything logged before the cut is in memory now (samples are
-        // appended before their records are queued) or in the store.
-        let records = self.checkpoint_records();
+        // appended before their records are queued) or in the store. The
+        // walk over every series and the write run on the blocking pool.
         let dir = state.wal.dir().to_path_buf();
-        let bytes =
-            tokio::task::spawn_blocking(move || strata_wal::write_checkpoint(&dir, cut, records))
-                .await
-                .map_err(|e| IngesterError::Wal(format!("checkpoint task failed: {e}")))?
-                .map_err(wal_error)?;
+        let me = self.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            strata_wal::write_checkpoint(&dir, cut, me.checkpoint_records())
+        })
+        .await
+        .map_err(|e| IngesterError::Wal(format!("checkpoint task failed: {e}")))?
+        .map_err(wal_error)?;
         self.metrics.wal_checkpoints.inc();
         Ok(bytes)
     }
