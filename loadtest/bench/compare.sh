@@ -29,6 +29,7 @@
 #   DOC                  markdown file to update (docs/benchmarks.md; empty: print only)
 #   BASE_PORT            first of ~50 consecutive ports used      (19100)
 #   SKIP_INSTALL=1 / SKIP_BUILD=1   use what is already there
+#   STRATA_EXTRA_FLAGS   extra flags for every Strata process ("--ingester.wal.enabled=false")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -332,6 +333,11 @@ STRATA_LIMITS=(
   --ingester.limits.max-series-per-tenant=0
   --ingester.limits.max-series-per-metric=0
 )
+# Extra flags for every Strata process, e.g. "--ingester.wal.enabled=false".
+if [ -n "${STRATA_EXTRA_FLAGS:-}" ]; then
+  read -r -a STRATA_EXTRA <<<"$STRATA_EXTRA_FLAGS"
+  STRATA_LIMITS+=("${STRATA_EXTRA[@]}")
+fi
 
 start_strata() { # workdir logdir
   local work=$1 logs=$2
