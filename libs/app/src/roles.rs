@@ -260,6 +260,8 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
     let mut lifecycler: Option<Arc<tokio::sync::Mutex<Option<Lifecycler>>>> = None;
     let mut ingester_handle: Option<Arc<Ingester>> = None;
     let mut wal_handle: Option<Arc<strata_wal::Wal>> = None;
+    // Held until this function returns: one process per log directory.
+    let mut _wal_lock: Option<strata_wal::DirLock> = None;
     // Set by POST /ingester/shutdown: flush, leave the ring, stop.
     let leave_requested = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut grpc_task = None;
@@ -288,6 +290,10 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             } else {
                 PathBuf::from(&wal_config.dir)
             };
+            _wal_lock =
+                Some(strata_wal::DirLock::acquire(&dir).with_context(|| {
+                    format!("locking the write-ahead log in {}", dir.display())
+                })?);
             // Replay before anything is served: the ring sees this
             // instance only once it holds what it acknowledged before.
             let started = std::time::Instant::now();

@@ -14,6 +14,12 @@ pub enum WalError {
         "record of {len} bytes is larger than the write-ahead log takes ({max} bytes); split it"
     )]
     RecordTooLarge { len: usize, max: usize },
+    #[error("write-ahead log {path} is locked by another process ({source}); give each process its own data directory")]
+    Locked {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the write-ahead log is closed (the ingester is shutting down)")]
     Closed,
     #[error("the write-ahead log writer failed earlier and refuses further appends: {0}")]

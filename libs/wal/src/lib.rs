@@ -24,10 +24,12 @@
 //! The payload is opaque here: the ingester defines its records.
 
 mod error;
+mod lock;
 mod segment;
 mod wal;
 
 pub use error::WalError;
+pub use lock::DirLock;
 pub use segment::{
     checkpoint_path, latest_checkpoint, list_segments, replay, segment_path, write_checkpoint,
     ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,

@@ -367,3 +367,14 @@ async fn a_checkpoint_replaces_the_segments_before_its_cut() {
     assert!(!strata_wal::checkpoint_path(dir.path(), n).exists());
     assert_eq!(records(dir.path()).0, vec![b"newer".to_vec()]);
 }
+
+#[test]
+fn one_lock_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = strata_wal::DirLock::acquire(dir.path()).unwrap();
+    let err = strata_wal::DirLock::acquire(dir.path()).unwrap_err();
+    assert!(matches!(err, WalError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("own data directory"), "{err}");
+    drop(first);
+    strata_wal::DirLock::acquire(dir.path()).unwrap();
+}
