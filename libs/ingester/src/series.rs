@@ -232,15 +232,20 @@ impl SeriesData {
             .take_while(|c| c.chunk.min_time <= end)
             .map(|c| c.chunk.clone())
             .collect();
-        if self.head.num_samples() > 0 && self.last_time >= start && self.head_min_time <= end {
-            out.push(ChunkData {
-                min_time: self.head_min_time,
-                max_time: self.last_time,
-                encoding: CHUNK_ENCODING_XOR,
-                data: Bytes::copy_from_slice(self.head.bytes()),
-            });
+        if self.last_time >= start && self.head_min_time <= end {
+            out.extend(self.head_chunk());
         }
         out
+    }
+
+    /// A copy of the open chunk, if it holds samples.
+    fn head_chunk(&self) -> Option<ChunkData> {
+        (self.head.num_samples() > 0).then(|| ChunkData {
+            min_time: self.head_min_time,
+            max_time: self.last_time,
+            encoding: CHUNK_ENCODING_XOR,
+            data: Bytes::copy_from_slice(self.head.bytes()),
+        })
     }
 
     /// Whether the series holds samples in `[start, end]` in memory.
@@ -286,14 +291,7 @@ impl SeriesData {
             .filter(|c| c.flushed_at_ms.is_none())
             .map(|c| c.chunk.clone())
             .collect();
-        if self.head.num_samples() > 0 {
-            out.push(ChunkData {
-                min_time: self.head_min_time,
-                max_time: self.last_time,
-                encoding: CHUNK_ENCODING_XOR,
-                data: Bytes::copy_from_slice(self.head.bytes()),
-            });
-        }
+        out.extend(self.head_chunk());
         out
     }
 
