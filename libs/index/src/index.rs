@@ -502,32 +502,30 @@ impl Index {
             MatchOp::Equal => Some(vec![m.value.as_str()]),
             _ => m.set_matches(),
         };
-        // Decided from the catalog alone, or pending a row read.
-        let mut keep: Vec<Option<bool>> = objects
+        // Decided from the catalog alone (`Ok`), or pending a read of the
+        // label's rows of this kind (`Err`).
+        let decided: Vec<Result<bool, NameIndex>> = objects
             .iter()
             .map(|o| match &o.names {
-                None => Some(true),
+                None => Ok(true),
                 Some(names) => match names.get(&m.name) {
-                    None => Some(false),
-                    Some(NameIndex::Unindexed) => Some(true),
-                    Some(NameIndex::Values) => None,
-                    Some(NameIndex::Filter { .. }) if literals.is_none() => Some(true),
-                    Some(NameIndex::Filter { .. }) => None,
+                    None => Ok(false),
+                    Some(NameIndex::Unindexed) => Ok(true),
+                    Some(NameIndex::Filter { .. }) if literals.is_none() => Ok(true),
+                    Some(kind) => Err(*kind),
                 },
             })
             .collect();
         let mut queries = Vec::new();
         let mut filter_shards: BTreeSet<u32> = BTreeSet::new();
         let mut need_values = false;
-        for (o, k) in objects.iter().zip(&keep) {
-            if k.is_some() {
-                continue;
-            }
-            match o.names.as_ref().and_then(|n| n.get(&m.name)) {
-                Some(NameIndex::Filter { shards }) => {
+        for d in &decided {
+            match d {
+                Err(NameIndex::Filter { shards }) => {
                     filter_shards.insert(*shards);
                 }
-                _ => need_values = true,
+                Err(_) => need_values = true,
+                Ok(_) => {}
             }
         }
         // (shards, hashes of the literals) each filter query tests.
@@ -578,15 +576,12 @@ impl Index {
                 let Some(&i) = position.get(key.as_str()) else {
                     continue;
                 };
-                if keep[i].is_some() {
+                let Err(kind) = decided[i] else {
                     continue;
-                }
+                };
                 match test {
                     None => {
-                        if !matches!(
-                            objects[i].names.as_ref().and_then(|n| n.get(&m.name)),
-                            Some(NameIndex::Values)
-                        ) {
+                        if kind != NameIndex::Values {
                             continue;
                         }
                         let values = encoding::decode_values(&item.value).map_err(corrupt)?;
@@ -596,9 +591,7 @@ impl Index {
                         }
                     }
                     Some((shards, hashes)) => {
-                        if objects[i].names.as_ref().and_then(|n| n.get(&m.name))
-                            != Some(&NameIndex::Filter { shards: *shards })
-                        {
+                        if kind != (NameIndex::Filter { shards: *shards }) {
                             continue;
                         }
                         for h in hashes {
@@ -610,19 +603,14 @@ impl Index {
                 }
             }
         }
-        Ok(keep
-            .iter_mut()
+        Ok(decided
+            .iter()
             .enumerate()
-            .map(|(i, k)| match k {
-                Some(decided) => *decided,
-                None => {
-                    let values = matches!(
-                        objects[i].names.as_ref().and_then(|n| n.get(&m.name)),
-                        Some(NameIndex::Values)
-                    );
-                    // A listed label whose row is missing: keep, never drop on doubt.
-                    hit[i] || (values && !listed[i])
-                }
+            .map(|(i, d)| match d {
+                Ok(keep) => *keep,
+                // A listed label whose row is missing: keep, never drop on doubt.
+                Err(NameIndex::Values) => hit[i] || !listed[i],
+                Err(_) => hit[i],
             })
             .collect())
     }

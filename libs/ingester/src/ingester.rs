@@ -496,38 +496,32 @@ impl Ingester {
     ) -> Result<(), IngesterError> {
         let max_samples = self.config.max_samples_per_chunk.max(1);
         let window_ms = self.window_ms();
-        {
-            {
-                {
-                    let db = self.tenant_or_create(tenant)?;
-                    let now_ms = self.now_ms();
-                    let mut cut_bytes = 0;
-                    let mut appended = 0;
-                    let mut key = (tenant.to_string(), 0u32);
-                    for (reference, t, v) in samples {
-                        key.1 = reference;
-                        let Some(s) = refs.get(&key) else {
-                            stats.samples_unknown_series += 1;
-                            continue;
-                        };
-                        match s.data.lock().append(t, v, max_samples, window_ms, now_ms) {
-                            Ok(a) => {
-                                if a.added {
-                                    appended += 1;
-                                } else {
-                                    stats.samples_refused += 1;
-                                }
-                                cut_bytes += a.cut_bytes;
-                            }
-                            Err(_) => stats.samples_refused += 1,
-                        }
+        let db = self.tenant_or_create(tenant)?;
+        let now_ms = self.now_ms();
+        let mut cut_bytes = 0;
+        let mut appended = 0;
+        let mut key = (tenant.to_string(), 0u32);
+        for (reference, t, v) in samples {
+            key.1 = reference;
+            let Some(s) = refs.get(&key) else {
+                stats.samples_unknown_series += 1;
+                continue;
+            };
+            match s.data.lock().append(t, v, max_samples, window_ms, now_ms) {
+                Ok(a) => {
+                    if a.added {
+                        appended += 1;
+                    } else {
+                        stats.samples_refused += 1;
                     }
-                    self.note_cut(cut_bytes);
-                    db.add_appended(appended);
-                    stats.samples += appended;
+                    cut_bytes += a.cut_bytes;
                 }
+                Err(_) => stats.samples_refused += 1,
             }
         }
+        self.note_cut(cut_bytes);
+        db.add_appended(appended);
+        stats.samples += appended;
         Ok(())
     }
 

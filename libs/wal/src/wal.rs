@@ -42,16 +42,6 @@ pub struct WalConfig {
     pub sync: SyncPolicy,
 }
 
-impl WalConfig {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            segment_bytes: 128 << 20,
-            sync: SyncPolicy::Interval(Duration::from_millis(10)),
-        }
-    }
-}
-
 /// What the log counts.
 #[derive(Clone)]
 pub struct WalMetrics {
