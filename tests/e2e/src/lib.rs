@@ -13,8 +13,33 @@ use strata_ingester_client::{with_tenant, IngesterClientPool, PoolConfig};
 use strata_proto::ingester::{LabelMatcher, MatchType, QueryRequest};
 use strata_remote_write::{compress, encode_write_request, OwnedMetadata, OwnedTimeSeries, Sample};
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+/// A free TCP port on 127.0.0.1, checked by binding it and released.
+///
+/// Chosen at random below the kernel's ephemeral range, so that the outgoing
+/// connections of concurrent tests (which take ephemeral ports) cannot grab
+/// it before the server it is meant for binds it. Another test can still
+/// pick the same port in that window; [`Strata::wait_ready`] and the server
+/// harnesses start again on fresh ports when that happens.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low: u16 = 10_000;
+    if ephemeral_low > low + 1_000 {
+        for _ in 0..200 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+            h.write_u32(std::process::id());
+            let port = low + (h.finish() % u64::from(ephemeral_low - low)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -55,17 +80,36 @@ pub struct Proc {
     pub name: String,
     child: Option<Child>,
     pub log: PathBuf,
+    /// Length of the log when this run started.
+    log_start: u64,
 }
 
 impl Proc {
     pub fn start(name: &str, program: &Path, args: &[String], cwd: Option<&Path>) -> Proc {
-        let log = log_dir().join(format!("{name}-{}.log", std::process::id()));
-        // Appended to, so a restarted process keeps its earlier log.
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Tests of one binary run in parallel and may give their processes
+        // the same names: a counter keeps their logs apart.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = log_dir().join(format!("{name}-{}-{n}.log", std::process::id()));
+        Proc::start_logging_to(name, program, args, cwd, log)
+    }
+
+    /// Like [`Proc::start`], appending to `log` (a restarted process keeps
+    /// its earlier log).
+    pub fn start_logging_to(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        cwd: Option<&Path>,
+        log: PathBuf,
+    ) -> Proc {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("create log file");
+        let log_start = out.metadata().map(|m| m.len()).unwrap_or(0);
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -82,6 +126,7 @@ impl Proc {
             name: name.to_string(),
             child: Some(child),
             log,
+            log_start,
         }
     }
 
@@ -128,6 +173,13 @@ impl Proc {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// What this run (not an earlier one of the same log) has logged.
+    pub fn log_text_of_this_run(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        let from = (self.log_start as usize).min(bytes.len());
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
+    }
 }
 
 impl Drop for Proc {
@@ -164,9 +216,9 @@ pub struct Strata {
     pub http_port: u16,
     pub grpc_port: u16,
     pub data_dir: tempfile::TempDir,
-    /// Binary and flags it was started with, for [`Strata::restart`].
+    /// Binary and extra flags it was started with, for [`Strata::restart`].
     bin: String,
-    args: Vec<String>,
+    extra: Vec<String>,
 }
 
 impl Strata {
@@ -184,14 +236,7 @@ impl Strata {
         let http_port = free_port();
         let grpc_port = free_port();
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut args = vec![
-            format!("--server.http-listen-port={http_port}"),
-            format!("--server.grpc-listen-port={grpc_port}"),
-            "--server.http-listen-address=127.0.0.1".to_string(),
-            "--server.grpc-listen-address=127.0.0.1".to_string(),
-            format!("--data-dir={}", data_dir.path().display()),
-        ];
-        args.extend(extra.iter().cloned());
+        let args = Self::args(http_port, grpc_port, data_dir.path(), extra);
         let proc = Proc::start(name, &binary(bin), &args, None);
         Strata {
             proc,
@@ -199,8 +244,32 @@ impl Strata {
             grpc_port,
             data_dir,
             bin: bin.to_string(),
-            args,
+            extra: extra.to_vec(),
         }
+    }
+
+    fn args(http_port: u16, grpc_port: u16, data_dir: &Path, extra: &[String]) -> Vec<String> {
+        let mut args = vec![
+            format!("--server.http-listen-port={http_port}"),
+            format!("--server.grpc-listen-port={grpc_port}"),
+            "--server.http-listen-address=127.0.0.1".to_string(),
+            "--server.grpc-listen-address=127.0.0.1".to_string(),
+            format!("--data-dir={}", data_dir.display()),
+        ];
+        args.extend(extra.iter().cloned());
+        args
+    }
+
+    fn spawn_again(&mut self) {
+        let args = Self::args(
+            self.http_port,
+            self.grpc_port,
+            self.data_dir.path(),
+            &self.extra,
+        );
+        let name = self.proc.name.clone();
+        let log = self.proc.log.clone();
+        self.proc = Proc::start_logging_to(&name, &binary(&self.bin), &args, None, log);
     }
 
     /// Starts the stopped process again: same binary, flags, ports and
@@ -211,13 +280,37 @@ impl Strata {
             "{} is still running",
             self.proc.name
         );
-        let name = self.proc.name.clone();
-        self.proc = Proc::start(&name, &binary(&self.bin), &self.args, None);
+        self.spawn_again();
     }
 
+    /// Waits until `/ready` answers 200. When the process exited because one
+    /// of its ports was taken in the meantime (by a server another test
+    /// started), it is started again on fresh ports, at most twice.
     pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let url = format!("{}/ready", self.http());
-        wait_ready(&url, Duration::from_secs(30), &mut self.proc).await
+        let mut attempts = 0;
+        loop {
+            let url = format!("{}/ready", self.http());
+            match wait_ready(&url, Duration::from_secs(30), &mut self.proc).await {
+                Err(e)
+                    if attempts < 2
+                        && !self.proc.is_running()
+                        && self
+                            .proc
+                            .log_text_of_this_run()
+                            .contains("Address already in use") =>
+                {
+                    eprintln!(
+                        "{}: a port was taken, starting again on fresh ports: {e}",
+                        self.proc.name
+                    );
+                    attempts += 1;
+                    self.http_port = free_port();
+                    self.grpc_port = free_port();
+                    self.spawn_again();
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -679,22 +772,11 @@ impl Cluster {
         })
     }
 
-    /// Starts a service and waits until it is ready; starts it again on
-    /// fresh ports if it exits early (a port [`free_port`] handed out was
-    /// taken by someone else in the meantime).
+    /// Starts a service and waits until it is ready.
     async fn start_ready(name: &str, bin: &str, flags: &[String]) -> anyhow::Result<Strata> {
-        let mut attempt = 0;
-        loop {
-            let mut service = Strata::start(name, bin, flags);
-            match service.wait_ready().await {
-                Ok(()) => return Ok(service),
-                Err(e) if attempt < 2 && !service.proc.is_running() => {
-                    eprintln!("{name} exited early, starting it again: {e}");
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let mut service = Strata::start(name, bin, flags);
+        service.wait_ready().await?;
+        Ok(service)
     }
 
     /// The ring ID of ingester `i`.
