@@ -208,7 +208,9 @@ impl Distributor {
         let grace_ms = i64::try_from(limits.creation_grace_period.as_millis()).unwrap_or(i64::MAX);
         let max_ts = now_ms().saturating_add(grace_ms);
         let snapshot = self.ring.snapshot();
-        let now = now_ms();
+        // Heartbeats are judged as of the last successful ring refresh, so an
+        // outage of the ring store does not make every ingester look dead.
+        let now = snapshot.judged_at(now_ms());
 
         let mut plan = Plan {
             batches: Vec::new(),

@@ -289,6 +289,24 @@ impl RingSnapshot {
         self.replication_factor
     }
 
+    /// The time at which heartbeats in this snapshot are judged, given the wall clock
+    /// `now_ms`: the time the snapshot was read from the store.
+    ///
+    /// A heartbeat can only be seen through a refresh, so what a member's age tells is how
+    /// long before the *last successful refresh* it last heartbeated. Judging against the
+    /// wall clock instead would make every member look dead once the ring store itself is
+    /// unreachable for longer than `heartbeat_timeout` (a DynamoDB outage would stop all
+    /// writes although every ingester is fine). While refreshes fail, the last snapshot's
+    /// verdicts stand; a member that dies meanwhile is found out by the requests sent to it.
+    /// A snapshot never read from a store (`taken_at_ms == 0`) uses `now_ms`.
+    pub fn judged_at(&self, now_ms: i64) -> i64 {
+        if self.taken_at_ms == 0 {
+            now_ms
+        } else {
+            self.taken_at_ms.min(now_ms)
+        }
+    }
+
     /// Whether `desc` heartbeated within the heartbeat timeout at `now_ms`.
     pub fn is_heartbeat_fresh(&self, desc: &InstanceDesc, now_ms: i64) -> bool {
         desc.is_heartbeat_fresh(now_ms, self.heartbeat_timeout)
@@ -555,14 +573,18 @@ impl Ring {
         refresh(&self.shared).await
     }
 
-    /// Replication set for `key` at the current time; see [`RingSnapshot::get`].
+    /// Replication set for `key`; see [`RingSnapshot::get`]. Heartbeats are judged
+    /// against the time of the last successful refresh (see [`RingSnapshot::judged_at`]).
     pub fn get(&self, key: u32, op: Operation) -> Result<ReplicationSet, RingError> {
-        self.snapshot().get(key, op, now_ms())
+        let snapshot = self.snapshot();
+        snapshot.get(key, op, snapshot.judged_at(now_ms()))
     }
 
-    /// All healthy members for `op`; see [`RingSnapshot::get_all_healthy`].
+    /// All healthy members for `op`; see [`RingSnapshot::get_all_healthy`]. Heartbeats
+    /// are judged as in [`Ring::get`].
     pub fn get_all_healthy(&self, op: Operation) -> Result<ReplicationSet, RingError> {
-        self.snapshot().get_all_healthy(op, now_ms())
+        let snapshot = self.snapshot();
+        snapshot.get_all_healthy(op, snapshot.judged_at(now_ms()))
     }
 
     /// Number of members in the latest snapshot.
@@ -570,9 +592,11 @@ impl Ring {
         self.snapshot().instances_count()
     }
 
-    /// Number of members with a fresh heartbeat in the latest snapshot.
+    /// Number of members with a fresh heartbeat in the latest snapshot, judged as in
+    /// [`Ring::get`].
     pub fn healthy_count(&self) -> usize {
-        self.snapshot().healthy_count(now_ms())
+        let snapshot = self.snapshot();
+        snapshot.healthy_count(snapshot.judged_at(now_ms()))
     }
 
     /// Removes a member from the store right away (the status page's "Forget" button),

@@ -828,3 +828,68 @@ async fn pending_instance_is_listed_but_owns_nothing_and_takes_no_traffic() {
     joined.shutdown().await.unwrap();
     other.shutdown().await.unwrap();
 }
+
+/// A store whose reads can be switched off, as during an outage of DynamoDB.
+struct FlakyStore {
+    inner: MemoryRingStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl RingStore for FlakyStore {
+    async fn list(&self) -> Result<Vec<Versioned<InstanceDesc>>, RingError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RingError::store("ring store unreachable"));
+        }
+        self.inner.list().await
+    }
+
+    async fn put(&self, desc: &InstanceDesc, expected: Option<u64>) -> Result<u64, RingError> {
+        self.inner.put(desc, expected).await
+    }
+
+    async fn delete(&self, id: &str, expected: Option<u64>) -> Result<(), RingError> {
+        self.inner.delete(id, expected).await
+    }
+}
+
+#[tokio::test]
+async fn ring_store_outage_does_not_make_members_unhealthy() {
+    let store = Arc::new(FlakyStore {
+        inner: MemoryRingStore::new(),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    for id in ["a", "bb", "ccc"] {
+        store.inner.put(&desc(id, now_ms()), None).await.unwrap();
+    }
+    let ring = Ring::new(
+        RingConfig {
+            heartbeat_timeout: Duration::from_millis(300),
+            ..ring_config()
+        },
+        Arc::clone(&store) as Arc<dyn RingStore>,
+    )
+    .unwrap();
+    ring.refresh().await.unwrap();
+    assert_eq!(ring.healthy_count(), 3);
+
+    // The store goes away for longer than the heartbeat timeout: the last
+    // snapshot's verdict stands, writes still find their replicas.
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(ring.refresh().await.is_err());
+    assert_eq!(ring.healthy_count(), 3);
+    assert_eq!(
+        ring.get(1, Operation::Write).unwrap().instances.len(),
+        3,
+        "members judged dead during a ring store outage"
+    );
+    assert_eq!(ring.get_all_healthy(Operation::Read).unwrap().instances.len(), 3);
+
+    // Once the store answers again, members that really stopped
+    // heartbeating are found out.
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    ring.refresh().await.unwrap();
+    assert_eq!(ring.healthy_count(), 0);
+    assert!(ring.get(1, Operation::Write).is_err());
+}
