@@ -199,7 +199,10 @@ impl Default for LifecyclerSection {
             num_tokens: 128,
             heartbeat_period: Duration::from_secs(5),
             join_after: Duration::ZERO,
-            unregister_on_shutdown: true,
+            // A rollout restarts an ingester in place: keeping its entry
+            // keeps its ranges (its WAL brings back their data) instead of
+            // moving its series to neighbours for the seconds it is away.
+            unregister_on_shutdown: false,
             leaving_period: Duration::ZERO,
             tokens_file: String::new(),
         }

@@ -283,6 +283,7 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             };
             built = built.with_flushing(Arc::new(StoreSink(store.clone())), rank);
         }
+        let mut wal_last_written = None;
         if config.ingester.wal.enabled {
             let wal_config = &config.ingester.wal;
             let dir = if wal_config.dir.is_empty() {
@@ -294,6 +295,10 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
                 Some(strata_wal::DirLock::acquire(&dir).with_context(|| {
                     format!("locking the write-ahead log in {}", dir.display())
                 })?);
+            // Before replay and open write to it: when the last process
+            // stopped writing.
+            wal_last_written = strata_wal::last_written(&dir)
+                .with_context(|| format!("reading the write-ahead log in {}", dir.display()))?;
             // Replay before anything is served: the ring sees this
             // instance only once it holds what it acknowledged before.
             let started = std::time::Instant::now();
@@ -329,6 +334,24 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
         }
         let ingester = Arc::new(built);
         ingester_handle = Some(ingester.clone());
+        let tokens_file = if config.lifecycler.tokens_file.is_empty() {
+            data_dir.join("tokens.json")
+        } else {
+            PathBuf::from(&config.lifecycler.tokens_file)
+        };
+        if role == Role::Ingester {
+            // Before it serves reads: what it may lack (the one-process
+            // mode has no other replica that could have taken writes).
+            open_read_gaps(
+                &ingester,
+                &config,
+                &ring,
+                &tokens_file,
+                wal_last_written,
+                &data_dir,
+            )
+            .await;
+        }
         let period = config.ingester.wal.checkpoint_period;
         if wal_handle.is_some() && !period.is_zero() {
             let ingester = ingester.clone();
@@ -414,11 +437,6 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
                 .run_chunk_age_sweep(shutdown.clone().cancelled_owned()),
         ));
 
-        let tokens_file = if config.lifecycler.tokens_file.is_empty() {
-            data_dir.join("tokens.json")
-        } else {
-            PathBuf::from(&config.lifecycler.tokens_file)
-        };
         if let Some(parent) = tokens_file.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create data directory {}", parent.display()))?;
@@ -439,7 +457,16 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
             .context("joining the ring")?;
         metrics.register(|r| lc.register_metrics(r.sub_registry_with_prefix("strata_lifecycler")));
         tracing::info!(id = lc.id(), "joined the ring");
-        lifecycler = Some(Arc::new(tokio::sync::Mutex::new(Some(lc))));
+        let lc = Arc::new(tokio::sync::Mutex::new(Some(lc)));
+        if role == Role::Ingester {
+            tasks.push(tokio::spawn(close_read_gaps(
+                ingester.clone(),
+                lc.clone(),
+                config.ring.poll_interval,
+                data_dir.join(READ_GAPS_FILE),
+            )));
+        }
+        lifecycler = Some(lc);
         if let Err(e) = ring.refresh().await {
             tracing::warn!(error = %e, "ring refresh failed");
         }
@@ -643,4 +670,86 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where an ingester keeps its read gaps (see `strata_ingester::gaps`).
+const READ_GAPS_FILE: &str = "read-gaps";
+
+/// Sets the ingester's read gaps at start: those of earlier runs that have
+/// not expired, and the one this start opens (saved at once, so a crash
+/// before it is back in the ring keeps it).
+async fn open_read_gaps(
+    ingester: &Ingester,
+    config: &Config,
+    ring: &Ring,
+    tokens_file: &std::path::Path,
+    wal_last_written: Option<std::time::SystemTime>,
+    data_dir: &std::path::Path,
+) {
+    use strata_ingester::gaps;
+    if let Err(e) = ring.refresh().await {
+        tracing::warn!(error = %e, "ring refresh failed");
+    }
+    let me = instance_id(config);
+    let snapshot = ring.snapshot();
+    let facts = gaps::StartFacts {
+        wal_last_written_ms: wal_last_written.map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        }),
+        was_member: tokens_file.exists() || snapshot.member(&me).is_some(),
+        others_own_ranges: snapshot.members().iter().any(|m| {
+            m.desc.id != me
+                && m.desc.state != strata_ring::InstanceState::Pending
+                && !m.desc.tokens.is_empty()
+        }),
+        lookback_ms: strata_model::duration::duration_ms(config.ingester.read_gap_lookback),
+    };
+    let path = data_dir.join(READ_GAPS_FILE);
+    let mut all = gaps::load(&path);
+    let opened = gaps::gap_at_start(&facts);
+    all.extend(opened);
+    ingester.set_read_gaps(all);
+    let kept = ingester.read_gaps();
+    if let Err(e) = gaps::save(&path, &kept) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the read gaps");
+    }
+    tracing::info!(
+        opened = ?opened.map(|g| g.start_ms),
+        facts = ?facts,
+        gaps = kept.len(),
+        "read gaps: queriers will not count this ingester for these ranges"
+    );
+}
+
+/// Once the ingester is ACTIVE, ends its open read gap when every
+/// distributor will have seen it (two ring polls later), and saves the gaps.
+async fn close_read_gaps(
+    ingester: Arc<Ingester>,
+    lifecycler: Arc<tokio::sync::Mutex<Option<Lifecycler>>>,
+    poll_interval: Duration,
+    path: PathBuf,
+) {
+    use strata_ingester::gaps;
+    loop {
+        let active = lifecycler
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|l| l.is_ready());
+        if active {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = strata_model::duration::now_ms().saturating_add(strata_model::duration::duration_ms(
+        poll_interval.saturating_mul(2),
+    ));
+    let mut all = ingester.read_gaps();
+    gaps::close_open(&mut all, end);
+    ingester.set_read_gaps(all);
+    if let Err(e) = gaps::save(&path, &ingester.read_gaps()) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the read gaps");
+    }
 }

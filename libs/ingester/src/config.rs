@@ -83,6 +83,12 @@ pub struct IngesterConfig {
     /// Needed when no other replica holds the data (the one-process mode,
     /// and scale-down); see also `POST /ingester/shutdown`.
     pub flush_on_shutdown: bool,
+    /// After a restart, samples pushed while the ingester was away may be
+    /// timestamped up to this long before its WAL's last write; the read gap
+    /// it reports starts that much earlier (see docs/operations.md, "Honest
+    /// reads").
+    #[serde(with = "strata_model::duration::serde")]
+    pub read_gap_lookback: Duration,
     pub limits: Limits,
     pub wal: WalSection,
 }
@@ -165,6 +171,7 @@ impl Default for IngesterConfig {
             series_idle_timeout: Duration::from_secs(10 * 60),
             max_unflushed_bytes: 2 << 30,
             flush_on_shutdown: false,
+            read_gap_lookback: Duration::from_secs(30),
             limits: Limits::default(),
             wal: WalSection::default(),
         }

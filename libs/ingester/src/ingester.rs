@@ -1,3 +1,4 @@
+use crate::gaps::ReadGap;
 use std::collections::HashMap;
 
 use futures::StreamExt as _;
@@ -61,6 +62,8 @@ pub struct Ingester {
     /// Wall clock in Unix ms (replaced by tests).
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     wal: Option<WalState>,
+    /// Parts of time this ingester may lack samples for (see [`crate::gaps`]).
+    read_gaps: parking_lot::RwLock<Vec<ReadGap>>,
 }
 
 /// The write-ahead log and the lock that orders a series' record before
@@ -98,7 +101,41 @@ impl Ingester {
             flushing: tokio::sync::Mutex::new(()),
             clock: Arc::new(unix_now_ms),
             wal: None,
+            read_gaps: parking_lot::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Replaces the parts of time this ingester may lack samples for (see
+    /// [`crate::gaps`]); set at start, before it takes part in reads.
+    pub fn set_read_gaps(&self, mut gaps: Vec<ReadGap>) {
+        crate::gaps::merge(&mut gaps);
+        *self.read_gaps.write() = gaps;
+    }
+
+    /// Its read gaps that have not expired yet.
+    pub fn read_gaps(&self) -> Vec<ReadGap> {
+        let now = self.now_ms();
+        // Every replica has flushed a closed chunk after the flush delay,
+        // the takeover delays of the later replicas and a flush period.
+        let c = &self.config;
+        let settle = self.sink.is_some().then(|| {
+            duration_ms(c.flush_delay)
+                .saturating_add(duration_ms(c.flush_takeover_delay).saturating_mul(2))
+                .saturating_add(duration_ms(c.flush_period).saturating_mul(2))
+        });
+        let window = self.window_ms();
+        self.read_gaps
+            .read()
+            .iter()
+            .filter(|g| g.expires_at_ms(window, settle) > now)
+            .copied()
+            .collect()
+    }
+
+    /// The parts of `[start_ms, end_ms]` this ingester may lack samples
+    /// for: its unexpired read gaps, clipped to the range.
+    pub fn missing_in(&self, start_ms: i64, end_ms: i64) -> Vec<ReadGap> {
+        crate::gaps::overlapping(&self.read_gaps(), start_ms, end_ms)
     }
 
     /// Logs every accepted series and sample to `wal` before a push through

@@ -13,6 +13,7 @@ mod config;
 mod error;
 pub mod exemplars;
 pub mod flush;
+pub mod gaps;
 mod index;
 mod ingester;
 mod metrics;
@@ -26,6 +27,7 @@ pub use error::IngesterError;
 pub use flush::{
     ChunkSink, FlushBatch, FlushError, FlushOutcome, FlushRank, FlushSeries, SoleReplica,
 };
+pub use gaps::ReadGap;
 pub use ingester::{unix_now_ms, Ingester, PushOutcome, SweepOutcome, WalReplayStats};
 pub use metrics::IngesterMetrics;
 pub use series::{window_end, window_of, ChunkData, CHUNK_ENCODING_XOR};

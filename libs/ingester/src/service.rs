@@ -170,12 +170,23 @@ impl IngesterRpc for IngesterService {
         let req = req.into_inner();
         let matchers = matchers_from_pb(&req.matchers)?;
         let ingester = self.ingester.clone();
+        let mut missing: Vec<pb::TimeRange> = self
+            .ingester
+            .missing_in(req.start_ms, req.end_ms)
+            .into_iter()
+            .map(|g| pb::TimeRange {
+                start_ms: g.start_ms,
+                end_ms: g.end_ms,
+            })
+            .collect();
         let series =
             blocking(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
         // Batches are encoded as the client reads them, so the answer is
         // never held twice (snapshot and messages) and a client that stops
-        // reading stops the work.
+        // reading stops the work. The first message carries the missing
+        // ranges (alone, when no series match).
         let mut rest = series.into_iter();
+        let mut first = true;
         let batches = std::iter::from_fn(move || {
             let batch: Vec<pb::SeriesChunks> = rest
                 .by_ref()
@@ -194,7 +205,13 @@ impl IngesterRpc for IngesterService {
                         .collect(),
                 })
                 .collect();
-            (!batch.is_empty()).then_some(Ok(QueryStreamResponse { series: batch }))
+            let missing = std::mem::take(&mut missing);
+            let send = !batch.is_empty() || (first && !missing.is_empty());
+            first = false;
+            send.then_some(Ok(QueryStreamResponse {
+                series: batch,
+                missing,
+            }))
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(batches))))
     }

@@ -39,6 +39,11 @@ pub struct QuerierConfig {
     /// `now - query_ingesters_within` (`0s` = for any range).
     #[serde(with = "strata_model::duration::serde")]
     pub query_ingesters_within: Duration,
+    /// When ingesters cannot give a complete answer for part of a query's
+    /// range (too many replicas restarted or joined, their peers down),
+    /// answer what they have with a warning instead of refusing with 503.
+    /// The `partial_response` request parameter overrides it.
+    pub partial_response: bool,
 }
 
 impl Default for QuerierConfig {
@@ -52,6 +57,7 @@ impl Default for QuerierConfig {
             max_concurrent: 20,
             query_store_after: Duration::ZERO,
             query_ingesters_within: Duration::ZERO,
+            partial_response: false,
         }
     }
 }

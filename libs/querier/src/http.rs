@@ -334,7 +334,7 @@ fn duration_of(ms: i64) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-/// The `timeout` and `lookback_delta` parameters.
+/// The `timeout`, `lookback_delta` and `partial_response` parameters.
 fn overrides(params: &Params) -> Result<QueryOverrides, ApiError> {
     let timeout = duration_param(params, "timeout")?.map(duration_of);
     let lookback = params.get("lookback_delta");
@@ -346,9 +346,20 @@ fn overrides(params: &Params) -> Result<QueryOverrides, ApiError> {
         })?;
         (ms > 0).then(|| duration_of(ms))
     };
+    let partial_response = match params.get("partial_response") {
+        "" => None,
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        other => {
+            return Err(ApiError::bad_data(format!(
+                "invalid parameter \"partial_response\": {other:?} is not true or false"
+            )))
+        }
+    };
     Ok(QueryOverrides {
         timeout,
         lookback_delta,
+        partial_response,
     })
 }
 

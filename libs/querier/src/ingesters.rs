@@ -39,6 +39,7 @@ struct IngesterLabel {
 #[derive(Clone, Default)]
 pub struct IngesterReadMetrics {
     failures: Family<IngesterLabel, Counter>,
+    incomplete_reads: Counter,
 }
 
 impl IngesterReadMetrics {
@@ -47,6 +48,11 @@ impl IngesterReadMetrics {
             "querier_ingester_failures",
             "Failed reads from an ingester (errors, corrupt chunks), by ingester",
             self.failures.clone(),
+        );
+        registry.register(
+            "querier_incomplete_reads",
+            "Reads for which too few ingesters held complete data for part of the time range (refused, or answered with a warning when partial answers were asked for)",
+            self.incomplete_reads.clone(),
         );
     }
 }
@@ -166,15 +172,42 @@ impl IngesterQuerier {
         T: Send + 'static,
         F: Fn(Client, TenantValue) -> CallFuture<T>,
     {
+        let covered = self
+            .fan_out_covering(tenant, set, None, |client, tenant_value| {
+                let fut = call(client, tenant_value);
+                Box::pin(async move { fut.await.map(|answer| (answer, Vec::new())) })
+            })
+            .await?;
+        Ok(covered.answers)
+    }
+
+    /// Calls every member of `set` in parallel, each answering with the
+    /// parts of `range` it may lack data for (see `strata_ingester::gaps`).
+    /// An ingester does not count towards the set's quorum for the parts it
+    /// lacks: the read waits for further replicas until, at every instant
+    /// of the range, the ingesters that answered with data for it are
+    /// enough. The parts where they are not, once every ingester answered,
+    /// come back in [`Covered::incomplete`]; the caller refuses or warns.
+    async fn fan_out_covering<T, F>(
+        &self,
+        tenant: &str,
+        set: &ReplicationSet,
+        range: Option<(i64, i64)>,
+        call: F,
+    ) -> Result<Covered<T>, QuerierError>
+    where
+        T: Send + 'static,
+        F: Fn(Client, TenantValue) -> CallFuture<WithMissing<T>>,
+    {
         let tenant_value: TenantValue = tenant
             .parse()
             .map_err(|_| QuerierError::Internal(format!("invalid tenant ID {tenant:?}")))?;
         let mut pending: HashSet<String> = HashSet::new();
-        let mut calls: FuturesUnordered<NamedCall<T>> = FuturesUnordered::new();
+        let mut calls: FuturesUnordered<NamedCall<WithMissing<T>>> = FuturesUnordered::new();
         for instance in &set.instances {
             pending.insert(instance.id.clone());
             let id = instance.id.clone();
-            let fut: CallFuture<T> = match self.pool.get(&instance.addr) {
+            let fut: CallFuture<WithMissing<T>> = match self.pool.get(&instance.addr) {
                 Ok(client) => call(client, tenant_value.clone()),
                 Err(e) => {
                     let msg = e.to_string();
@@ -185,10 +218,16 @@ impl IngesterQuerier {
         }
         let mut answers = Vec::with_capacity(set.instances.len());
         let mut failed: Vec<String> = Vec::new();
+        let mut lacking: Vec<(String, Vec<(i64, i64)>)> = Vec::new();
         while let Some((id, result)) = calls.next().await {
             pending.remove(&id);
             match result {
-                Ok(answer) => answers.push((id.clone(), answer)),
+                Ok((answer, missing)) => {
+                    if !missing.is_empty() {
+                        lacking.push((id.clone(), missing));
+                    }
+                    answers.push((id.clone(), answer));
+                }
                 Err(CallError::Fatal(e)) => return Err(e),
                 Err(CallError::Failed(msg)) => {
                     tracing::warn!(ingester = %id, error = %msg, "read from ingester failed");
@@ -211,16 +250,86 @@ impl IngesterQuerier {
             if !pending.is_empty() {
                 let mut if_all_fail = failed.clone();
                 if_all_fail.extend(pending.iter().cloned());
-                if set.tolerates_failures(&if_all_fail) {
+                if uncovered(set, range, &if_all_fail, &lacking).is_empty() {
                     // Enough answers: the rest may be dropped.
                     break;
                 }
             }
         }
-        Ok(answers)
+        let incomplete = if pending.is_empty() {
+            uncovered(set, range, &failed, &lacking)
+        } else {
+            Vec::new()
+        };
+        if !incomplete.is_empty() {
+            self.metrics.incomplete_reads.inc();
+        }
+        Ok(Covered {
+            answers,
+            incomplete,
+        })
     }
 }
 
+/// Answers of a read and the parts of its range they may not hold in full.
+pub(crate) struct Covered<T> {
+    pub answers: Vec<(String, T)>,
+    /// Parts of the range (both ends included) where too few ingesters
+    /// answered with complete data; empty when the answer is complete.
+    pub incomplete: Vec<(i64, i64)>,
+}
+
+/// The parts of `range` where the ingesters in `failed`, together with
+/// those that lack data there (`lacking`), are more than `set` tolerates.
+/// Without a range only `failed` counts, over one point.
+fn uncovered(
+    set: &ReplicationSet,
+    range: Option<(i64, i64)>,
+    failed: &[String],
+    lacking: &[(String, Vec<(i64, i64)>)],
+) -> Vec<(i64, i64)> {
+    let Some((start, end)) = range else {
+        return if set.tolerates_failures(failed) {
+            Vec::new()
+        } else {
+            vec![(0, 0)]
+        };
+    };
+    // Who is missing changes only where a gap starts or ends.
+    let mut cuts: Vec<i64> = vec![start];
+    for (_, gaps) in lacking {
+        for &(a, b) in gaps {
+            if a > start && a <= end {
+                cuts.push(a);
+            }
+            if b >= start && b < end {
+                cuts.push(b + 1);
+            }
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (i, &from) in cuts.iter().enumerate() {
+        let to = cuts.get(i + 1).map_or(end, |next| next - 1);
+        let mut missing: Vec<&str> = failed.iter().map(String::as_str).collect();
+        for (id, gaps) in lacking {
+            if gaps.iter().any(|&(a, b)| a <= from && b >= from) {
+                missing.push(id);
+            }
+        }
+        if !set.tolerates_failures(&missing) {
+            match out.last_mut() {
+                Some(last) if last.1 + 1 == from => last.1 = to,
+                _ => out.push((from, to)),
+            }
+        }
+    }
+    out
+}
+
+/// An answer and the parts of the range its ingester may lack data for.
+pub(crate) type WithMissing<T> = (T, Vec<(i64, i64)>);
 type TenantValue = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
 type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, CallError>> + Send>>;
 type NamedCall<T> = Pin<Box<dyn Future<Output = (String, Result<T, CallError>)> + Send>>;
@@ -244,45 +353,58 @@ impl IngesterQuerier {
         request: &SelectRequest,
         limits: FetchLimits,
     ) -> Result<Vec<StoredSeries>, QuerierError> {
-        let answers = self.fetch(tenant, request, limits).await?;
-        merge_answers(named_ingesters(answers), limits).await
+        let covered = self.fetch(tenant, request, limits).await?;
+        if let Some(&(from, to)) = covered.incomplete.first() {
+            return Err(QuerierError::Unavailable(format!(
+                "too few ingesters hold complete data for [{from}, {to}] (ms)"
+            )));
+        }
+        merge_answers(named_ingesters(covered.answers), limits).await
     }
 
     /// Every replica's answer to a selection, still encoded, named by
-    /// ingester.
+    /// ingester, and the parts of its range no quorum of complete replicas
+    /// answered for.
     pub(crate) async fn fetch(
         &self,
         tenant: &str,
         request: &SelectRequest,
         limits: FetchLimits,
-    ) -> Result<Vec<(String, SeriesList)>, QuerierError> {
+    ) -> Result<Covered<SeriesList>, QuerierError> {
         let set = self.replication_set(tenant, &request.matchers)?;
         let matchers = matchers_to_pb(&request.matchers);
         let (start, end) = (request.start_ms, request.end_ms);
         let max_series = limits.max_series;
-        self.fan_out_named(tenant, &set, move |mut client, tenant_value| {
-            let req = tenant_request(
-                QueryRequest {
-                    start_ms: start,
-                    end_ms: end,
-                    matchers: matchers.clone(),
-                },
-                tenant_value,
-            );
-            Box::pin(async move {
-                let mut stream = client.query_stream(req).await?.into_inner();
-                let mut list: SeriesList = Vec::new();
-                while let Some(msg) = stream.message().await? {
-                    for s in msg.series {
-                        list.push((labels_from_pb(s.labels), s.chunks));
+        self.fan_out_covering(
+            tenant,
+            &set,
+            Some((start, end)),
+            move |mut client, tenant_value| {
+                let req = tenant_request(
+                    QueryRequest {
+                        start_ms: start,
+                        end_ms: end,
+                        matchers: matchers.clone(),
+                    },
+                    tenant_value,
+                );
+                Box::pin(async move {
+                    let mut stream = client.query_stream(req).await?.into_inner();
+                    let mut list: SeriesList = Vec::new();
+                    let mut missing: Vec<(i64, i64)> = Vec::new();
+                    while let Some(msg) = stream.message().await? {
+                        missing.extend(msg.missing.iter().map(|r| (r.start_ms, r.end_ms)));
+                        for s in msg.series {
+                            list.push((labels_from_pb(s.labels), s.chunks));
+                        }
+                        if max_series > 0 && list.len() > max_series {
+                            return Err(CallError::Fatal(too_many_series(max_series)));
+                        }
                     }
-                    if max_series > 0 && list.len() > max_series {
-                        return Err(CallError::Fatal(too_many_series(max_series)));
-                    }
-                }
-                Ok(list)
-            })
-        })
+                    Ok((list, missing))
+                })
+            },
+        )
         .await
     }
 

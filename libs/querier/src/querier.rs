@@ -49,6 +49,10 @@ pub struct QueryOverrides {
     /// Shortens the configured timeout.
     pub timeout: Option<Duration>,
     pub lookback_delta: Option<Duration>,
+    /// Answer with a warning, instead of refusing, when the ingesters cannot
+    /// give a complete answer for part of the range (`partial_response`
+    /// parameter; `None` takes `querier.partial_response`).
+    pub partial_response: Option<bool>,
 }
 
 pub struct Querier {
@@ -56,6 +60,23 @@ pub struct Querier {
     ingesters: IngesterQuerier,
     store: Option<Arc<Store>>,
     slots: Arc<Semaphore>,
+}
+
+/// The incomplete parts of a read, for messages: ranges of Unix seconds,
+/// as the query API takes them.
+fn incomplete_text(parts: &[(i64, i64)]) -> String {
+    let time = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
+    let shown: Vec<String> = parts
+        .iter()
+        .take(3)
+        .map(|&(a, b)| format!("[{}, {}]", time(a), time(b)))
+        .collect();
+    let more = parts.len().saturating_sub(3);
+    if more > 0 {
+        format!("{} (and {more} more ranges)", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// Name of the long-term store among a series' sources.
@@ -101,13 +122,17 @@ impl Querier {
         (start <= end_ms).then_some((start, end_ms))
     }
 
-    /// One selection's series from the ingesters and the store, merged.
+    /// One selection's series from the ingesters and the store, merged,
+    /// and a warning when the ingesters could only answer part of the range
+    /// completely and `partial` allows that (without it, that is an
+    /// `unavailable` error).
     async fn select(
         &self,
         tenant: &str,
         request: &SelectRequest,
         limits: FetchLimits,
-    ) -> Result<Vec<StoredSeries>, QuerierError> {
+        partial: bool,
+    ) -> Result<(Vec<StoredSeries>, Option<String>), QuerierError> {
         let from_ingesters = async {
             match self.ingester_range(request.start_ms, request.end_ms) {
                 Some((start_ms, end_ms)) => {
@@ -116,12 +141,22 @@ impl Querier {
                         start_ms,
                         end_ms,
                     };
-                    self.ingesters
-                        .fetch(tenant, &r, limits)
-                        .await
-                        .map(named_ingesters)
+                    let covered = self.ingesters.fetch(tenant, &r, limits).await?;
+                    let mut warning = None;
+                    if !covered.incomplete.is_empty() {
+                        let text = incomplete_text(&covered.incomplete);
+                        if !partial {
+                            return Err(QuerierError::Unavailable(format!(
+                                "too few ingesters hold complete data for {text} (replicas restarted or joined and their peers are unavailable); retry later, or ask for a partial answer with partial_response=true"
+                            )));
+                        }
+                        warning = Some(format!(
+                            "partial answer: too few ingesters hold complete data for {text}; samples may be missing there"
+                        ));
+                    }
+                    Ok((named_ingesters(covered.answers), warning))
                 }
-                None => Ok(Vec::new()),
+                None => Ok((Vec::new(), None)),
             }
         };
         let from_store = async {
@@ -135,9 +170,9 @@ impl Querier {
                 None => Ok(None),
             }
         };
-        let (mut answers, stored) = tokio::try_join!(from_ingesters, from_store)?;
+        let ((mut answers, warning), stored) = tokio::try_join!(from_ingesters, from_store)?;
         answers.extend(stored);
-        merge_answers(answers, limits).await
+        Ok((merge_answers(answers, limits).await?, warning))
     }
 
     pub fn config(&self) -> &QuerierConfig {
@@ -207,18 +242,24 @@ impl Querier {
         let fetches = plan_fetches(requests);
         let max_series = self.config.max_series;
         let limits = FetchLimits { max_series };
+        let partial = overrides
+            .partial_response
+            .unwrap_or(self.config.partial_response);
         let reads = fetches
             .iter()
-            .map(|request| self.select(tenant, request, limits));
+            .map(|request| self.select(tenant, request, limits, partial));
         let answers =
             match tokio::time::timeout_at(deadline, futures::future::try_join_all(reads)).await {
                 Ok(result) => result?,
                 Err(_) => return Err(QuerierError::Timeout("query execution".into()).into()),
             };
         let mut storage = PrefetchedStorage::new();
-        for (request, series) in fetches.iter().zip(answers) {
+        let mut read_warnings: Vec<String> = Vec::new();
+        for (request, (series, warning)) in fetches.iter().zip(answers) {
             storage.insert(request, series);
+            read_warnings.extend(warning);
         }
+        read_warnings.dedup();
         if max_series > 0 && storage.series() > max_series {
             return Err(QuerierError::TooManySeries(max_series).into());
         }
@@ -240,7 +281,11 @@ impl Querier {
             }
         });
         match tokio::time::timeout_at(deadline, evaluation).await {
-            Ok(result) => result?.map_err(ApiError::from),
+            Ok(result) => {
+                let mut output = result?.map_err(ApiError::from)?;
+                output.annotations.warnings.splice(0..0, read_warnings);
+                Ok(output)
+            }
             Err(_) => Err(QuerierError::Timeout("query execution".into()).into()),
         }
     }

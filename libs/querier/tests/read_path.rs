@@ -61,6 +61,7 @@ impl IngesterRpc for CorruptIngester {
                     data: bytes::Bytes::from_static(&[0x00, 0x05, 0xff, 0x01]),
                 }],
             }],
+            missing: Vec::new(),
         };
         Ok(Response::new(Box::pin(futures::stream::iter([Ok(msg)]))))
     }
@@ -570,4 +571,92 @@ async fn store_and_ingesters_answer_together_and_store_limits_are_422() {
     assert_eq!(v["errorType"], "execution");
     let msg = v["error"].as_str().unwrap_or_default();
     assert!(msg.contains("storage.limits.max_chunks_per_query"), "{msg}");
+}
+
+/// Replicas that report read gaps (they restarted, or joined) do not count
+/// towards the quorum for those ranges: a query reads the other replicas,
+/// and when too few complete ones remain it refuses (503) or, asked for a
+/// partial answer, answers with a warning.
+#[tokio::test]
+async fn replicas_with_read_gaps_do_not_make_up_a_quorum() {
+    use strata_ingester::ReadGap;
+    let (a, b, mut c) = three().await;
+    let samples: Vec<(i64, f64)> = (0..10).map(|i| (i * 100_000, i as f64)).collect();
+    let full = [ts(&[("__name__", "m")], &samples)];
+    for ing in [&a, &b, &c] {
+        ing.push("t", &full, &[]);
+    }
+    let ring = ring_of(&[&a, &b, &c]).await;
+    let querier = Arc::new(Querier::new(QuerierConfig::default(), reader(ring)));
+    let router = api_routes(querier, true, ApiMetrics::default());
+    let query = "/api/v1/query_range?query=m&start=0&end=900&step=100";
+    let points = |v: &serde_json::Value| {
+        v["data"]["result"][0]["values"]
+            .as_array()
+            .map_or(0, |p| p.len())
+    };
+
+    // One replica at a time lacking part of the range: complete.
+    a.ingester
+        .set_read_gaps(vec![ReadGap::new(100_000, 300_000)]);
+    b.ingester
+        .set_read_gaps(vec![ReadGap::new(500_000, 700_000)]);
+    let (code, v) = get(&router, query, "t").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(points(&v), 10, "{v}");
+    assert!(v.get("warnings").is_none(), "{v}");
+
+    // Two of three lack [250 s, 300 s]: a quorum of complete replicas is
+    // impossible there.
+    b.ingester
+        .set_read_gaps(vec![ReadGap::new(250_000, 700_000)]);
+    let (code, v) = get(&router, query, "t").await;
+    assert_eq!(code, 503, "{v}");
+    assert_eq!(v["errorType"], "unavailable");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("[250.000, 300.000]"), "{error}");
+    assert!(error.contains("partial_response=true"), "{error}");
+    // Outside the gaps' overlap (with the 5 m lookback, the selection
+    // starts at 400 s), the same data answers.
+    let (code, v) = get(
+        &router,
+        "/api/v1/query_range?query=m&start=700&end=900&step=100",
+        "t",
+    )
+    .await;
+    assert_eq!((code, points(&v)), (200, 3), "{v}");
+    // Asked for a partial answer: what the replicas hold, with a warning.
+    let (code, v) = get(&router, &format!("{query}&partial_response=true"), "t").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(points(&v), 10, "{v}");
+    let warning = v["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("partial answer"), "{v}");
+    let (code, v) = get(&router, &format!("{query}&partial_response=maybe"), "t").await;
+    assert_eq!(
+        (code, v["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{v}"
+    );
+
+    // A failed replica and one lacking part of the range: incomplete there
+    // too, though each alone is within the failure budget.
+    b.ingester.set_read_gaps(Vec::new());
+    c.stop();
+    // Its server stops once its open connection is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (code, v) = loop {
+        let (code, v) = get(&router, query, "t").await;
+        if code != 200 || std::time::Instant::now() > deadline {
+            break (code, v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(code, 503, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("[100.000, 300.000]"),
+        "{v}"
+    );
+    a.ingester.set_read_gaps(Vec::new());
+    let (code, v) = get(&router, query, "t").await;
+    assert_eq!((code, points(&v)), (200, 10), "{v}");
 }

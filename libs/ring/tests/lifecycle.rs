@@ -884,7 +884,13 @@ async fn ring_store_outage_does_not_make_members_unhealthy() {
         3,
         "members judged dead during a ring store outage"
     );
-    assert_eq!(ring.get_all_healthy(Operation::Read).unwrap().instances.len(), 3);
+    assert_eq!(
+        ring.get_all_healthy(Operation::Read)
+            .unwrap()
+            .instances
+            .len(),
+        3
+    );
 
     // Once the store answers again, members that really stopped
     // heartbeating are found out.

@@ -31,7 +31,7 @@ mod wal;
 pub use error::WalError;
 pub use lock::DirLock;
 pub use segment::{
-    checkpoint_path, latest_checkpoint, list_segments, replay, segment_path, write_checkpoint,
-    ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,
+    checkpoint_path, last_written, latest_checkpoint, list_segments, replay, segment_path,
+    write_checkpoint, ReplayStats, MAX_RECORD_BYTES, SEGMENT_HEADER,
 };
 pub use wal::{Pending, SyncPolicy, Wal, WalConfig, WalMetrics};

@@ -46,6 +46,27 @@ pub fn checkpoint_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("checkpoint.{n:08}"))
 }
 
+/// When the log in `dir` was last written: the newest modification time of
+/// its segments and checkpoint, or `None` when it holds neither (a new or
+/// lost log). Read it before [`crate::Wal::open`], which writes.
+pub fn last_written(dir: &Path) -> Result<Option<std::time::SystemTime>, WalError> {
+    let mut newest = None;
+    let mut paths: Vec<PathBuf> = list_segments(dir)?
+        .into_iter()
+        .map(|n| segment_path(dir, n))
+        .collect();
+    if let Some(n) = latest_checkpoint(dir)? {
+        paths.push(checkpoint_path(dir, n));
+    }
+    for path in paths {
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|source| WalError::io("reading the modification time", &path, source))?;
+        newest = newest.max(Some(modified));
+    }
+    Ok(newest)
+}
+
 /// The number of the newest complete checkpoint in `dir`.
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<u64>, WalError> {
     let entries = match std::fs::read_dir(dir) {

@@ -241,20 +241,27 @@ async fn replicated_writes_survive_a_killed_ingester() {
         assert_eq!(survivors.get(name), Some(samples), "{name}");
     }
 
-    // A clean shutdown leaves the ring: the ingester disappears from the
-    // distributor's view.
+    // A clean shutdown keeps the ring entry (a rollout restarts in place):
+    // the ingester stays in the distributor's view, LEAVING.
     assert!(ingesters[2].proc.terminate(Duration::from_secs(20)));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let page = ring_page(&client, &dist).await;
-        if !page.contains("ingester-2") {
+        let members = ring_members(&page);
+        if members
+            .get("ingester-2")
+            .is_some_and(|m| m.get("State").map(String::as_str) == Some("LEAVING"))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "ingester-2 still in the ring");
+        assert!(
+            Instant::now() < deadline,
+            "ingester-2 not LEAVING in the ring: {page}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Now one ingester is dead (but still within its heartbeat timeout) and
-    // one has left: no series can reach a quorum of 2, so pushes fail with a
+    // one is LEAVING (takes no writes): no series can reach a quorum of 2, so pushes fail with a
     // retryable 503 and a message saying why.
     let (code, text) = push(
         &client,
@@ -288,7 +295,8 @@ async fn ingester_keeps_its_tokens_across_a_graceful_restart() {
     let own_before = &before["ingester-1"];
     assert_eq!(own_before["Tokens"], "128", "{own_before:?}");
 
-    // SIGTERM: a clean exit that leaves the ring.
+    // SIGTERM: a clean exit that keeps the ring entry, LEAVING, with its
+    // tokens (a rollout).
     assert!(
         ingesters[1].proc.terminate(Duration::from_secs(10)),
         "ingester-1 did not exit 0 on SIGTERM: {}",
@@ -297,17 +305,21 @@ async fn ingester_keeps_its_tokens_across_a_graceful_restart() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, page) = get_text(&client, &format!("{watcher}/ring")).await.unwrap();
-        if !ring_members(&page).contains_key("ingester-1") {
-            break;
+        let members = ring_members(&page);
+        if let Some(m) = members.get("ingester-1") {
+            if m["State"] == "LEAVING" {
+                assert_eq!(m["Tokens"], "128", "{page}");
+                break;
+            }
         }
         assert!(
             Instant::now() < deadline,
-            "ingester-1 still in the ring: {page}"
+            "ingester-1 not LEAVING in the ring: {page}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Its tokens are now only in its tokens file: the restart must take
-    // them from there (fresh random tokens would change every ownership).
+    // The restart takes its entry over with the same tokens (fresh random
+    // tokens would change every ownership).
     ingesters[1].restart();
     ingesters[1]
         .wait_ready()
