@@ -2,6 +2,7 @@
 #
 #   make run    one-process mode on http://127.0.0.1:9009 (data in ./data)
 #   make test   unit, property and end-to-end tests (installs what they need)
+#               and the Kubernetes manifests (make k8s-validate)
 #   make bench  Strata vs Prometheus vs VictoriaMetrics, then the criterion
 #               micro-benchmarks (< 30 min; writes docs/benchmarks.md)
 #   make bench-compare  only the side-by-side comparison
@@ -14,12 +15,20 @@ CARGO_PREFIX := $(CURDIR)/.tmp/cargo
 S3S_FS := $(CARGO_PREFIX)/bin/s3s-fs
 S3S_FS_VERSION := 0.14.1
 MEMCACHED := /usr/bin/memcached
+# kubernetes-validate (PyPI, schemas shipped in the package: works offline)
+# and PyPI's PyYAML for k8s/check.py, in a venv under .tmp.
+VENV := $(CURDIR)/.tmp/venv
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+PYYAML_VERSION := 6.0.3
+# The oldest Kubernetes the manifests support, and the newest the validator knows.
+K8S_VERSIONS := 1.29.0 1.37.0
+K8S_MANIFESTS := $(wildcard k8s/*.yaml)
 # Where the end-to-end tests find the servers they start.
 TEST_SERVERS := DYNALITE_BIN=$(DYNALITE) S3S_FS_BIN=$(S3S_FS) MEMCACHED_BIN=$(MEMCACHED)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build run test test-deps unit-test e2e-test bench bench-micro fmt lint clean
+.PHONY: all build run test test-deps k8s-validate unit-test e2e-test bench bench-micro fmt lint clean
 
 all: build
 
@@ -64,10 +73,32 @@ test-deps:
 ## The criterion benchmarks are compiled (not run) so they cannot rot;
 ## `--bench '*'` builds only [[bench]] targets, not every crate's libtest
 ## harness in release mode.
-test: test-deps
+test: k8s-validate test-deps
 	$(CARGO) build --bins
 	$(CARGO) bench --no-run --workspace --bench '*'
 	$(TEST_SERVERS) $(CARGO) test --workspace --no-fail-fast
+
+## The manifests in k8s/ against the Kubernetes API schemas, strict (an
+## unknown field fails), then k8s/check.py: resources, probes and a
+## PodDisruptionBudget for every workload.
+k8s-validate:
+	@if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
+	  echo "installing Debian package python3-venv"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; \
+	fi
+	@if [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
+	@stamp=$(VENV)/.kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)-pyyaml-$(PYYAML_VERSION); \
+	if [ ! -e $$stamp ]; then \
+	  echo "installing kubernetes-validate $(KUBERNETES_VALIDATE_VERSION) and PyYAML $(PYYAML_VERSION) into $(VENV)"; \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check \
+	    kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) PyYAML==$(PYYAML_VERSION) && touch $$stamp; \
+	fi
+	@for v in $(K8S_VERSIONS); do \
+	  echo "kubernetes-validate --strict -k $$v"; \
+	  $(VENV)/bin/kubernetes-validate --strict -k $$v $(K8S_MANIFESTS) || exit 1; \
+	done
+	$(VENV)/bin/python k8s/check.py $(K8S_MANIFESTS)
 
 unit-test:
 	$(CARGO) test --workspace --lib

@@ -10,7 +10,8 @@
 //! quorum for those parts (see `libs/querier/src/ingesters.rs`).
 //!
 //! Gaps survive restarts in a small text file in the data directory (one
-//! `start end` line per gap, Unix ms, both ends included) and are forgotten
+//! `start end` line per gap, Unix ms, both ends included, and `joined` after
+//! the gaps of an ingester that was not a member yet) and are forgotten
 //! once the other replicas have stored the data of their time span in
 //! long-term storage (see [`ReadGap::expires_at_ms`]).
 
@@ -22,11 +23,29 @@ use std::path::Path;
 pub struct ReadGap {
     pub start_ms: i64,
     pub end_ms: i64,
+    /// The ingester was not a ring member then: it joined later, taking
+    /// ranges over from others (who may still hold their data). Otherwise it
+    /// was a member that missed writes.
+    pub joined: bool,
 }
 
 impl ReadGap {
+    /// A gap of a member that missed writes.
     pub fn new(start_ms: i64, end_ms: i64) -> Self {
-        Self { start_ms, end_ms }
+        Self {
+            start_ms,
+            end_ms,
+            joined: false,
+        }
+    }
+
+    /// A gap of an ingester that was not a member yet.
+    pub fn before_join(start_ms: i64, end_ms: i64) -> Self {
+        Self {
+            start_ms,
+            end_ms,
+            joined: true,
+        }
     }
     /// When the gap stops mattering: every replica that took the gap's pushes
     /// has closed the chunks of its time span (aligned windows of
@@ -54,9 +73,12 @@ pub struct StartFacts {
     pub wal_last_written_ms: Option<i64>,
     /// It was a ring member before (its tokens file or ring entry exists).
     pub was_member: bool,
-    /// Other members own ranges of the ring: the ranges it takes held data
-    /// before it joined.
-    pub others_own_ranges: bool,
+    /// At least replication-factor other members are ACTIVE: the ring is
+    /// complete without it, so the ranges it takes over held data on others
+    /// before it joined. (While a ring has fewer members than the
+    /// replication factor, every member holds every series: a member
+    /// completing it takes nothing from anyone.)
+    pub ring_full_without_it: bool,
     /// How far before the WAL's last write a sample pushed after it may be
     /// timestamped (`ingester.read_gap_lookback`).
     pub lookback_ms: i64,
@@ -68,12 +90,15 @@ pub struct StartFacts {
 /// - it found its WAL: the pushes since the WAL's last write, whose samples
 ///   may be up to the lookback older;
 /// - no WAL, but it was a member before (it lost its WAL or runs without
-///   one), or it joins a ring whose ranges others held: everything before;
-/// - a new member of a new ring: nothing (no data existed before it).
+///   one): everything before;
+/// - a new member joining a ring complete without it: everything before, as
+///   a [`ReadGap::before_join`] gap;
+/// - a new member of a ring still forming: nothing.
 pub fn gap_at_start(facts: &StartFacts) -> Option<ReadGap> {
     match facts.wal_last_written_ms {
         Some(t) => Some(ReadGap::new(t.saturating_sub(facts.lookback_ms), OPEN)),
-        None if facts.was_member || facts.others_own_ranges => Some(ReadGap::new(i64::MIN, OPEN)),
+        None if facts.was_member => Some(ReadGap::new(i64::MIN, OPEN)),
+        None if facts.ring_full_without_it => Some(ReadGap::before_join(i64::MIN, OPEN)),
         None => None,
     }
 }
@@ -91,20 +116,26 @@ pub fn overlapping(gaps: &[ReadGap], start_ms: i64, end_ms: i64) -> Vec<ReadGap>
     let mut out: Vec<ReadGap> = gaps
         .iter()
         .filter(|g| g.start_ms <= end_ms && g.end_ms >= start_ms && g.start_ms <= g.end_ms)
-        .map(|g| ReadGap::new(g.start_ms.max(start_ms), g.end_ms.min(end_ms)))
+        .map(|g| ReadGap {
+            start_ms: g.start_ms.max(start_ms),
+            end_ms: g.end_ms.min(end_ms),
+            joined: g.joined,
+        })
         .collect();
     merge(&mut out);
     out
 }
 
-/// Sorts `gaps` and merges the ones that overlap or touch.
+/// Sorts `gaps` and merges the ones of a kind that overlap or touch.
 pub fn merge(gaps: &mut Vec<ReadGap>) {
     gaps.retain(|g| g.start_ms <= g.end_ms);
-    gaps.sort();
+    gaps.sort_by_key(|g| (g.joined, g.start_ms, g.end_ms));
     let mut merged: Vec<ReadGap> = Vec::with_capacity(gaps.len());
     for g in gaps.drain(..) {
         match merged.last_mut() {
-            Some(last) if g.start_ms <= last.end_ms.saturating_add(1) => {
+            Some(last)
+                if last.joined == g.joined && g.start_ms <= last.end_ms.saturating_add(1) =>
+            {
                 last.end_ms = last.end_ms.max(g.end_ms);
             }
             _ => merged.push(g),
@@ -131,8 +162,12 @@ pub fn load(path: &Path) -> Vec<ReadGap> {
         match (
             parts.next().and_then(|s| s.parse::<i64>().ok()),
             parts.next().and_then(|s| s.parse::<i64>().ok()),
+            parts.next(),
         ) {
-            (Some(start_ms), Some(end_ms)) => gaps.push(ReadGap::new(start_ms, end_ms)),
+            (Some(start_ms), Some(end_ms), None) => gaps.push(ReadGap::new(start_ms, end_ms)),
+            (Some(start_ms), Some(end_ms), Some("joined")) => {
+                gaps.push(ReadGap::before_join(start_ms, end_ms))
+            }
             _ => {
                 tracing::warn!(path = %path.display(), line, "skipping a malformed line of the read-gaps file")
             }
@@ -146,7 +181,8 @@ pub fn load(path: &Path) -> Vec<ReadGap> {
 pub fn save(path: &Path, gaps: &[ReadGap]) -> std::io::Result<()> {
     let mut text = String::new();
     for g in gaps {
-        text.push_str(&format!("{} {}\n", g.start_ms, g.end_ms));
+        let kind = if g.joined { " joined" } else { "" };
+        text.push_str(&format!("{} {}{kind}\n", g.start_ms, g.end_ms));
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
@@ -181,7 +217,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("read-gaps");
         assert!(load(&path).is_empty());
-        let gaps = vec![ReadGap::new(i64::MIN, 5), ReadGap::new(10, 20)];
+        let gaps = vec![
+            ReadGap::new(i64::MIN, 5),
+            ReadGap::before_join(i64::MIN, 20),
+        ];
         save(&path, &gaps).unwrap();
         assert_eq!(load(&path), gaps);
         std::fs::write(&path, "1 2\ngarbage\n7\n30 40\n").unwrap();
@@ -201,7 +240,7 @@ mod tests {
         let facts = StartFacts {
             wal_last_written_ms: Some(100_000),
             was_member: true,
-            others_own_ranges: true,
+            ring_full_without_it: true,
             lookback_ms: 30_000,
         };
         assert_eq!(gap_at_start(&facts), Some(ReadGap::new(70_000, OPEN)));
@@ -216,10 +255,10 @@ mod tests {
         };
         assert_eq!(
             gap_at_start(&new_in_old_ring),
-            Some(ReadGap::new(i64::MIN, OPEN))
+            Some(ReadGap::before_join(i64::MIN, OPEN))
         );
         let new_ring = StartFacts {
-            others_own_ranges: false,
+            ring_full_without_it: false,
             ..new_in_old_ring
         };
         assert_eq!(gap_at_start(&new_ring), None);

@@ -1051,15 +1051,28 @@ impl Ingester {
         }
     }
 
-    /// Runs a flush cycle every `flush_period` until `stop` completes.
+    /// Runs a flush cycle every `flush_period` until `stop` completes. After
+    /// a cycle in which batches failed (the store is unreachable), the next
+    /// comes sooner: 1 s, then doubling up to `flush_period`, each of these
+    /// retry waits jittered (a random point in its upper half) so that
+    /// ingesters coming out of the same outage do not retry in lockstep. Failed chunks stay
+    /// in memory and in the WAL until a cycle stores them.
     pub async fn run_flush_loop(
         self: Arc<Self>,
         stop: impl std::future::Future<Output = ()> + Send,
     ) {
-        if self.sink.is_none() {
+        let period = self.config.flush_period;
+        if self.sink.is_none() || period.is_zero() {
             return;
         }
-        every(self.config.flush_period, stop, || async {
+        tokio::pin!(stop);
+        let mut wait = period;
+        loop {
+            let sleep = if wait < period { jittered(wait) } else { wait };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(sleep) => {}
+            }
             let outcome = self.flush_cycle(self.now_ms(), false).await;
             if outcome != FlushOutcome::default() {
                 tracing::info!(
@@ -1072,8 +1085,16 @@ impl Ingester {
                     "flush cycle"
                 );
             }
-        })
-        .await;
+            wait = if outcome.batches_failed > 0 {
+                if wait >= period {
+                    std::time::Duration::from_secs(1).min(period)
+                } else {
+                    (wait * 2).min(period)
+                }
+            } else {
+                period
+            };
+        }
     }
 
     /// Runs [`Ingester::cut_aged_chunks`] every `chunk_age_check_period`
@@ -1135,6 +1156,13 @@ async fn every<F, Fut>(
         }
         work().await;
     }
+}
+
+/// A random duration in the upper half of `d` ("equal jitter").
+fn jittered(d: std::time::Duration) -> std::time::Duration {
+    let half = d / 2;
+    let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    half + std::time::Duration::from_millis(rand::random_range(0..=spread))
 }
 
 /// What one chunk-age sweep did.

@@ -170,15 +170,21 @@ impl IngesterRpc for IngesterService {
         let req = req.into_inner();
         let matchers = matchers_from_pb(&req.matchers)?;
         let ingester = self.ingester.clone();
-        let mut missing: Vec<pb::TimeRange> = self
+        let (joined, member): (Vec<_>, Vec<_>) = self
             .ingester
             .missing_in(req.start_ms, req.end_ms)
             .into_iter()
-            .map(|g| pb::TimeRange {
-                start_ms: g.start_ms,
-                end_ms: g.end_ms,
-            })
-            .collect();
+            .partition(|g| g.joined);
+        let ranges = |gaps: Vec<crate::ReadGap>| -> Vec<pb::TimeRange> {
+            gaps.into_iter()
+                .map(|g| pb::TimeRange {
+                    start_ms: g.start_ms,
+                    end_ms: g.end_ms,
+                })
+                .collect()
+        };
+        let mut missing = ranges(member);
+        let mut before_join = ranges(joined);
         let series =
             blocking(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
         // Batches are encoded as the client reads them, so the answer is
@@ -206,11 +212,14 @@ impl IngesterRpc for IngesterService {
                 })
                 .collect();
             let missing = std::mem::take(&mut missing);
-            let send = !batch.is_empty() || (first && !missing.is_empty());
+            let before_join = std::mem::take(&mut before_join);
+            let send =
+                !batch.is_empty() || (first && !(missing.is_empty() && before_join.is_empty()));
             first = false;
             send.then_some(Ok(QueryStreamResponse {
                 series: batch,
                 missing,
+                before_join,
             }))
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(batches))))

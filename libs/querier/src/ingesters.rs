@@ -118,13 +118,23 @@ impl IngesterQuerier {
         tenant: &str,
         matchers: &[Matcher],
     ) -> Result<ReplicationSet, QuerierError> {
+        Ok(self.read_set(tenant, matchers)?.0)
+    }
+
+    /// [`Self::replication_set`], and whether it is one key's replication
+    /// set (true) rather than every member.
+    fn read_set(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+    ) -> Result<(ReplicationSet, bool), QuerierError> {
         let metric = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
             .map(|m| m.value.as_str());
         match metric {
-            Some(name) if !self.shard_by_all_labels => self.set_for_key(tenant, name),
-            _ => self.all_healthy(),
+            Some(name) if !self.shard_by_all_labels => Ok((self.set_for_key(tenant, name)?, true)),
+            _ => Ok((self.all_healthy()?, false)),
         }
     }
 
@@ -371,7 +381,12 @@ impl IngesterQuerier {
         request: &SelectRequest,
         limits: FetchLimits,
     ) -> Result<Covered<SeriesList>, QuerierError> {
-        let set = self.replication_set(tenant, &request.matchers)?;
+        // Reading one key's replicas, a member that joined after a time
+        // holds none of that time's data, while the member it displaced is
+        // not asked: it counts as missing there. Reading every member, the
+        // displaced one is asked too, and the joiner simply held nothing
+        // then.
+        let (set, one_key) = self.read_set(tenant, &request.matchers)?;
         let matchers = matchers_to_pb(&request.matchers);
         let (start, end) = (request.start_ms, request.end_ms);
         let max_series = limits.max_series;
@@ -394,6 +409,9 @@ impl IngesterQuerier {
                     let mut missing: Vec<(i64, i64)> = Vec::new();
                     while let Some(msg) = stream.message().await? {
                         missing.extend(msg.missing.iter().map(|r| (r.start_ms, r.end_ms)));
+                        if one_key {
+                            missing.extend(msg.before_join.iter().map(|r| (r.start_ms, r.end_ms)));
+                        }
                         for s in msg.series {
                             list.push((labels_from_pb(s.labels), s.chunks));
                         }

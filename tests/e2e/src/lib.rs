@@ -430,10 +430,24 @@ pub fn dynalite_bin() -> PathBuf {
 pub struct Dynalite {
     pub proc: Proc,
     pub port: u16,
+    /// Where it keeps its tables when started with
+    /// [`Dynalite::start_persistent`] (in memory otherwise).
+    data_dir: Option<tempfile::TempDir>,
 }
 
 impl Dynalite {
     pub async fn start() -> anyhow::Result<Dynalite> {
+        Self::start_with(None).await
+    }
+
+    /// A dynalite keeping its tables on disk, so that it can be stopped and
+    /// started again ([`Dynalite::stop`], [`Dynalite::start_again`]) without
+    /// losing them, as a DynamoDB outage would.
+    pub async fn start_persistent() -> anyhow::Result<Dynalite> {
+        Self::start_with(Some(tempfile::tempdir()?)).await
+    }
+
+    async fn start_with(data_dir: Option<tempfile::TempDir>) -> anyhow::Result<Dynalite> {
         let bin = dynalite_bin();
         if !bin.exists() {
             bail!(
@@ -441,25 +455,80 @@ impl Dynalite {
                 bin.display()
             );
         }
-        let port = free_port();
-        let args = vec!["--port".to_string(), port.to_string()];
-        let mut proc = Proc::start("dynalite", &bin, &args, None);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Dynalite { proc, port });
-            }
-            if !proc.is_running() {
-                bail!("dynalite exited: {}", proc.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let path = data_dir.as_ref().map(|d| d.path().to_path_buf());
+        let (proc, port) =
+            start_listening("dynalite", &bin, |port| Self::args(port, path.as_deref())).await?;
+        Ok(Dynalite {
+            proc,
+            port,
+            data_dir,
+        })
+    }
+
+    fn args(port: u16, path: Option<&Path>) -> Vec<String> {
+        let mut args = vec![
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+        ];
+        if let Some(path) = path {
+            args.push("--path".to_string());
+            args.push(path.display().to_string());
         }
-        bail!("dynalite did not start: {}", proc.log_text())
+        args
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Kills it (SIGKILL) and waits until its port refuses connections.
+    pub async fn stop(&mut self) {
+        self.proc.kill();
+        wait_port_closed("dynalite", self.port).await;
+    }
+
+    /// Starts it again on the same port (with its tables, when persistent).
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        let path = self.data_dir.as_ref().map(|d| d.path().to_path_buf());
+        let args = Self::args(self.port, path.as_deref());
+        self.proc = Proc::start_logging_to(
+            "dynalite",
+            &dynalite_bin(),
+            &args,
+            None,
+            self.proc.log.clone(),
+        );
+        wait_port_open(&mut self.proc, self.port).await
+    }
+}
+
+/// Waits until nothing accepts connections on `port` any more.
+async fn wait_port_closed(name: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} still accepts connections on {port} after being killed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `proc` accepts connections on `port` (20 s at most).
+async fn wait_port_open(proc: &mut Proc, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if !proc.is_running() {
+            bail!("{} exited: {}", proc.name, proc.log_text_of_this_run());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{} did not listen on {port} again within 20 s", proc.name)
 }
 
 pub fn now_ms() -> i64 {
@@ -851,26 +920,42 @@ impl S3sFs {
             );
         }
         let data_dir = tempfile::tempdir()?;
-        let root = data_dir.path().display().to_string();
-        let (proc, port) = start_listening("s3s-fs", &bin, |port| {
-            vec![
-                "--host".to_string(),
-                "127.0.0.1".to_string(),
-                "--port".to_string(),
-                port.to_string(),
-                "--access-key".to_string(),
-                S3_ACCESS_KEY.to_string(),
-                "--secret-key".to_string(),
-                S3_SECRET_KEY.to_string(),
-                root.clone(),
-            ]
-        })
-        .await?;
+        let root = data_dir.path().to_path_buf();
+        let (proc, port) = start_listening("s3s-fs", &bin, |port| Self::args(port, &root)).await?;
         Ok(S3sFs {
             proc,
             port,
             data_dir,
         })
+    }
+
+    fn args(port: u16, root: &Path) -> Vec<String> {
+        vec![
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+            "--access-key".to_string(),
+            S3_ACCESS_KEY.to_string(),
+            "--secret-key".to_string(),
+            S3_SECRET_KEY.to_string(),
+            root.display().to_string(),
+        ]
+    }
+
+    /// Kills it (SIGKILL) and waits until its port refuses connections; its
+    /// objects stay on disk.
+    pub async fn stop(&mut self) {
+        self.proc.kill();
+        wait_port_closed("s3s-fs", self.port).await;
+    }
+
+    /// Starts it again on the same port and directory.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        let args = Self::args(self.port, self.data_dir.path());
+        self.proc =
+            Proc::start_logging_to("s3s-fs", &s3s_fs_bin(), &args, None, self.proc.log.clone());
+        wait_port_open(&mut self.proc, self.port).await
     }
 
     pub fn endpoint(&self) -> String {

@@ -25,7 +25,7 @@ impl Dynalite {
         };
         let port = free_port();
         let mut child = Command::new(&bin)
-            .args(["--port", &port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args([
                 "--createTableMs",
                 "20",

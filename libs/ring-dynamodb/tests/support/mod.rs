@@ -23,7 +23,7 @@ impl Dynalite {
         let bin = dynalite_bin();
         let port = free_port();
         let mut child = Command::new(&bin)
-            .args(["--port", &port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             // Table state changes are instant enough for tests.
             .args([
                 "--createTableMs",

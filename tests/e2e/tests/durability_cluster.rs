@@ -1,0 +1,392 @@
+//! Durability of the distributed layout, counted sample by sample: ingesters
+//! killed and restarted (their WAL brings back what they held), a rolling
+//! restart under load, a scale-down with a flush, and an outage of the
+//! object and index stores.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use strata_e2e::*;
+
+/// These tests run many processes each; one at a time on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const METRIC: &str = "durable";
+const SERIES: usize = 40;
+
+/// Samples with a 2xx, series text → (timestamp, value bits).
+type Samples = BTreeMap<String, BTreeSet<(i64, u64)>>;
+
+/// A writer pushing rounds of `SERIES` series, one sample each, timestamped
+/// with the wall clock (strictly increasing), until stopped; it records what
+/// was acknowledged and counts what was not.
+struct Writer {
+    acked: Arc<Mutex<Samples>>,
+    acked_count: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    last_failure: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(base: String) -> Writer {
+        let acked: Arc<Mutex<Samples>> = Arc::default();
+        let acked_count = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let last_failure: Arc<Mutex<String>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (acked, acked_count, failed, last_failure, stop) = (
+                acked.clone(),
+                acked_count.clone(),
+                failed.clone(),
+                last_failure.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut last_t = 0i64;
+                let mut round = 0u64;
+                // Bounded: at most 10 minutes' worth of rounds.
+                while !stop.load(Ordering::Relaxed) && round < 200_000 {
+                    round += 1;
+                    let t = now_ms().max(last_t + 1);
+                    last_t = t;
+                    let batch: Vec<_> = (0..SERIES)
+                        .map(|i| {
+                            series(
+                                &[("__name__", METRIC), ("i", &i.to_string())],
+                                &[(t, (round * 1000 + i as u64) as f64)],
+                            )
+                        })
+                        .collect();
+                    match push(&client, &base, None, write_body(&batch)).await {
+                        Ok((200, _)) => {
+                            let mut acked = acked.lock();
+                            for s in &batch {
+                                let key =
+                                    strata_model::Labels::from_pairs(s.labels.iter().cloned())
+                                        .to_string();
+                                acked
+                                    .entry(key)
+                                    .or_default()
+                                    .insert((t, s.samples[0].value.to_bits()));
+                            }
+                            acked_count.fetch_add(SERIES, Ordering::Relaxed);
+                        }
+                        other => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            *last_failure.lock() = format!("{other:?}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        Writer {
+            acked,
+            acked_count,
+            failed,
+            last_failure,
+            stop,
+            task,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked_count.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further samples were acknowledged.
+    async fn wait_for(&self, more: usize, timeout: Duration, what: &str) {
+        let target = self.acked() + more;
+        let deadline = Instant::now() + timeout;
+        while self.acked() < target {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the writer got {} of {more} samples through in {timeout:?} ({} failed pushes, last: {})",
+                more - (target - self.acked()),
+                self.failed(),
+                self.last_failure.lock()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) -> (Samples, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let acked = self.acked.lock().clone();
+        (acked, self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// Every sample of the metric the query API returns over the last 15
+/// minutes; the status when it is not 200.
+async fn query_all(client: &reqwest::Client, base: &str) -> Result<Samples, (u16, Value)> {
+    let time = format!("{:.3}", (now_ms() + 1000) as f64 / 1000.0);
+    let query = format!("{METRIC}[15m]");
+    let (code, v) = api_get(
+        client,
+        base,
+        "/prometheus/api/v1/query",
+        None,
+        &[("query", &query), ("time", &time)],
+    )
+    .await
+    .expect("query");
+    if code != 200 {
+        return Err((code, v));
+    }
+    let mut out = Samples::new();
+    for s in v["data"]["result"].as_array().expect("a matrix") {
+        let labels = strata_model::Labels::from_pairs(
+            s["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
+        );
+        let entry = out.entry(labels.to_string()).or_default();
+        for p in s["values"].as_array().unwrap() {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            let v: f64 = p[1].as_str().unwrap().parse().unwrap();
+            entry.insert((t, v.to_bits()));
+        }
+    }
+    Ok(out)
+}
+
+/// Acknowledged samples missing from `got`, and how many were acknowledged.
+fn missing(acked: &Samples, got: &Samples) -> (usize, usize) {
+    let mut missing = 0;
+    let mut total = 0;
+    for (series, samples) in acked {
+        total += samples.len();
+        let have = got.get(series);
+        missing += samples
+            .iter()
+            .filter(|s| !have.is_some_and(|h| h.contains(s)))
+            .count();
+    }
+    (missing, total)
+}
+
+/// What an ingester holds of the metric, in the shape of [`Samples`].
+async fn held_by(ingester: &Strata) -> Samples {
+    read_ingester(
+        &ingester.grpc_addr(),
+        strata_model::DEFAULT_TENANT,
+        0,
+        i64::MAX,
+    )
+    .await
+    .expect("read the ingester")
+    .into_iter()
+    .map(|(k, v)| (k, v.into_iter().collect()))
+    .collect()
+}
+
+/// Flags that keep the tests short: read gaps start 2 s before a restarted
+/// ingester's last WAL write (the writer's samples are never older).
+fn ingester_flags() -> Vec<String> {
+    vec!["--ingester.read-gap-lookback=2s".to_string()]
+}
+
+async fn start_cluster(name: &str, ingesters: usize, rf: usize, extra: RoleFlags) -> Cluster {
+    let dynalite = Dynalite::start().await.expect("dynalite");
+    Cluster::start_on(dynalite, name, ingesters, rf, &extra)
+        .await
+        .expect("cluster")
+}
+
+/// Waits until the distributor and the querier see every ingester ACTIVE.
+async fn wait_all_active(client: &reqwest::Client, cluster: &Cluster) {
+    let ids: Vec<String> = (0..cluster.ingesters.len())
+        .map(Cluster::ingester_id)
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for service in [&cluster.distributor, &cluster.querier] {
+        wait_for_active(client, &service.http(), &ids, Duration::from_secs(30))
+            .await
+            .expect("every ingester ACTIVE");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rf3_kill_and_restart_two_ingesters_loses_no_acknowledged_sample() {
+    let _serial = SERIAL.lock().await;
+    let extra = RoleFlags {
+        ingester: ingester_flags(),
+        ..RoleFlags::default()
+    };
+    let mut cluster = start_cluster("dur-kill", 3, 3, extra).await;
+    let client = reqwest::Client::new();
+    let writer = Writer::start(cluster.distributor.http());
+    writer
+        .wait_for(
+            SERIES * 200,
+            Duration::from_secs(60),
+            "before the first kill",
+        )
+        .await;
+
+    for victim in [0, 1] {
+        // What it holds just before it dies; all of it must come back.
+        let before = held_by(&cluster.ingesters[victim]).await;
+        cluster.ingesters[victim].proc.kill();
+        writer
+            .wait_for(
+                SERIES * 100,
+                Duration::from_secs(60),
+                "with one ingester killed",
+            )
+            .await;
+        cluster.ingesters[victim].restart();
+        cluster.ingesters[victim]
+            .wait_ready()
+            .await
+            .expect("restarted ingester ready");
+        let after = held_by(&cluster.ingesters[victim]).await;
+        let (lost, total) = missing(&before, &after);
+        assert_eq!(
+            lost,
+            0,
+            "ingester-{victim} lost {lost} of the {total} samples it held before SIGKILL; log:\n{}",
+            cluster.ingesters[victim].proc.log_text()
+        );
+        assert_eq!(after.len(), SERIES, "ingester-{victim} holds every series");
+        let log = cluster.ingesters[victim].proc.log_text();
+        assert!(log.contains("write-ahead log replayed"), "{log}");
+        wait_all_active(&client, &cluster).await;
+        // Past the restarted ingester's read gap before the next kill.
+        writer
+            .wait_for(SERIES * 300, Duration::from_secs(60), "after the restart")
+            .await;
+    }
+
+    let (acked, failed) = writer.stop().await;
+    let got = query_all(&client, &cluster.querier.http())
+        .await
+        .unwrap_or_else(|(code, v)| panic!("query after the restarts: {code} {v}"));
+    let (lost, total) = missing(&acked, &got);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {total} acknowledged samples missing after two kills and restarts"
+    );
+    eprintln!("{total} acknowledged samples all returned; {failed} pushes failed during the kills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_fails_no_push_and_no_query_answers_short() {
+    let _serial = SERIAL.lock().await;
+    let extra = RoleFlags {
+        ingester: ingester_flags(),
+        ..RoleFlags::default()
+    };
+    let mut cluster = start_cluster("dur-roll", 3, 3, extra).await;
+    let client = reqwest::Client::new();
+    let writer = Writer::start(cluster.distributor.http());
+    writer
+        .wait_for(SERIES * 200, Duration::from_secs(60), "before the rollout")
+        .await;
+
+    // Queries all through the rollout: each must count at least what was
+    // acknowledged before it was sent, or refuse.
+    let querying = Arc::new(AtomicBool::new(true));
+    let queries = {
+        let querying = querying.clone();
+        let acked_count = writer.acked_count.clone();
+        let base = cluster.querier.http();
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (mut complete, mut refused, mut short) = (0usize, 0usize, Vec::new());
+            let query = format!("sum(count_over_time({METRIC}[15m]))");
+            while querying.load(Ordering::Relaxed) && complete + refused < 20_000 {
+                let before = acked_count.load(Ordering::Relaxed);
+                let time = format!("{:.3}", (now_ms() + 1000) as f64 / 1000.0);
+                let (code, v) = api_get(
+                    &client,
+                    &base,
+                    "/prometheus/api/v1/query",
+                    None,
+                    &[("query", &query), ("time", &time)],
+                )
+                .await
+                .expect("query");
+                if code == 200 {
+                    let n: f64 = v["data"]["result"][0]["value"][1]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0.0);
+                    if (n as usize) < before {
+                        short.push(format!("{n} < {before}"));
+                    }
+                    complete += 1;
+                } else {
+                    refused += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (complete, refused, short)
+        })
+    };
+
+    for i in 0..cluster.ingesters.len() {
+        let ing = &mut cluster.ingesters[i];
+        assert!(
+            ing.proc.terminate(Duration::from_secs(30)),
+            "ingester-{i} did not stop cleanly on SIGTERM: {}",
+            ing.proc.log_text()
+        );
+        ing.restart();
+        ing.wait_ready().await.expect("restarted ingester ready");
+        wait_all_active(&client, &cluster).await;
+        writer
+            .wait_for(
+                SERIES * 300,
+                Duration::from_secs(60),
+                "after a restart in the rollout",
+            )
+            .await;
+    }
+
+    querying.store(false, Ordering::Relaxed);
+    let (complete, refused, short) = queries.await.unwrap();
+    let (acked, failed) = writer.stop().await;
+    assert_eq!(failed, 0, "pushes failed during the rolling restart");
+    assert!(
+        short.is_empty(),
+        "{} of {complete} queries answered 200 with fewer samples than acknowledged before them: {:?}",
+        short.len(),
+        &short[..short.len().min(5)]
+    );
+    assert!(
+        complete > 0,
+        "no query answered during the rollout ({refused} refused)"
+    );
+    let got = query_all(&client, &cluster.querier.http())
+        .await
+        .unwrap_or_else(|(code, v)| panic!("query after the rollout: {code} {v}"));
+    let (lost, total) = missing(&acked, &got);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {total} acknowledged samples lost in the rollout"
+    );
+    eprintln!(
+        "rollout: {total} samples acknowledged, none lost; {complete} queries complete, {refused} refused"
+    );
+}
