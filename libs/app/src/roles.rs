@@ -213,8 +213,13 @@ fn retain_ring_clients(
     })
 }
 
-/// Runs `role` until `shutdown` is cancelled.
-pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Runs `role` until `terminate` is cancelled (SIGTERM), or a scale-down
+/// (`POST /ingester/shutdown`) has flushed and left the ring; after a
+/// scale-down a separate ingester keeps answering `/metrics` (and 503 on
+/// `/ready`) until `terminate`, so that a supervisor restarting exited
+/// processes does not make it join again.
+pub async fn run(role: Role, config: Config, terminate: CancellationToken) -> anyhow::Result<()> {
+    let shutdown = terminate.child_token();
     let metrics = MetricsRegistry::new();
     let data_dir = if config.data_dir.as_os_str().is_empty() {
         PathBuf::from("data")
@@ -560,7 +565,12 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
     };
     router = router.merge(common_routes(role.name(), metrics.clone(), ready, links));
 
-    let http_stop = shutdown.clone();
+    // A separate service's HTTP server outlives a scale-down (see above).
+    let http_stop = if role == Role::All {
+        shutdown.clone()
+    } else {
+        terminate.clone()
+    };
     let http_task = tokio::spawn(async move {
         // Answers written in more than one segment must not wait for the
         // client's delayed ACK (Nagle), which adds ~40 ms to a query.
@@ -655,6 +665,12 @@ pub async fn run(role: Role, config: Config, shutdown: CancellationToken) -> any
         if let Err(e) = result {
             tracing::warn!(error = %e, "leaving the ring failed");
         }
+    }
+    if leave && role != Role::All {
+        tracing::info!(
+            "left the ring after POST /ingester/shutdown; answering /metrics (and 503 on /ready) until SIGTERM, and not joining again"
+        );
+        terminate.cancelled().await;
     }
     if let Some(task) = http_task.take() {
         http_result = Some(tokio::time::timeout(grace, task).await);

@@ -1069,38 +1069,21 @@ impl Memcached {
     /// Kills it (SIGKILL) and waits until its port refuses connections.
     pub async fn stop(&mut self) {
         self.proc.kill();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(
-                Instant::now() < deadline,
-                "memcached still accepts connections on {} after being killed",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_port_closed("memcached", self.port).await;
     }
 
     /// Starts it again, empty, on the same port; waits until it accepts
     /// connections.
     pub async fn start_again(&mut self) -> anyhow::Result<()> {
         assert!(!self.proc.is_running(), "memcached is still running");
-        self.proc = Proc::start(
+        self.proc = Proc::start_logging_to(
             "memcached",
             &memcached_bin(),
             &Memcached::args(self.port),
             None,
+            self.proc.log.clone(),
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            if !self.proc.is_running() {
-                bail!("memcached exited on restart: {}", self.proc.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("memcached did not start again: {}", self.proc.log_text())
+        wait_port_open(&mut self.proc, self.port).await
     }
 }
 

@@ -134,11 +134,16 @@ impl Writer {
     }
 }
 
-/// Every sample of the metric the query API returns over the last 15
-/// minutes; the status when it is not 200.
-async fn query_all(client: &reqwest::Client, base: &str) -> Result<Samples, (u16, Value)> {
-    let time = format!("{:.3}", (now_ms() + 1000) as f64 / 1000.0);
-    let query = format!("{METRIC}[15m]");
+/// Every sample of the metric the query API returns since `since_ms`; the
+/// status when it is not 200.
+async fn query_all(
+    client: &reqwest::Client,
+    base: &str,
+    since_ms: i64,
+) -> Result<Samples, (u16, Value)> {
+    let at = now_ms() + 1000;
+    let time = format!("{:.3}", at as f64 / 1000.0);
+    let query = format!("{METRIC}[{}ms]", at - since_ms + 1);
     let (code, v) = api_get(
         client,
         base,
@@ -279,7 +284,7 @@ async fn rf3_kill_and_restart_two_ingesters_loses_no_acknowledged_sample() {
     }
 
     let (acked, failed) = writer.stop().await;
-    let got = query_all(&client, &cluster.querier.http())
+    let got = query_all(&client, &cluster.querier.http(), now_ms() - 900_000)
         .await
         .unwrap_or_else(|(code, v)| panic!("query after the restarts: {code} {v}"));
     let (lost, total) = missing(&acked, &got);
@@ -378,7 +383,7 @@ async fn rolling_restart_fails_no_push_and_no_query_answers_short() {
         complete > 0,
         "no query answered during the rollout ({refused} refused)"
     );
-    let got = query_all(&client, &cluster.querier.http())
+    let got = query_all(&client, &cluster.querier.http(), now_ms() - 900_000)
         .await
         .unwrap_or_else(|(code, v)| panic!("query after the rollout: {code} {v}"));
     let (lost, total) = missing(&acked, &got);
@@ -388,5 +393,221 @@ async fn rolling_restart_fails_no_push_and_no_query_answers_short() {
     );
     eprintln!(
         "rollout: {total} samples acknowledged, none lost; {complete} queries complete, {refused} refused"
+    );
+}
+
+/// A metric of a service's `/metrics` page (0 when absent).
+async fn metric(client: &reqwest::Client, service: &Strata, name: &str) -> f64 {
+    let (_, page) = get_text(client, &format!("{}/metrics", service.http()))
+        .await
+        .expect("metrics page");
+    metric_value(&page, name).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_flushes_and_every_sample_stays_queryable() {
+    let _serial = SERIAL.lock().await;
+    let dynalite = Dynalite::start().await.expect("dynalite");
+    let s3 = S3sFs::start().await.expect("s3s-fs");
+    let store = store_flags(&s3, &dynalite.endpoint(), &[]);
+    // Nothing is flushed before the scale-down (default flush delay and
+    // period): what the store holds afterwards, the scale-down stored.
+    let mut ingester = store.clone();
+    ingester.extend(ingester_flags());
+    let mut querier = store;
+    querier.push("--querier.query-store-after=0s".to_string());
+    let extra = RoleFlags {
+        ingester,
+        distributor: Vec::new(),
+        querier,
+    };
+    // Replication factor 1: the leaving ingester holds the only copy.
+    let mut cluster = Cluster::start_on(dynalite, "dur-scale", 4, 1, &extra)
+        .await
+        .expect("cluster");
+    let client = reqwest::Client::new();
+    // The ingesters that joined a complete ring lack what came before
+    // (read gaps up to two ring polls after they turned ACTIVE): write and
+    // query only after that.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = now_ms();
+    let writer = Writer::start(cluster.distributor.http());
+    writer
+        .wait_for(
+            SERIES * 200,
+            Duration::from_secs(60),
+            "before the scale-down",
+        )
+        .await;
+
+    // The metric's series live on one ingester (sharded by metric name).
+    let mut holders = Vec::new();
+    for (i, ing) in cluster.ingesters.iter().enumerate() {
+        if !held_by(ing).await.is_empty() {
+            holders.push(i);
+        }
+    }
+    assert_eq!(
+        holders.len(),
+        1,
+        "replication factor 1: one holder, got {holders:?}"
+    );
+    let leaving = holders[0];
+    let id = Cluster::ingester_id(leaving);
+    assert!(
+        s3.objects(S3_BUCKET).is_empty(),
+        "flushed before the scale-down"
+    );
+
+    let resp = client
+        .post(format!(
+            "{}/ingester/shutdown",
+            cluster.ingesters[leaving].http()
+        ))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .expect("POST /ingester/shutdown");
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    assert!(
+        !s3.objects(S3_BUCKET).is_empty(),
+        "the scale-down stored nothing"
+    );
+    // Gone from the ring, still running (not ready) until SIGTERM.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = get_text(&client, &format!("{}/ring", cluster.distributor.http()))
+            .await
+            .unwrap();
+        if !ring_members(&page).contains_key(&id) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{id} still in the ring: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let leaver = &mut cluster.ingesters[leaving];
+    assert!(leaver.proc.is_running(), "{id} exited after the scale-down");
+    let (code, _) = get_text(&client, &format!("{}/ready", leaver.http()))
+        .await
+        .unwrap();
+    assert_eq!(code, 503, "{id} ready after leaving the ring");
+
+    // Writes go on to the metric's new owner.
+    writer
+        .wait_for(
+            SERIES * 100,
+            Duration::from_secs(60),
+            "after the scale-down",
+        )
+        .await;
+    let (acked, _) = writer.stop().await;
+    let got = query_all(&client, &cluster.querier.http(), started)
+        .await
+        .unwrap_or_else(|(code, v)| panic!("query after the scale-down: {code} {v}"));
+    let (lost, total) = missing(&acked, &got);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {total} acknowledged samples lost with the scale-down"
+    );
+    assert!(
+        cluster.ingesters[leaving]
+            .proc
+            .terminate(Duration::from_secs(30)),
+        "{id} did not exit cleanly on SIGTERM after leaving"
+    );
+    eprintln!("scale-down: {total} acknowledged samples all returned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_of_a_minute_loses_nothing_and_flushes_catch_up() {
+    let _serial = SERIAL.lock().await;
+    let mut dynalite = Dynalite::start_persistent().await.expect("dynalite");
+    let mut s3 = S3sFs::start().await.expect("s3s-fs");
+    let mut flags = store_flags(&s3, &dynalite.endpoint(), &[]);
+    flags.extend(
+        [
+            // Chunks of 5 s windows, flushed a second after they close.
+            "--ingester.max-chunk-age=5s",
+            "--ingester.flush-period=1s",
+            "--ingester.flush-delay=0s",
+            "--ingester.retain-period=2s",
+        ]
+        .map(String::from),
+    );
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let strata = start_strata("dur-outage", &flags).await;
+    let client = reqwest::Client::new();
+    let started = now_ms();
+    let writer = Writer::start(strata.http());
+
+    let flushed = "strata_ingester_chunks_flushed_total";
+    let unflushed = "strata_ingester_unflushed_bytes";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&client, &strata, flushed).await == 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing flushed before the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // S3 and DynamoDB gone for a minute, under load.
+    s3.stop().await;
+    dynalite.stop().await;
+    let outage = Instant::now();
+    let mut peak_unflushed = 0.0f64;
+    while outage.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_unflushed = peak_unflushed.max(metric(&client, &strata, unflushed).await);
+        assert_eq!(
+            writer.failed(),
+            0,
+            "a push failed during the store outage: {}",
+            writer.last_failure.lock()
+        );
+    }
+    let failures = metric(&client, &strata, "strata_ingester_flush_failures_total").await;
+    assert!(failures > 0.0, "no flush failed while the stores were down");
+    assert!(
+        peak_unflushed > 0.0,
+        "nothing waited for the store during the outage"
+    );
+    let flushed_before = metric(&client, &strata, flushed).await;
+    s3.start_again().await.expect("s3s-fs again");
+    dynalite.start_again().await.expect("dynalite again");
+
+    // Flushes catch up: the backlog is stored within a minute.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now_unflushed = metric(&client, &strata, unflushed).await;
+        if now_unflushed <= peak_unflushed / 10.0
+            && metric(&client, &strata, flushed).await > flushed_before
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flushes did not catch up after the outage: {now_unflushed} bytes unflushed (peak {peak_unflushed}); log:\n{}",
+            strata.proc.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (acked, failed) = writer.stop().await;
+    assert_eq!(failed, 0, "pushes failed around the store outage");
+    let got = query_all(&client, &strata.http(), started)
+        .await
+        .unwrap_or_else(|(code, v)| panic!("query after the outage: {code} {v}"));
+    let (lost, total) = missing(&acked, &got);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {total} acknowledged samples lost around the outage"
+    );
+    eprintln!(
+        "outage: {total} samples acknowledged, none lost; peak unflushed {peak_unflushed} bytes, {failures} failed flushes"
     );
 }
