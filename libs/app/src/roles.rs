@@ -715,16 +715,17 @@ async fn open_read_gaps(
                 .unwrap_or(0)
         }),
         was_member: tokens_file.exists() || snapshot.member(&me).is_some(),
-        ring_full_without_it: snapshot
-            .members()
-            .iter()
-            .filter(|m| {
-                m.desc.id != me
-                    && m.desc.state == strata_ring::InstanceState::Active
-                    && !m.desc.tokens.is_empty()
-            })
-            .count()
-            >= config.ring.replication_factor,
+        ring_full_without_it: config.ingester.read_gap_on_join
+            && snapshot
+                .members()
+                .iter()
+                .filter(|m| {
+                    m.desc.id != me
+                        && m.desc.state == strata_ring::InstanceState::Active
+                        && !m.desc.tokens.is_empty()
+                })
+                .count()
+                >= config.ring.replication_factor,
         lookback_ms: strata_model::duration::duration_ms(config.ingester.read_gap_lookback),
     };
     let path = data_dir.join(READ_GAPS_FILE);

@@ -89,6 +89,11 @@ pub struct IngesterConfig {
     /// reads").
     #[serde(with = "strata_model::duration::serde")]
     pub read_gap_lookback: Duration,
+    /// A new ingester joining a ring that already has replication-factor
+    /// ACTIVE members reports everything before its join as a read gap (the
+    /// ranges it takes over were held by others). Turn off only while
+    /// building a new cluster into which nothing has been written yet.
+    pub read_gap_on_join: bool,
     pub limits: Limits,
     pub wal: WalSection,
 }
@@ -172,6 +177,7 @@ impl Default for IngesterConfig {
             max_unflushed_bytes: 2 << 30,
             flush_on_shutdown: false,
             read_gap_lookback: Duration::from_secs(30),
+            read_gap_on_join: true,
             limits: Limits::default(),
             wal: WalSection::default(),
         }
