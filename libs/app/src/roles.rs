@@ -709,11 +709,7 @@ async fn open_read_gaps(
     let me = instance_id(config);
     let snapshot = ring.snapshot();
     let facts = gaps::StartFacts {
-        wal_last_written_ms: wal_last_written.map(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .unwrap_or(0)
-        }),
+        wal_last_written_ms: wal_last_written.map(strata_model::duration::unix_ms),
         was_member: tokens_file.exists() || snapshot.member(&me).is_some(),
         ring_full_without_it: config.ingester.read_gap_on_join
             && snapshot

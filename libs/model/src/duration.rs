@@ -10,10 +10,12 @@ pub fn duration_ms(d: Duration) -> i64 {
 
 /// Current wall-clock time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    duration_ms(since_epoch)
+    unix_ms(std::time::SystemTime::now())
+}
+
+/// `t` in milliseconds since the Unix epoch (0 before it).
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    duration_ms(t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
 }
 
 pub fn format_duration(d: Duration) -> String {

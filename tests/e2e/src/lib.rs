@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod writer;
+pub use writer::{held_by, metric, missing, Samples, Writer};
+
 use anyhow::{bail, Context};
 use strata_ingester_client::{with_tenant, IngesterClientPool, PoolConfig};
 use strata_proto::ingester::{LabelMatcher, MatchType, QueryRequest};

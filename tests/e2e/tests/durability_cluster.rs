@@ -3,12 +3,10 @@
 //! restart under load, a scale-down with a flush, and an outage of the
 //! object and index stores.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use strata_e2e::*;
 
@@ -17,122 +15,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const METRIC: &str = "durable";
 const SERIES: usize = 40;
-
-/// Samples with a 2xx, series text → (timestamp, value bits).
-type Samples = BTreeMap<String, BTreeSet<(i64, u64)>>;
-
-/// A writer pushing rounds of `SERIES` series, one sample each, timestamped
-/// with the wall clock (strictly increasing), until stopped; it records what
-/// was acknowledged and counts what was not.
-struct Writer {
-    acked: Arc<Mutex<Samples>>,
-    acked_count: Arc<AtomicUsize>,
-    failed: Arc<AtomicUsize>,
-    last_failure: Arc<Mutex<String>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    fn start(base: String) -> Writer {
-        let acked: Arc<Mutex<Samples>> = Arc::default();
-        let acked_count = Arc::new(AtomicUsize::new(0));
-        let failed = Arc::new(AtomicUsize::new(0));
-        let last_failure: Arc<Mutex<String>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = {
-            let (acked, acked_count, failed, last_failure, stop) = (
-                acked.clone(),
-                acked_count.clone(),
-                failed.clone(),
-                last_failure.clone(),
-                stop.clone(),
-            );
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .unwrap();
-                let mut last_t = 0i64;
-                let mut round = 0u64;
-                // Bounded: at most 10 minutes' worth of rounds.
-                while !stop.load(Ordering::Relaxed) && round < 200_000 {
-                    round += 1;
-                    let t = now_ms().max(last_t + 1);
-                    last_t = t;
-                    let batch: Vec<_> = (0..SERIES)
-                        .map(|i| {
-                            series(
-                                &[("__name__", METRIC), ("i", &i.to_string())],
-                                &[(t, (round * 1000 + i as u64) as f64)],
-                            )
-                        })
-                        .collect();
-                    match push(&client, &base, None, write_body(&batch)).await {
-                        Ok((200, _)) => {
-                            let mut acked = acked.lock();
-                            for s in &batch {
-                                let key =
-                                    strata_model::Labels::from_pairs(s.labels.iter().cloned())
-                                        .to_string();
-                                acked
-                                    .entry(key)
-                                    .or_default()
-                                    .insert((t, s.samples[0].value.to_bits()));
-                            }
-                            acked_count.fetch_add(SERIES, Ordering::Relaxed);
-                        }
-                        other => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            *last_failure.lock() = format!("{other:?}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-        };
-        Writer {
-            acked,
-            acked_count,
-            failed,
-            last_failure,
-            stop,
-            task,
-        }
-    }
-
-    fn acked(&self) -> usize {
-        self.acked_count.load(Ordering::Relaxed)
-    }
-
-    fn failed(&self) -> usize {
-        self.failed.load(Ordering::Relaxed)
-    }
-
-    /// Waits until `more` further samples were acknowledged.
-    async fn wait_for(&self, more: usize, timeout: Duration, what: &str) {
-        let target = self.acked() + more;
-        let deadline = Instant::now() + timeout;
-        while self.acked() < target {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: the writer got {} of {more} samples through in {timeout:?} ({} failed pushes, last: {})",
-                more - (target - self.acked()),
-                self.failed(),
-                self.last_failure.lock()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(self) -> (Samples, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap();
-        let acked = self.acked.lock().clone();
-        (acked, self.failed.load(Ordering::Relaxed))
-    }
-}
 
 /// Every sample of the metric the query API returns since `since_ms`; the
 /// status when it is not 200.
@@ -175,36 +57,6 @@ async fn query_all(
     Ok(out)
 }
 
-/// Acknowledged samples missing from `got`, and how many were acknowledged.
-fn missing(acked: &Samples, got: &Samples) -> (usize, usize) {
-    let mut missing = 0;
-    let mut total = 0;
-    for (series, samples) in acked {
-        total += samples.len();
-        let have = got.get(series);
-        missing += samples
-            .iter()
-            .filter(|s| !have.is_some_and(|h| h.contains(s)))
-            .count();
-    }
-    (missing, total)
-}
-
-/// What an ingester holds of the metric, in the shape of [`Samples`].
-async fn held_by(ingester: &Strata) -> Samples {
-    read_ingester(
-        &ingester.grpc_addr(),
-        strata_model::DEFAULT_TENANT,
-        0,
-        i64::MAX,
-    )
-    .await
-    .expect("read the ingester")
-    .into_iter()
-    .map(|(k, v)| (k, v.into_iter().collect()))
-    .collect()
-}
-
 /// Flags that keep the tests short: read gaps start 2 s before a restarted
 /// ingester's last WAL write (the writer's samples are never older).
 fn ingester_flags() -> Vec<String> {
@@ -240,7 +92,7 @@ async fn rf3_kill_and_restart_two_ingesters_loses_no_acknowledged_sample() {
     };
     let mut cluster = start_cluster("dur-kill", 3, 3, extra).await;
     let client = reqwest::Client::new();
-    let writer = Writer::start(cluster.distributor.http());
+    let writer = Writer::start(cluster.distributor.http(), METRIC, SERIES);
     writer
         .wait_for(
             SERIES * 200,
@@ -304,7 +156,7 @@ async fn rolling_restart_fails_no_push_and_no_query_answers_short() {
     };
     let mut cluster = start_cluster("dur-roll", 3, 3, extra).await;
     let client = reqwest::Client::new();
-    let writer = Writer::start(cluster.distributor.http());
+    let writer = Writer::start(cluster.distributor.http(), METRIC, SERIES);
     writer
         .wait_for(SERIES * 200, Duration::from_secs(60), "before the rollout")
         .await;
@@ -396,14 +248,6 @@ async fn rolling_restart_fails_no_push_and_no_query_answers_short() {
     );
 }
 
-/// A metric of a service's `/metrics` page (0 when absent).
-async fn metric(client: &reqwest::Client, service: &Strata, name: &str) -> f64 {
-    let (_, page) = get_text(client, &format!("{}/metrics", service.http()))
-        .await
-        .expect("metrics page");
-    metric_value(&page, name).unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_flushes_and_every_sample_stays_queryable() {
     let _serial = SERIAL.lock().await;
@@ -431,7 +275,7 @@ async fn scale_down_flushes_and_every_sample_stays_queryable() {
     // query only after that.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let started = now_ms();
-    let writer = Writer::start(cluster.distributor.http());
+    let writer = Writer::start(cluster.distributor.http(), METRIC, SERIES);
     writer
         .wait_for(
             SERIES * 200,
@@ -543,7 +387,7 @@ async fn store_outage_of_a_minute_loses_nothing_and_flushes_catch_up() {
     let strata = start_strata("dur-outage", &flags).await;
     let client = reqwest::Client::new();
     let started = now_ms();
-    let writer = Writer::start(strata.http());
+    let writer = Writer::start(strata.http(), METRIC, SERIES);
 
     let flushed = "strata_ingester_chunks_flushed_total";
     let unflushed = "strata_ingester_unflushed_bytes";
