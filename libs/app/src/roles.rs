@@ -525,6 +525,7 @@ pub async fn run(role: Role, config: Config, terminate: CancellationToken) -> an
         if let Some(store) = &long_term {
             querier = querier.with_store(store.clone());
         }
+        metrics.register(|r| querier.register_metrics(r.sub_registry_with_prefix("strata")));
         let querier = Arc::new(querier);
         router = router.merge(api_routes(querier, config.auth_enabled, api_metrics));
         links.push((

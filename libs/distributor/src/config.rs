@@ -19,6 +19,11 @@ pub struct DistributorLimits {
     /// Samples further than this in the future are refused.
     #[serde(with = "strata_model::duration::serde")]
     pub creation_grace_period: Duration,
+    /// Samples older than this are refused (reason
+    /// `greater_than_max_sample_age`); 0 refuses only timestamps before
+    /// 1970, which are always refused.
+    #[serde(with = "strata_model::duration::serde")]
+    pub reject_old_samples_max_age: Duration,
     /// Longest metric family name, help text or unit of a metadata entry,
     /// in bytes; longer entries are refused.
     pub max_metadata_length: usize,
@@ -33,6 +38,7 @@ impl Default for DistributorLimits {
             max_label_name_length: 1024,
             max_label_value_length: 2048,
             creation_grace_period: Duration::from_secs(600),
+            reject_old_samples_max_age: Duration::ZERO,
             max_metadata_length: 1024,
         }
     }

@@ -5,6 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use strata_ingester_client::{with_tenant, IngesterClientPool, LocalIngester};
+use strata_model::duration::duration_ms;
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
@@ -150,12 +151,12 @@ impl Distributor {
                 limits.ingestion_burst_size,
             ) {
                 return Err(if err.is_retryable() {
-                    self.metrics.discarded("rate_limited", plan.samples);
+                    self.metrics.discarded(tenant, "rate_limited", plan.samples);
                     PushError::RateLimited(err.to_string())
                 } else {
                     // Retrying cannot help: 400, or Prometheus retries forever.
                     self.metrics
-                        .discarded("request_larger_than_burst", plan.samples);
+                        .discarded(tenant, "request_larger_than_burst", plan.samples);
                     PushError::BadRequest(err.to_string())
                 });
             }
@@ -207,6 +208,15 @@ impl Distributor {
         let limits = self.config.limits_for(tenant);
         let grace_ms = i64::try_from(limits.creation_grace_period.as_millis()).unwrap_or(i64::MAX);
         let max_ts = now_ms().saturating_add(grace_ms);
+        // Samples before 1970 are absurd whatever the limits; older than
+        // `reject_old_samples_max_age` too old to keep.
+        let min_ts = if limits.reject_old_samples_max_age.is_zero() {
+            0
+        } else {
+            now_ms()
+                .saturating_sub(duration_ms(limits.reject_old_samples_max_age))
+                .max(0)
+        };
         let snapshot = self.ring.snapshot();
         // Heartbeats are judged as of the last successful ring refresh, so an
         // outage of the ring store does not make every ingester look dead.
@@ -222,7 +232,7 @@ impl Distributor {
             refused_samples: 0,
         };
         let refuse = |plan: &mut Plan, reason: &str, n: u64, msg: &dyn Fn() -> String| {
-            self.metrics.discarded(reason, n);
+            self.metrics.discarded(tenant, reason, n);
             plan.refused_samples += n;
             if plan.refused.is_none() {
                 plan.refused = Some(msg());
@@ -261,23 +271,63 @@ impl Distributor {
                 series
                     .samples()
                     .iter()
-                    .filter(|s| s.timestamp <= max_ts)
+                    .filter(|s| (min_ts..=max_ts).contains(&s.timestamp))
                     .copied(),
             );
-            let too_new = series.samples().len() - samples.len();
-            if too_new > 0 {
-                let first = series
-                    .samples()
-                    .iter()
-                    .find(|s| s.timestamp > max_ts)
-                    .map(|s| s.timestamp)
-                    .unwrap_or_default();
-                refuse(&mut plan, "too_far_in_future", too_new as u64, &|| {
-                    format!(
-                        "series {} has a sample at timestamp {first} ms, more than {grace_ms} ms in the future; check the sender's clock",
-                        series_text(&labels)
-                    )
-                });
+            if samples.len() < series.samples().len() {
+                // (count, first timestamp) of each kind of refusal.
+                let (mut absurd, mut too_new, mut too_old) =
+                    ((0u64, 0i64), (0u64, 0i64), (0u64, 0i64));
+                for s in series.samples() {
+                    let t = s.timestamp;
+                    let kind = if (min_ts..=max_ts).contains(&t) {
+                        continue;
+                    } else if t > max_ts {
+                        &mut too_new
+                    } else if t < 0 {
+                        &mut absurd
+                    } else {
+                        &mut too_old
+                    };
+                    if kind.0 == 0 {
+                        kind.1 = t;
+                    }
+                    kind.0 += 1;
+                }
+                let series_name = || series_text(&labels);
+                if absurd.0 > 0 {
+                    refuse(
+                        &mut plan,
+                        "sample_timestamp_out_of_range",
+                        absurd.0,
+                        &|| {
+                            format!(
+                            "series {} has a sample at timestamp {} ms, before 1970-01-01; timestamps are milliseconds since the Unix epoch",
+                            series_name(),
+                            absurd.1
+                        )
+                        },
+                    );
+                }
+                if too_new.0 > 0 {
+                    refuse(&mut plan, "too_far_in_future", too_new.0, &|| {
+                        format!(
+                            "series {} has a sample at timestamp {} ms, more than {grace_ms} ms in the future; check the sender's clock",
+                            series_name(),
+                            too_new.1
+                        )
+                    });
+                }
+                if too_old.0 > 0 {
+                    refuse(&mut plan, "greater_than_max_sample_age", too_old.0, &|| {
+                        format!(
+                            "series {} has a sample at timestamp {} ms, older than the limit of {} (reject_old_samples_max_age); send recent samples only",
+                            series_name(),
+                            too_old.1,
+                            strata_model::duration::format_duration(limits.reject_old_samples_max_age)
+                        )
+                    });
+                }
             }
             // Invalid exemplars are dropped and counted, never refused with
             // the request: as in Mimir, since OpenTelemetry senders emit empty
@@ -289,7 +339,7 @@ impl Distributor {
                     match exemplar_problem(&e, max_ts) {
                         None => exemplars.push(e),
                         Some(reason) => {
-                            self.metrics.discarded_exemplar(reason);
+                            self.metrics.discarded_exemplar(tenant, reason);
                             exemplars_dropped = true;
                         }
                     }
@@ -699,12 +749,92 @@ mod tests {
         let dropped = |reason: &str| {
             d.metrics
                 .discarded_exemplars
-                .get_or_create(&crate::metrics::ReasonLabel {
+                .get_or_create(&crate::metrics::TenantReasonLabel {
+                    tenant: "t".to_string(),
                     reason: reason.to_string(),
                 })
                 .get()
         };
         assert_eq!(dropped("exemplar_labels_blank"), 1);
         assert_eq!(dropped("exemplar_too_far_in_future"), 1);
+    }
+
+    #[tokio::test]
+    async fn samples_outside_the_sane_window_are_refused_per_tenant_and_reason() {
+        let d = distributor(0.0, 1).await;
+        let now = now_ms();
+        let series = OwnedTimeSeries::new(
+            [("__name__", "m")],
+            [
+                Sample {
+                    timestamp: i64::MIN,
+                    value: 1.0,
+                },
+                Sample {
+                    timestamp: -1,
+                    value: 2.0,
+                },
+                Sample {
+                    timestamp: now,
+                    value: 3.0,
+                },
+                Sample {
+                    timestamp: i64::MAX,
+                    value: 4.0,
+                },
+            ],
+        );
+        let body = compress(&encode_write_request(&[series], &[]));
+        let plan = d.plan("tenant-a", &body).unwrap();
+        let msg = plan.refused.clone().expect("refused");
+        assert!(msg.contains("before 1970"), "{msg}");
+        assert_eq!((plan.samples, plan.refused_samples), (1, 3));
+        let [batch] = &plan.batches[..] else {
+            panic!("one batch: {}", plan.batches.len());
+        };
+        let sent = WriteRequestRef::decode(&batch.body).unwrap();
+        let kept: Vec<i64> = sent
+            .series()
+            .flat_map(|s| s.samples().iter().map(|x| x.timestamp).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(kept, [now]);
+        let discarded = |reason: &str| {
+            d.metrics
+                .discarded_samples
+                .get_or_create(&crate::metrics::TenantReasonLabel {
+                    tenant: "tenant-a".to_string(),
+                    reason: reason.to_string(),
+                })
+                .get()
+        };
+        assert_eq!(discarded("sample_timestamp_out_of_range"), 2);
+        assert_eq!(discarded("too_far_in_future"), 1);
+
+        // With a maximum age, older samples are refused too.
+        let mut d = distributor(0.0, 1).await;
+        Arc::get_mut(&mut d)
+            .unwrap()
+            .config
+            .limits
+            .reject_old_samples_max_age = std::time::Duration::from_secs(3600);
+        let old = OwnedTimeSeries::new(
+            [("__name__", "m")],
+            [
+                Sample {
+                    timestamp: now - 7_200_000,
+                    value: 1.0,
+                },
+                Sample {
+                    timestamp: now,
+                    value: 2.0,
+                },
+            ],
+        );
+        let plan = d
+            .plan("t", &compress(&encode_write_request(&[old], &[])))
+            .unwrap();
+        let msg = plan.refused.expect("refused");
+        assert!(msg.contains("reject_old_samples_max_age"), "{msg}");
+        assert_eq!((plan.samples, plan.refused_samples), (1, 1));
     }
 }

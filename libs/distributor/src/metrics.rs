@@ -9,8 +9,11 @@ pub struct TenantLabel {
     pub tenant: String,
 }
 
+/// Refusals are counted per tenant and reason, as Cortex's
+/// `discarded_samples_total{user, reason}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
+pub struct TenantReasonLabel {
+    pub tenant: String,
     pub reason: String,
 }
 
@@ -28,9 +31,9 @@ pub struct IngesterLabel {
 #[derive(Clone)]
 pub struct DistributorMetrics {
     pub received_samples: Family<TenantLabel, Counter>,
-    pub discarded_samples: Family<ReasonLabel, Counter>,
+    pub discarded_samples: Family<TenantReasonLabel, Counter>,
     /// Exemplars dropped, by reason (the request still succeeds).
-    pub discarded_exemplars: Family<ReasonLabel, Counter>,
+    pub discarded_exemplars: Family<TenantReasonLabel, Counter>,
     pub requests: Family<StatusLabel, Counter>,
     pub request_duration: Histogram,
     pub ingester_push_failures: Family<IngesterLabel, Counter>,
@@ -84,18 +87,20 @@ impl DistributorMetrics {
         );
     }
 
-    pub(crate) fn discarded_exemplar(&self, reason: &str) {
+    pub(crate) fn discarded_exemplar(&self, tenant: &str, reason: &str) {
         self.discarded_exemplars
-            .get_or_create(&ReasonLabel {
+            .get_or_create(&TenantReasonLabel {
+                tenant: tenant.to_string(),
                 reason: reason.to_string(),
             })
             .inc();
     }
 
-    pub(crate) fn discarded(&self, reason: &str, n: u64) {
+    pub(crate) fn discarded(&self, tenant: &str, reason: &str, n: u64) {
         if n > 0 {
             self.discarded_samples
-                .get_or_create(&ReasonLabel {
+                .get_or_create(&TenantReasonLabel {
+                    tenant: tenant.to_string(),
                     reason: reason.to_string(),
                 })
                 .inc_by(n);

@@ -296,9 +296,9 @@ impl Ingester {
             let mut attempts = 0;
             let refused = loop {
                 attempts += 1;
-                let created = match db
-                    .get_or_create(fp, &labels, &self.config.limits, || self.admit_series())
-                {
+                let created = match db.get_or_create(fp, &labels, &self.config.limits, || {
+                    self.admit_series(tenant)
+                }) {
                     Ok(c) => c,
                     Err(e) => {
                         // Samples appended before the failure stay; count
@@ -336,7 +336,7 @@ impl Ingester {
                             cut_bytes += a.cut_bytes;
                         }
                         Err(e) => {
-                            self.metrics.rejected(e.reason(), 1);
+                            self.metrics.rejected(tenant, e.reason(), 1);
                             outcome.reject(1, || {
                                 format!(
                                     "{}: series {} sample at timestamp {} ({})",
@@ -374,7 +374,7 @@ impl Ingester {
                         format!("tenant {tenant} created 2^32 series in this ingester since it started; restart the ingester"),
                     ),
                 };
-                self.metrics.rejected(reason, samples.len() as u64);
+                self.metrics.rejected(tenant, reason, samples.len() as u64);
                 outcome.reject(samples.len() as u64, || {
                     format!("{msg}; series {} was not created", labels_text(&labels))
                 });
@@ -476,7 +476,7 @@ impl Ingester {
                             .collect();
                         let fp = fingerprint(pairs.iter().copied());
                         match db.get_or_create(fp, &pairs, &self.config.limits, || {
-                            self.admit_series()
+                            self.admit_series(&tenant)
                         })? {
                             Ok(s) => {
                                 stats.series += 1;
@@ -688,12 +688,12 @@ impl Ingester {
             .unwrap_or_default()
     }
 
-    fn admit_series(&self) -> Result<(), IngesterError> {
+    fn admit_series(&self, tenant: &str) -> Result<(), IngesterError> {
         let limit = self.config.max_series;
         let prev = self.series_total.fetch_add(1, Ordering::Relaxed);
         if limit > 0 && prev >= limit {
             self.series_total.fetch_sub(1, Ordering::Relaxed);
-            self.metrics.rejected("instance_series_limit", 1);
+            self.metrics.rejected(tenant, "instance_series_limit", 1);
             return Err(IngesterError::InstanceSeriesLimit { limit });
         }
         self.metrics.series_created.inc();

@@ -11,6 +11,14 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// Refused samples are counted per tenant and reason (Cortex's
+/// `discarded_samples_total{user, reason}`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantReasonLabel {
+    pub tenant: String,
+    pub reason: String,
+}
+
 /// Metrics the ingester exports about itself.
 #[derive(Clone, Default)]
 pub struct IngesterMetrics {
@@ -18,7 +26,7 @@ pub struct IngesterMetrics {
     pub memory_tenants: Gauge,
     pub series_created: Counter,
     pub samples_appended: Counter,
-    pub samples_rejected: Family<ReasonLabel, Counter>,
+    pub samples_rejected: Family<TenantReasonLabel, Counter>,
     pub push_requests: Counter,
     /// Metadata entries stored (new or updated families).
     pub metadata_received: Counter,
@@ -204,9 +212,10 @@ impl IngesterMetrics {
         );
     }
 
-    pub(crate) fn rejected(&self, reason: &str, n: u64) {
+    pub(crate) fn rejected(&self, tenant: &str, reason: &str, n: u64) {
         self.samples_rejected
-            .get_or_create(&ReasonLabel {
+            .get_or_create(&TenantReasonLabel {
+                tenant: tenant.to_string(),
                 reason: reason.to_string(),
             })
             .inc_by(n);

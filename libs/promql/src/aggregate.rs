@@ -151,7 +151,8 @@ impl Evaluator<'_> {
                             .collect();
                         labels.push(Label::new(label.clone(), key.1.clone()));
                         labels.sort();
-                        let slot = builder.slot(Labels::from_sorted(labels), false);
+                        let slot =
+                            builder.slot(&mut self.memory, Labels::from_sorted(labels), false)?;
                         builder.put(slot, i, counts[key])?;
                     }
                 }
@@ -183,7 +184,8 @@ impl Evaluator<'_> {
                     }
                     for g in order {
                         let v = numeric::quantile(q, &mut values[g]);
-                        let slot = builder.slot(groups[g].0.clone(), groups[g].1);
+                        let slot =
+                            builder.slot(&mut self.memory, groups[g].0.clone(), groups[g].1)?;
                         builder.put(slot, i, v)?;
                     }
                 }
@@ -297,7 +299,7 @@ impl Evaluator<'_> {
                     _ => acc.value,
                 };
                 acc.seen = false;
-                let slot = builder.slot(groups[g].0.clone(), groups[g].1);
+                let slot = builder.slot(&mut self.memory, groups[g].0.clone(), groups[g].1)?;
                 builder.put(slot, i, v)?;
             }
         }
@@ -405,7 +407,11 @@ impl Evaluator<'_> {
                     let slot = match slots[x] {
                         Some(s) => s,
                         None => {
-                            let s = builder.slot(input[x].labels.clone(), input[x].drop_name);
+                            let s = builder.slot(
+                                &mut self.memory,
+                                input[x].labels.clone(),
+                                input[x].drop_name,
+                            )?;
                             slots[x] = Some(s);
                             s
                         }

@@ -316,7 +316,7 @@ impl Evaluator<'_> {
                     None => {
                         let labels = result_labels(&s.labels, &one[o].labels, m);
                         let drop = s.drop_name || op.is_arithmetic() || return_bool;
-                        let slot = builder.slot(labels, drop);
+                        let slot = builder.slot(&mut self.memory, labels, drop)?;
                         pair_slot.insert((k, o), slot);
                         slot
                     }
@@ -400,12 +400,12 @@ impl Evaluator<'_> {
                 let mut builder = Builder::new(n);
                 let lslots: Vec<usize> = lhs
                     .iter()
-                    .map(|s| builder.slot(s.labels.clone(), s.drop_name))
-                    .collect();
+                    .map(|s| builder.slot(&mut self.memory, s.labels.clone(), s.drop_name))
+                    .collect::<Result<_, _>>()?;
                 let rslots: Vec<usize> = rhs
                     .iter()
-                    .map(|s| builder.slot(s.labels.clone(), s.drop_name))
-                    .collect();
+                    .map(|s| builder.slot(&mut self.memory, s.labels.clone(), s.drop_name))
+                    .collect::<Result<_, _>>()?;
                 for i in 0..n {
                     self.tick()?;
                     for (k, s) in lhs.iter().enumerate() {

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::memory::{CancelFlag, QueryMemory};
+
 use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 use strata_model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
 
@@ -82,10 +84,8 @@ impl Val {
         match self {
             Val::Scalar(v) => v.len(),
             Val::Str(_) => 1,
-            Val::Vector(vs) => vs
-                .iter()
-                .map(|s| s.vals.iter().filter(|v| v.is_some()).count())
-                .sum(),
+            // Step vectors hold a slot per step, filled or not.
+            Val::Vector(vs) => vs.iter().map(|s| s.vals.len()).sum(),
             Val::Matrix(ms) => ms.iter().map(|s| s.samples.len()).sum(),
         }
     }
@@ -121,11 +121,19 @@ impl Builder {
         }
     }
 
-    pub fn slot(&mut self, labels: Labels, drop_name: bool) -> usize {
+    /// The output series for `labels`, created (and its steps accounted in
+    /// `memory` first) if new.
+    pub fn slot(
+        &mut self,
+        memory: &mut QueryMemory,
+        labels: Labels,
+        drop_name: bool,
+    ) -> Result<usize, QueryError> {
         if let Some(&i) = self.index.get(&labels) {
             self.out[i].drop_name |= drop_name;
-            return i;
+            return Ok(i);
         }
+        memory.hold(self.n)?;
         let i = self.out.len();
         self.index.insert(labels.clone(), i);
         self.out.push(VSeries {
@@ -133,7 +141,7 @@ impl Builder {
             drop_name,
             vals: vec![None; self.n],
         });
-        i
+        Ok(i)
     }
 
     pub fn put(&mut self, slot: usize, step: usize, v: f64) -> Result<(), QueryError> {
@@ -227,12 +235,14 @@ pub(crate) fn for_each_window(
 pub(crate) struct Evaluator<'a> {
     storage: &'a dyn Storage,
     pub lookback: i64,
-    max_samples: usize,
+    /// Points held, checked against the query's and the process's limits
+    /// before they are allocated.
+    pub(crate) memory: QueryMemory,
+    cancel: Option<CancelFlag>,
     deadline: Option<Instant>,
     pub query_start: i64,
     pub query_end: i64,
     pub annotations: Annotations,
-    samples: usize,
     ticks: u32,
     /// Label-name candidates the query spells with bytes Go reads as
     /// invalid UTF-8 (see `golit`).
@@ -249,18 +259,18 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             storage,
             lookback: i64::try_from(opts.lookback_delta.as_millis()).unwrap_or(i64::MAX / 4),
-            max_samples: opts.max_samples,
+            memory: QueryMemory::new(opts.max_samples, opts.max_bytes, opts.memory_pool.clone()),
+            cancel: opts.cancel.clone(),
             deadline: Instant::now().checked_add(opts.timeout),
             query_start,
             query_end,
             annotations: Annotations::default(),
-            samples: 0,
             ticks: 0,
             invalid_literals: Vec::new(),
         }
     }
 
-    /// Checks the deadline every few hundred calls.
+    /// Checks the deadline and cancellation every few hundred calls.
     pub fn tick(&mut self) -> Result<(), QueryError> {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks & 0xff == 0 {
@@ -270,6 +280,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn check_deadline(&self) -> Result<(), QueryError> {
+        if self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+            return Err(QueryError::Canceled("expression evaluation".into()));
+        }
         if let Some(d) = self.deadline {
             if Instant::now() >= d {
                 return Err(QueryError::Timeout("expression evaluation".into()));
@@ -278,13 +291,16 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    /// Accounts `n` more samples held at once.
+    /// Accounts `n` more points held at once; call it before allocating
+    /// them, so a limit fires before the memory is spent.
     pub fn hold(&mut self, n: usize) -> Result<(), QueryError> {
-        self.samples = self.samples.saturating_add(n);
-        if self.samples > self.max_samples {
-            return Err(QueryError::TooManySamples("query execution".into()));
-        }
-        Ok(())
+        self.memory.hold(n)
+    }
+
+    /// A step vector of `n` empty values, accounted first.
+    pub fn steps_vec(&mut self, n: usize) -> Result<Vec<Option<f64>>, QueryError> {
+        self.hold(n)?;
+        Ok(vec![None; n])
     }
 
     pub fn warn(&mut self, msg: String) {
@@ -301,16 +317,17 @@ impl<'a> Evaluator<'a> {
 
     pub fn eval(&mut self, e: &Expr, st: &Steps) -> Result<Val, QueryError> {
         self.check_deadline()?;
-        let before = self.samples;
+        let before = self.memory.held();
         let n = st.len();
         let v = if n > 1 && !is_literal(e) && step_invariant(e) {
             let one = self.eval_node(e, &Steps::single(st.start))?;
+            self.hold(one.points().saturating_mul(n))?;
             broadcast(one, n)
         } else {
             self.eval_node(e, st)?
         };
-        self.samples = before;
-        self.hold(v.points())?;
+        // The intermediates' charges give way to the result's.
+        self.memory.set(before.saturating_add(v.points()))?;
         Ok(v)
     }
 
@@ -430,16 +447,21 @@ impl<'a> Evaluator<'a> {
         };
         let mut it = Ordered::new(stored.source.samples(mint, maxt));
         let mut samples = Vec::new();
+        // Charged in blocks, ahead of the samples decoded into them.
+        const BLOCK: usize = 4096;
+        let mut charged = 0usize;
         while let Some((t, v)) = it.next_sample()? {
             if t < mint || t > maxt || is_stale_nan(v) {
                 continue;
             }
-            samples.push((t, v));
-            if samples.len() & 0xfff == 0 {
+            if samples.len() == charged {
+                self.hold(BLOCK)?;
+                charged += BLOCK;
                 self.tick()?;
             }
+            samples.push((t, v));
         }
-        self.hold(samples.len())?;
+        self.release(charged - samples.len());
         Ok(MSeries {
             labels: stored.labels,
             drop_name: false,
@@ -447,9 +469,9 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// Gives back `n` samples accounted by [`Self::load`].
+    /// Gives back `n` points accounted by [`Self::hold`].
     pub fn release(&mut self, n: usize) {
-        self.samples = self.samples.saturating_sub(n);
+        self.memory.release(n);
     }
 
     /// An instant-vector selector over all steps; with `timestamps` the
@@ -476,7 +498,7 @@ impl<'a> Evaluator<'a> {
             let mut it = Ordered::new(s.source.samples(mint, maxt));
             let mut cur: Option<(i64, f64)> = None;
             let mut next = it.next_sample()?;
-            let mut vals = vec![None; n];
+            let mut vals = self.steps_vec(n)?;
             let mut any = false;
             for (i, val) in vals.iter_mut().enumerate() {
                 let t = match at {
@@ -499,6 +521,8 @@ impl<'a> Evaluator<'a> {
                     drop_name: false,
                     vals,
                 });
+            } else {
+                self.release(n);
             }
         }
         Ok(out)
@@ -572,23 +596,29 @@ impl<'a> Evaluator<'a> {
             end: last,
             step,
         };
-        if inner.len() > self.max_samples {
-            return Err(QueryError::TooManySamples("query execution".into()));
-        }
+        // One inner series alone must fit.
+        self.hold(inner.len())?;
+        self.release(inner.len());
         let series = match self.eval(&sq.expr, &inner)? {
-            Val::Vector(vs) => vs
-                .into_iter()
-                .map(|s| MSeries {
-                    samples: s
-                        .vals
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| (inner.ts(i), v)))
-                        .collect(),
-                    labels: s.labels,
-                    drop_name: s.drop_name,
-                })
-                .collect(),
+            Val::Vector(vs) => {
+                let mut out = Vec::with_capacity(vs.len());
+                for s in vs {
+                    // Both forms exist until the step vector is dropped.
+                    self.hold(s.vals.iter().filter(|v| v.is_some()).count())?;
+                    out.push(MSeries {
+                        samples: s
+                            .vals
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| v.map(|v| (inner.ts(i), v)))
+                            .collect(),
+                        labels: s.labels,
+                        drop_name: s.drop_name,
+                    });
+                    self.release(s.vals.len());
+                }
+                out
+            }
             Val::Scalar(v) => vec![MSeries {
                 labels: Labels::default(),
                 drop_name: false,

@@ -370,7 +370,7 @@ impl Evaluator<'_> {
         for s in input.series {
             self.tick()?;
             let s = self.load(s, input.mint, input.maxt)?;
-            let mut vals = vec![None; n];
+            let mut vals = self.steps_vec(n)?;
             let mut any = false;
             for_each_window(&s.samples, &input.ends, input.range, |i, w| {
                 if w.is_empty() {
@@ -416,6 +416,8 @@ impl Evaluator<'_> {
                     drop_name: s.drop_name || !keep_name,
                     vals,
                 });
+            } else {
+                self.release(n);
             }
         }
         if let Some(q) = bad_quantile {
@@ -454,7 +456,7 @@ impl Evaluator<'_> {
                 }
                 None => (s.labels.clone(), s.drop_name),
             };
-            let slot = builder.slot(labels, drop_name);
+            let slot = builder.slot(&mut self.memory, labels, drop_name)?;
             for (i, v) in s.vals.iter().enumerate() {
                 if let Some(v) = v {
                     builder.put(slot, i, *v)?;
@@ -485,7 +487,7 @@ impl Evaluator<'_> {
                 .collect::<Vec<_>>()
                 .join(&sep);
             let labels = set_label(&s.labels, &dst, &joined);
-            let slot = builder.slot(labels, s.drop_name && dst != METRIC_NAME);
+            let slot = builder.slot(&mut self.memory, labels, s.drop_name && dst != METRIC_NAME)?;
             for (i, v) in s.vals.iter().enumerate() {
                 if let Some(v) = v {
                     builder.put(slot, i, *v)?;
@@ -629,7 +631,7 @@ impl Evaluator<'_> {
                 }
                 let name = groups[g].get(METRIC_NAME).unwrap_or("").to_string();
                 let v = f(self, i, &name, &mut buckets);
-                let slot = builder.slot(groups[g].clone(), true);
+                let slot = builder.slot(&mut self.memory, groups[g].clone(), true)?;
                 builder.put(slot, i, v)?;
             }
         }

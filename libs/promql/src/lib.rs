@@ -16,6 +16,7 @@ mod eval;
 mod functions;
 mod golit;
 pub mod mathfn;
+pub mod memory;
 mod numeric;
 mod plan;
 pub mod promqltest;
@@ -23,6 +24,7 @@ pub mod rangefn;
 #[cfg(test)]
 mod tests;
 
+pub use memory::{CancelFlag, CancelOnDrop, MemoryPool};
 pub use plan::{parse, DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
 
 use std::sync::Arc;
@@ -158,6 +160,13 @@ pub struct EngineOptions {
     pub lookback_delta: Duration,
     /// Most samples a query may hold in memory at once.
     pub max_samples: usize,
+    /// Most bytes of points a query may hold at once (0: no limit but
+    /// `max_samples`); see [`memory`].
+    pub max_bytes: usize,
+    /// Shared by the queries of a process: what they may hold together.
+    pub memory_pool: Option<Arc<MemoryPool>>,
+    /// Stops evaluation when set (the client went away).
+    pub cancel: Option<CancelFlag>,
     pub timeout: Duration,
 }
 
@@ -166,6 +175,9 @@ impl Default for EngineOptions {
         Self {
             lookback_delta: Duration::from_secs(300),
             max_samples: 50_000_000,
+            max_bytes: 0,
+            memory_pool: None,
+            cancel: None,
             timeout: Duration::from_secs(120),
         }
     }
@@ -243,6 +255,13 @@ pub enum QueryError {
     /// `execution`, Prometheus's message for the sample limit.
     #[error("query processing would load too many samples into memory in {0}")]
     TooManySamples(String),
+    /// `execution`: a memory budget (the query's or the process's) would be
+    /// exceeded; the message names it.
+    #[error("{0}")]
+    MemoryLimit(String),
+    /// `canceled`: the client went away.
+    #[error("query was canceled in {0}")]
+    Canceled(String),
     /// `unavailable`: storage could not answer.
     #[error("{0}")]
     Storage(#[from] StorageError),
@@ -253,7 +272,10 @@ impl QueryError {
     pub fn error_type(&self) -> &'static str {
         match self {
             QueryError::BadData(_) => "bad_data",
-            QueryError::Execution(_) | QueryError::TooManySamples(_) => "execution",
+            QueryError::Execution(_)
+            | QueryError::TooManySamples(_)
+            | QueryError::MemoryLimit(_) => "execution",
+            QueryError::Canceled(_) => "canceled",
             QueryError::Timeout(_) => "timeout",
             QueryError::Storage(_) => "unavailable",
         }

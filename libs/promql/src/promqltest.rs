@@ -698,6 +698,9 @@ pub fn run_script(file: &str, text: &str) -> Vec<CaseResult> {
         engine: Engine::new(EngineOptions {
             lookback_delta: Duration::from_secs(300),
             max_samples: 50_000_000,
+            max_bytes: 0,
+            memory_pool: None,
+            cancel: None,
             timeout: Duration::from_secs(60),
         }),
         file: file.to_string(),

@@ -48,6 +48,9 @@ fn engine() -> Engine {
     Engine::new(EngineOptions {
         lookback_delta: Duration::from_secs(300),
         max_samples: 200_000,
+        max_bytes: 0,
+        memory_pool: None,
+        cancel: None,
         timeout: Duration::from_secs(5),
     })
 }

@@ -29,6 +29,25 @@ pub struct QuerierConfig {
     /// Queries evaluated at the same time by one querier; further queries
     /// wait for a slot (within their timeout).
     pub max_concurrent: usize,
+    /// Queries of one tenant evaluated at the same time by one querier, so
+    /// one tenant cannot take every slot (`0` = `max_concurrent`).
+    pub max_concurrent_per_tenant: usize,
+    /// Queries that may wait for a slot, over all tenants; a query beyond
+    /// them is refused at once with 503.
+    pub max_queued: usize,
+    /// Queries of one tenant that may wait for one of its slots; beyond
+    /// them 429 at once.
+    pub max_queued_per_tenant: usize,
+    /// Bytes one query may hold while it is evaluated (decoded samples,
+    /// step vectors, subquery results; 16 bytes a point). Checked before the
+    /// memory is allocated; a query that would need more fails with 422.
+    /// `0` = only `max_samples` limits it.
+    pub max_query_memory: usize,
+    /// Bytes all the queries of this process may hold together; a query
+    /// that would take the total above it fails with 422. `0` = a quarter
+    /// of the memory available to the process (its cgroup's limit, or the
+    /// machine's).
+    pub max_memory: usize,
     /// Long-term storage is read only for the part of a query's range older
     /// than `now - query_store_after` (`0s` = for any range). Keep it below
     /// the time ingesters hold flushed data (`ingester.retain_period`) or
@@ -55,9 +74,27 @@ impl Default for QuerierConfig {
             max_series: 0,
             max_query_length: Duration::ZERO,
             max_concurrent: 20,
+            max_concurrent_per_tenant: 10,
+            max_queued: 200,
+            max_queued_per_tenant: 100,
+            max_query_memory: 512 << 20,
+            max_memory: 0,
             query_store_after: Duration::ZERO,
             query_ingesters_within: Duration::ZERO,
             partial_response: false,
         }
+    }
+}
+
+impl QuerierConfig {
+    /// `max_memory`, with `0` resolved against the memory available.
+    pub fn effective_max_memory(&self) -> usize {
+        if self.max_memory > 0 {
+            return self.max_memory;
+        }
+        strata_server::memory::available_memory()
+            .map(|m| usize::try_from(m / 4).unwrap_or(usize::MAX))
+            // Unknown machine: a budget that suits a small one.
+            .unwrap_or(1 << 30)
     }
 }

@@ -106,6 +106,12 @@ pub enum QuerierError {
     TooManySeries(usize),
     #[error("query timed out in {0}")]
     Timeout(String),
+    /// The tenant's queries fill its slots and its queue (429).
+    #[error("{0}")]
+    TooManyQueries(String),
+    /// The process's query slots and queue are full (503).
+    #[error("{0}")]
+    Overloaded(String),
     /// A per-query limit on what may be read from long-term storage.
     #[error("{0}")]
     StoreLimit(String),
@@ -127,7 +133,13 @@ impl From<strata_store::StoreError> for QuerierError {
 
 impl From<QuerierError> for ApiError {
     fn from(e: QuerierError) -> Self {
+        if let QuerierError::TooManyQueries(_) = &e {
+            let mut api = ApiError::new(ErrorType::Unavailable, e.to_string());
+            api.status = Some(StatusCode::TOO_MANY_REQUESTS);
+            return api;
+        }
         let typ = match &e {
+            QuerierError::TooManyQueries(_) | QuerierError::Overloaded(_) => ErrorType::Unavailable,
             QuerierError::Unavailable(_) => ErrorType::Unavailable,
             QuerierError::TooManySamples(_)
             | QuerierError::TooManySeries(_)

@@ -1,15 +1,21 @@
 //! PromQL evaluation over ingester data, and the metadata reads, for one
 //! tenant at a time.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use strata_model::duration::{duration_ms, now_ms};
 use strata_model::{Labels, Matcher};
-use strata_promql::{Engine, EngineOptions, QueryOutput, SelectRequest, StoredSeries};
+use strata_promql::{
+    CancelFlag, Engine, EngineOptions, MemoryPool, QueryOutput, SelectRequest, StoredSeries,
+};
 use strata_store::{Store, StoreSeries};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{ApiError, QuerierError};
@@ -60,6 +66,68 @@ pub struct Querier {
     ingesters: IngesterQuerier,
     store: Option<Arc<Store>>,
     slots: Arc<Semaphore>,
+    /// Queries waiting for one of `slots`.
+    queued: Arc<AtomicUsize>,
+    /// Each tenant's own slots and waiters.
+    tenants: Mutex<HashMap<String, Arc<TenantSlots>>>,
+    /// What all queries of this process may hold together.
+    memory: Arc<MemoryPool>,
+    metrics: QueryMetrics,
+}
+
+/// One tenant's share of the query slots.
+struct TenantSlots {
+    slots: Arc<Semaphore>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Counts a waiting query for as long as it waits.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    /// Joins the queue unless it already holds `max`.
+    fn join(queue: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let prev = queue.fetch_add(1, Ordering::Relaxed);
+        if prev >= max {
+            queue.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Waiting(queue.clone()))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Metrics of query admission and memory.
+#[derive(Clone, Default)]
+pub struct QueryMetrics {
+    /// Bytes the running queries hold (the process pool), as of the last
+    /// query to end.
+    memory_bytes: Gauge,
+    memory_limit_bytes: Gauge,
+    /// Queries refused without waiting: tenant queue full (429) or process
+    /// queue full (503).
+    refused: prometheus_client::metrics::family::Family<ReasonLabel, Counter>,
+    canceled: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+impl QueryMetrics {
+    fn refuse(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
 }
 
 /// The incomplete parts of a read, for messages: ranges of Unix seconds,
@@ -85,12 +153,104 @@ const STORE_SOURCE: &str = "long-term storage";
 impl Querier {
     pub fn new(config: QuerierConfig, ingesters: IngesterQuerier) -> Self {
         let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        let memory = Arc::new(MemoryPool::new(config.effective_max_memory()));
+        let metrics = QueryMetrics::default();
+        metrics
+            .memory_limit_bytes
+            .set(i64::try_from(memory.limit()).unwrap_or(i64::MAX));
         Self {
             config,
             ingesters,
             store: None,
             slots,
+            queued: Arc::new(AtomicUsize::new(0)),
+            tenants: Mutex::new(HashMap::new()),
+            memory,
+            metrics,
         }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let m = &self.metrics;
+        registry.register(
+            "querier_query_memory_bytes",
+            "Bytes held by running queries, counted as they evaluate (as of the last query to end)",
+            m.memory_bytes.clone(),
+        );
+        registry.register(
+            "querier_query_memory_limit_bytes",
+            "Bytes all queries of this process may hold together (querier.max_memory)",
+            m.memory_limit_bytes.clone(),
+        );
+        registry.register(
+            "querier_queries_refused",
+            "Queries refused without waiting, by reason (tenant_queue_full: 429, queue_full: 503)",
+            m.refused.clone(),
+        );
+        registry.register(
+            "querier_queries_canceled",
+            "Queries whose evaluation stopped because the client went away or the query timed out",
+            m.canceled.clone(),
+        );
+    }
+
+    /// Waits for one of the tenant's slots and one of the process's, within
+    /// the deadline. Full queues refuse at once: a tenant's with 429, the
+    /// process's with 503.
+    async fn admit(
+        &self,
+        tenant: &str,
+        deadline: Instant,
+    ) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), ApiError> {
+        let per_tenant = match self.config.max_concurrent_per_tenant {
+            0 => self.config.max_concurrent.max(1),
+            n => n,
+        };
+        let own = {
+            let mut tenants = self
+                .tenants
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tenants
+                .entry(tenant.to_string())
+                .or_insert_with(|| {
+                    Arc::new(TenantSlots {
+                        slots: Arc::new(Semaphore::new(per_tenant)),
+                        queued: Arc::new(AtomicUsize::new(0)),
+                    })
+                })
+                .clone()
+        };
+        let tenant_permit = match own.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let Some(_waiting) = Waiting::join(&own.queued, self.config.max_queued_per_tenant)
+                else {
+                    self.metrics.refuse("tenant_queue_full");
+                    return Err(QuerierError::TooManyQueries(format!(
+                        "tenant {tenant} has {per_tenant} queries running and {} waiting in this querier, its limit (querier.max_concurrent_per_tenant, querier.max_queued_per_tenant); retry later",
+                        self.config.max_queued_per_tenant
+                    ))
+                    .into());
+                };
+                wait_for(own.slots.clone(), deadline).await?
+            }
+        };
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let Some(_waiting) = Waiting::join(&self.queued, self.config.max_queued) else {
+                    self.metrics.refuse("queue_full");
+                    return Err(QuerierError::Overloaded(format!(
+                        "this querier is running {} queries and {} more are waiting (querier.max_concurrent, querier.max_queued); retry later",
+                        self.config.max_concurrent, self.config.max_queued
+                    ))
+                    .into());
+                };
+                wait_for(self.slots.clone(), deadline).await?
+            }
+        };
+        Ok((tenant_permit, permit))
     }
 
     /// Also reads long-term storage (for the ranges `query_store_after`
@@ -216,19 +376,19 @@ impl Querier {
             .timeout
             .map_or(self.config.timeout, |t| t.min(self.config.timeout));
         let deadline = Instant::now() + timeout;
-        let permit =
-            match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => {
-                    return Err(QuerierError::Internal("querier is shutting down".into()).into())
-                }
-                Err(_) => return Err(QuerierError::Timeout("query queue".into()).into()),
-            };
+        let permit = self.admit(tenant, deadline).await?;
+        // Dropping this future (the client went away, or the timeout below)
+        // cancels evaluation on the blocking pool at its next check.
+        let cancel = CancelFlag::new();
+        let _cancel_on_drop = cancel.cancel_on_drop();
         let options = |remaining: Duration| EngineOptions {
             lookback_delta: overrides
                 .lookback_delta
                 .unwrap_or(self.config.lookback_delta),
             max_samples: self.config.max_samples,
+            max_bytes: self.config.max_query_memory,
+            memory_pool: Some(self.memory.clone()),
+            cancel: Some(cancel.clone()),
             timeout: remaining,
         };
 
@@ -267,7 +427,17 @@ impl Querier {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let engine = Engine::new(options(remaining));
         let text = query.to_string();
+        let memory = self.memory.clone();
+        let gauge = self.metrics.memory_bytes.clone();
+        let canceled = self.metrics.canceled.clone();
+        let flag = cancel.clone();
         let evaluation = blocking(move || {
+            let _report = OnDrop(move || {
+                gauge.set(i64::try_from(memory.used()).unwrap_or(i64::MAX));
+                if flag.is_cancelled() {
+                    canceled.inc();
+                }
+            });
             // The slot is held until evaluation ends, even if the request
             // timed out meanwhile, so abandoned work stays bounded too.
             let _permit = permit;
@@ -422,6 +592,27 @@ impl Querier {
             Ok(result) => result.map_err(ApiError::from),
             Err(_) => Err(QuerierError::Timeout("query execution".into()).into()),
         }
+    }
+}
+
+/// Runs a closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// One permit of `slots`, waited for until `deadline`.
+async fn wait_for(
+    slots: Arc<Semaphore>,
+    deadline: Instant,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(QuerierError::Internal("querier is shutting down".into()).into()),
+        Err(_) => Err(QuerierError::Timeout("query queue".into()).into()),
     }
 }
 

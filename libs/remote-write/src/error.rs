@@ -23,7 +23,19 @@ pub enum DecodeError {
 
     /// The body is not a valid snappy block.
     #[error("invalid snappy block: {0}")]
-    Snappy(snap::Error),
+    Snappy(String),
+
+    /// The snappy header announces more bytes than the body's size can
+    /// possibly decode to (a copy element of 3 bytes yields at most 64).
+    #[error("invalid snappy block: the header announces {decoded_len} decoded bytes, but {compressed_len} compressed bytes decode to at most {possible}")]
+    SnappyImpossibleLength {
+        /// Decoded length read from the snappy block header.
+        decoded_len: usize,
+        /// Bytes after the header.
+        compressed_len: usize,
+        /// Most bytes those can decode to.
+        possible: usize,
+    },
 
     /// A length-delimited field or fixed-width value runs past the end of
     /// its enclosing message.

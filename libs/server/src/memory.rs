@@ -30,3 +30,41 @@ pub fn start_heap_trimmer(every: Duration) {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = every;
 }
+
+/// Memory this process may use: the smaller of the cgroup's limit (v2
+/// `memory.max` or v1 `memory.limit_in_bytes`) and the machine's total.
+/// `None` if neither can be read.
+pub fn available_memory() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        // v1 reports "no limit" as a huge number.
+        .filter(|&v| v < 1 << 60);
+    let total = read("/proc/meminfo").and_then(|s| meminfo_total(&s));
+    match (cgroup, total) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `MemTotal` of /proc/meminfo, in bytes.
+fn meminfo_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_meminfo() {
+        let text = "MemTotal:       24576000 kB\nMemFree:        1000 kB\n";
+        assert_eq!(meminfo_total(text), Some(24_576_000 * 1024));
+        assert_eq!(meminfo_total("nothing"), None);
+        #[cfg(target_os = "linux")]
+        assert!(available_memory().is_some_and(|m| m > 1 << 20));
+    }
+}
