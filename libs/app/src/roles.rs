@@ -400,7 +400,19 @@ pub async fn run(role: Role, config: Config, terminate: CancellationToken) -> an
             id: instance_id(&config),
             service: service.clone(),
         }));
-        let service = service.into_server();
+        let push_admission = strata_server::admission::Admission::new(
+            "ingester overloaded",
+            (
+                config.ingester.max_inflight_push_requests,
+                "ingester.max_inflight_push_requests",
+            ),
+            (
+                config.ingester.max_inflight_push_bytes,
+                "ingester.max_inflight_push_bytes",
+            ),
+        );
+        metrics.register(|r| push_admission.register(r, "strata_ingester_push"));
+        let service = service.with_admission(push_admission).into_server();
         let stop = grpc_shutdown.clone();
         grpc_task = Some(tokio::spawn(async move {
             tonic::transport::Server::builder()
@@ -493,6 +505,11 @@ pub async fn run(role: Role, config: Config, terminate: CancellationToken) -> an
         if let Some(local) = local_ingester.clone() {
             distributor = distributor.with_local_ingester(local);
         }
+        metrics.register(|r| {
+            distributor
+                .admission()
+                .register(r, "strata_distributor_push")
+        });
         let distributor = Arc::new(distributor);
         router = router.merge(push_routes(distributor, config.auth_enabled));
         links.push((

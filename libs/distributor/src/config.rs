@@ -51,6 +51,13 @@ pub struct DistributorConfig {
     pub max_request_size: usize,
     /// Largest decompressed request accepted (413 above).
     pub max_decompressed_size: usize,
+    /// Push requests worked on at once; more are refused at once with 503
+    /// and `Retry-After` (0 = no limit).
+    pub max_inflight_push_requests: usize,
+    /// Bytes of push requests worked on at once, counted before they are
+    /// read or decoded (the body, and twice what its snappy header says it
+    /// decodes to); more are refused at once with 503 (0 = no limit).
+    pub max_inflight_push_bytes: usize,
     /// Place series by hash of all their labels instead of tenant and
     /// metric name: spreads very large metrics over more ingesters, at the
     /// cost of every query without a metric name... and with one, asking all
@@ -69,6 +76,8 @@ impl Default for DistributorConfig {
         Self {
             max_request_size: 16 << 20,
             max_decompressed_size: 64 << 20,
+            max_inflight_push_requests: 256,
+            max_inflight_push_bytes: 512 << 20,
             shard_by_all_labels: false,
             remote_timeout: Duration::from_secs(5),
             limits: DistributorLimits::default(),

@@ -16,6 +16,7 @@ use strata_remote_write::{
 use strata_ring::{
     now_ms, shard_key, shard_key_all_labels, Operation, Ring, RingError, RingSnapshot,
 };
+use strata_server::admission::Admission;
 
 use crate::metrics::TenantLabel;
 use crate::validate::{exemplar_problem, series_text, validate_series};
@@ -36,6 +37,8 @@ pub struct Distributor {
     metrics: DistributorMetrics,
     /// The ingester in this process, if any: batches for it skip gRPC.
     local: Option<Arc<dyn LocalIngester>>,
+    /// Limits on push requests in flight.
+    admission: Arc<Admission>,
 }
 
 /// The series of one request destined for one ingester.
@@ -74,6 +77,17 @@ impl Distributor {
         pool: Arc<IngesterClientPool>,
         metrics: DistributorMetrics,
     ) -> Self {
+        let admission = Admission::new(
+            "distributor overloaded",
+            (
+                config.max_inflight_push_requests,
+                "distributor.max_inflight_push_requests",
+            ),
+            (
+                config.max_inflight_push_bytes,
+                "distributor.max_inflight_push_bytes",
+            ),
+        );
         Self {
             config,
             ring,
@@ -81,7 +95,14 @@ impl Distributor {
             limiter: RateLimiter::new(),
             metrics,
             local: None,
+            admission,
         }
+    }
+
+    /// Limits on push requests in flight: the HTTP handler admits each
+    /// request before it reads the body.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
     }
 
     /// Sends batches for `local`'s instance ID to it by function call

@@ -14,6 +14,10 @@ pub enum PushError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Too much work in flight in this process; the sender should retry
+    /// after `Retry-After`.
+    #[error("{0}")]
+    Overloaded(String),
     /// A quorum of ingesters could not be reached; the sender should retry.
     #[error("{0}")]
     Unavailable(String),
@@ -29,7 +33,7 @@ impl PushError {
             PushError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PushError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PushError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            PushError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PushError::Unavailable(_) | PushError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             PushError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use http_body_util::BodyExt;
+use strata_server::admission::RETRY_AFTER_SECONDS;
 use strata_server::tenant::tenant_from_headers;
 
 use crate::{Distributor, PushError};
@@ -19,11 +20,9 @@ struct PushState {
 
 /// `POST /api/v1/push` (and `/api/v1/write`, Prometheus's own receiver path).
 pub fn push_routes(distributor: Arc<Distributor>, auth_enabled: bool) -> Router {
-    let limit = distributor.config().max_request_size;
     Router::new()
         .route("/api/v1/push", post(push_handler))
         .route("/api/v1/write", post(push_handler))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(PushState {
             distributor,
             auth_enabled,
@@ -37,7 +36,13 @@ fn error_response(err: PushError) -> Response {
     } else {
         tracing::debug!(%status, error = %err, "push refused");
     }
-    (status, format!("{err}\n")).into_response()
+    let mut response = (status, format!("{err}\n")).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
 }
 
 /// Checks the headers the remote write 1.0 spec requires.
@@ -72,11 +77,7 @@ fn check_encoding(headers: &HeaderMap) -> Result<(), PushError> {
     Ok(())
 }
 
-async fn push_handler(
-    State(s): State<PushState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn push_handler(State(s): State<PushState>, headers: HeaderMap, body: Body) -> Response {
     let tenant = match tenant_from_headers(&headers, s.auth_enabled) {
         Ok(t) => t,
         Err((StatusCode::UNAUTHORIZED, msg)) => {
@@ -87,21 +88,55 @@ async fn push_handler(
     if let Err(e) = check_encoding(&headers) {
         return error_response(e);
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error_response(PushError::TooLarge(format!(
-                "request body is larger than the limit of {} bytes; send smaller batches",
-                s.distributor.config().max_request_size
-            )))
+    // Admitted before the body is read, so refusing costs nothing.
+    let mut ticket = match s.distributor.admission().enter() {
+        Ok(t) => t,
+        Err(e) => return error_response(PushError::Overloaded(e.to_string())),
+    };
+    let limit = s.distributor.config().max_request_size;
+    let too_large = || {
+        error_response(PushError::TooLarge(format!(
+            "request body is larger than the limit of {limit} bytes; send smaller batches"
+        )))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared {
+        if len > limit {
+            return too_large();
         }
-        Err(rejection) => {
+        if let Err(e) = ticket.add_bytes(len) {
+            return error_response(PushError::Overloaded(e.to_string()));
+        }
+    }
+    let body = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) => {
             return error_response(PushError::BadRequest(format!(
-                "cannot read request body: {rejection}"
+                "cannot read request body: {e}"
             )))
         }
     };
-    match s.distributor.push(&tenant, body).await {
+    let mut more = if declared.is_some() { 0 } else { body.len() };
+    // What decoding will allocate: the block, and about as much again for
+    // the batches re-encoded for the ingesters. A header that lies is
+    // refused by the decoder before anything is allocated.
+    if let Some(decoded) = strata_remote_write::declared_len(&body) {
+        more = more.saturating_add(
+            decoded
+                .min(s.distributor.config().max_decompressed_size)
+                .saturating_mul(2),
+        );
+    }
+    if let Err(e) = ticket.add_bytes(more) {
+        return error_response(PushError::Overloaded(e.to_string()));
+    }
+    let result = s.distributor.push(&tenant, body).await;
+    drop(ticket);
+    match result {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => error_response(e),
     }

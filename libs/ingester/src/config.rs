@@ -79,6 +79,12 @@ pub struct IngesterConfig {
     /// Bytes of closed chunks waiting for the store above which pushes are
     /// refused with a retryable error (0 = no limit).
     pub max_unflushed_bytes: usize,
+    /// Push calls (gRPC) worked on at once; more are refused at once with
+    /// `UNAVAILABLE`, which the distributor counts as a failed replica
+    /// (0 = no limit).
+    pub max_inflight_push_requests: usize,
+    /// Bytes of push calls worked on at once (0 = no limit).
+    pub max_inflight_push_bytes: usize,
     /// On shutdown, flush every chunk including open ones before leaving.
     /// Needed when no other replica holds the data (the one-process mode,
     /// and scale-down); see also `POST /ingester/shutdown`.
@@ -175,6 +181,8 @@ impl Default for IngesterConfig {
             retain_period: Duration::from_secs(15 * 60),
             series_idle_timeout: Duration::from_secs(10 * 60),
             max_unflushed_bytes: 2 << 30,
+            max_inflight_push_requests: 512,
+            max_inflight_push_bytes: 512 << 20,
             flush_on_shutdown: false,
             read_gap_lookback: Duration::from_secs(30),
             read_gap_on_join: true,

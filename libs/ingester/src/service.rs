@@ -3,6 +3,8 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use strata_server::admission::Admission;
+
 use futures::Stream;
 use strata_model::{MatchOp, Matcher};
 use strata_proto::ingester::{
@@ -26,11 +28,23 @@ pub use strata_proto::ingester::ingester_server::IngesterServer;
 #[derive(Clone)]
 pub struct IngesterService {
     ingester: Arc<Ingester>,
+    /// Limits on push calls in flight (gRPC only: a distributor in the same
+    /// process admits its requests itself).
+    admission: Option<Arc<Admission>>,
 }
 
 impl IngesterService {
     pub fn new(ingester: Arc<Ingester>) -> Self {
-        Self { ingester }
+        Self {
+            ingester,
+            admission: None,
+        }
+    }
+
+    /// Refuses push calls beyond `admission`'s limits with `UNAVAILABLE`.
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = Some(admission);
+        self
     }
 
     pub fn into_server(self) -> IngesterServer<Self> {
@@ -157,6 +171,17 @@ impl IngesterRpc for IngesterService {
     async fn push(&self, req: Request<RawWriteRequest>) -> Result<Response<PushResponse>, Status> {
         let tenant = tenant_of(&req)?;
         let body = req.into_inner().0;
+        let _ticket = match &self.admission {
+            Some(a) => {
+                let mut ticket = a.enter().map_err(|e| Status::unavailable(e.to_string()))?;
+                // The body, and about as much again for what it decodes to.
+                ticket
+                    .add_bytes(body.len().saturating_mul(2))
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                Some(ticket)
+            }
+            None => None,
+        };
         self.push_body(tenant, body).await.map(Response::new)
     }
 

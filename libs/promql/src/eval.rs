@@ -270,8 +270,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Checks the deadline and cancellation every few hundred calls.
+    /// Checks cancellation, and the deadline every few hundred calls.
+    /// Cancellation is checked on every call (one relaxed load), so it
+    /// stops a query within one series' work.
     pub fn tick(&mut self) -> Result<(), QueryError> {
+        if self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+            return Err(QueryError::Canceled("expression evaluation".into()));
+        }
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks & 0xff == 0 {
             self.check_deadline()?;

@@ -14,6 +14,7 @@ mod aggregate;
 mod binop;
 mod eval;
 mod functions;
+pub mod fuzzing;
 mod golit;
 pub mod mathfn;
 pub mod memory;

@@ -47,6 +47,7 @@
 mod decode;
 mod encode;
 mod error;
+pub mod fuzzing;
 mod snappy;
 mod wire;
 
@@ -60,4 +61,4 @@ pub use encode::{
     encode_write_request_into, OwnedExemplar, OwnedHistogram, OwnedMetadata, OwnedTimeSeries,
 };
 pub use error::DecodeError;
-pub use snappy::{compress, decompress, decompress_into};
+pub use snappy::{compress, declared_len, decompress, decompress_into};

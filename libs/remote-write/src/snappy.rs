@@ -73,6 +73,12 @@ fn decompress_block(
     Ok(decoded_len)
 }
 
+/// The decoded length a snappy block's header announces, if it has a valid
+/// one: to account for a body's memory before decoding it.
+pub fn declared_len(body: &[u8]) -> Option<usize> {
+    read_header(body).ok().map(|(len, _)| len)
+}
+
 /// The decoded length (a varint of at most 32 bits) and the header's size.
 fn read_header(body: &[u8]) -> Result<(usize, usize), DecodeError> {
     let mut value: u64 = 0;

@@ -2,6 +2,7 @@
 //! every key, structured logs, the metrics registry and its `/metrics`
 //! route, `/ready`, the tenant header, and graceful shutdown.
 
+pub mod admission;
 pub mod config;
 pub mod http;
 pub mod logging;

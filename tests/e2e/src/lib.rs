@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod resources;
 mod writer;
+pub use resources::{cpu_seconds, mib, rss_bytes, RssPeak};
 pub use writer::{held_by, metric, missing, Samples, Writer};
 
 use anyhow::{bail, Context};
