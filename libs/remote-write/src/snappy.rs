@@ -73,10 +73,13 @@ fn decompress_block(
     Ok(decoded_len)
 }
 
-/// The decoded length a snappy block's header announces, if it has a valid
-/// one: to account for a body's memory before decoding it.
+/// The decoded length a snappy block's header announces, if it is one the
+/// body could hold: to account for a body's memory before decoding it.
+/// `None` for a header [`decompress`] refuses without allocating.
 pub fn declared_len(body: &[u8]) -> Option<usize> {
-    read_header(body).ok().map(|(len, _)| len)
+    let (len, header_len) = read_header(body).ok()?;
+    let possible = (body.len() - header_len).saturating_mul(MAX_EXPANSION_NUM) / MAX_EXPANSION_DEN;
+    (len <= possible).then_some(len)
 }
 
 /// The decoded length (a varint of at most 32 bits) and the header's size.

@@ -28,6 +28,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
         &[
             "--auth-enabled=true",
             "--distributor.max-request-size=100000",
+            "--distributor.max-decompressed-size=1000000",
             // A tiny rate limit for one tenant only.
             "--distributor.tenant-limits={limited: {ingestion_rate: 1, ingestion_burst_size: 10}}",
         ],
@@ -258,21 +259,14 @@ async fn bad_input_is_refused_and_stores_nothing() {
     assert_eq!(data["mixed_last{job=\"x\"}"], vec![(now, 1.0f64.to_bits())]);
     assert_eq!(all_tenants(&s).await.len(), 1);
 
-    // Decompressed size over the limit: a small body whose snappy header
-    // announces 70 MiB. (Compressing 70 MiB for real gives a 3 MB body,
-    // which the 100 kB request limit refuses while the client is still
-    // sending — a broken pipe instead of an answer, now and then.)
-    let mut inflating = Vec::new();
-    let mut announced: u64 = 70 << 20;
-    while announced >= 0x80 {
-        inflating.push((announced as u8 & 0x7f) | 0x80);
-        announced >>= 7;
-    }
-    inflating.push(announced as u8);
-    inflating.extend_from_slice(&strata_remote_write::compress(&[b'a'; 1000])[2..]);
+    // Decompressed size over the limit (1 MB here): a 72 kB body that
+    // really decodes to 1.5 MB. (A header announcing more than its body can
+    // hold is a 400, as the snappy bomb test shows.)
+    let inflating = strata_remote_write::compress(&vec![b'a'; 1_500_000]);
+    assert!(inflating.len() < 100_000);
     let (code, text) = push(&client, &base, Some(TENANT), inflating).await.unwrap();
     assert_eq!(code, 413, "{text}");
-    assert!(text.contains("decodes to 73400320 bytes"), "{text}");
+    assert!(text.contains("decodes to 1500000 bytes"), "{text}");
 
     // Rate limit: 1 sample/s with a burst of 10 for tenant "limited".
     let many: Vec<_> = (0..20)
@@ -430,4 +424,130 @@ async fn instance_series_limit_refuses_new_series_with_503() {
         .unwrap()
         .is_empty());
     assert!(s.proc.terminate(Duration::from_secs(10)), "clean shutdown");
+}
+
+/// Snappy headers that promise far more than their body: each is refused
+/// with 400 before anything is allocated, so a flood of them costs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decompression_bombs_are_refused_without_allocating() {
+    use futures::stream::{self, StreamExt};
+    let mut s = start_strata("strata-snappy-bombs", &[]).await;
+    let base = s.http();
+    let pid = s.proc.pid().expect("pid");
+    // Ten bytes: a header announcing 60 MiB, then a few literal bytes.
+    let mut bomb = Vec::new();
+    let mut n = 60u32 << 20;
+    while n >= 0x80 {
+        bomb.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    bomb.push(n as u8);
+    bomb.resize(10, 0);
+    assert_eq!(bomb.len(), 10);
+
+    let client = reqwest::Client::new();
+    let before = rss_bytes(pid);
+    let peak = RssPeak::start(pid);
+    let answers: Vec<(u16, String)> = stream::iter(0..1024)
+        .map(|_| {
+            let (client, base, bomb) = (client.clone(), base.clone(), bomb.clone());
+            async move { push(&client, &base, None, bomb).await.expect("answered") }
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    for (code, text) in &answers {
+        assert_eq!(*code, 400, "{text}");
+        assert!(text.contains("snappy"), "{text}");
+    }
+    let rise = peak.peak().saturating_sub(before);
+    assert!(
+        rise < 512 << 20,
+        "1024 bombs raised resident memory by {:.0} MiB (limit 512 MiB)",
+        mib(rise)
+    );
+    assert!(s.proc.is_running(), "strata died: {}", s.proc.log_text());
+}
+
+/// Two tenant headers are refused on every endpoint that takes a tenant,
+/// and a sample at an absurd timestamp is refused with its reason, counted
+/// per tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_tenant_headers_and_absurd_timestamps_are_refused() {
+    let s = start_strata("strata-strict-edges", &[]).await;
+    let base = s.http();
+    let client = reqwest::Client::new();
+    let now = now_ms();
+    let body = write_body(&[series(&[("__name__", "edge")], &[(now, 1.0)])]);
+    let twice = |req: reqwest::RequestBuilder| {
+        req.header("X-Scope-OrgID", "team-a")
+            .header("X-Scope-OrgID", "team-b")
+    };
+    let push_req = client
+        .post(format!("{base}/api/v1/push"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .body(body.clone());
+    let resp = twice(push_req).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 400, "push: {text}");
+    assert!(text.contains("more than once"), "{text}");
+    let t = format!("{}", now / 1000);
+    let reads: [(&str, Vec<(&str, &str)>); 8] = [
+        ("/prometheus/api/v1/query", vec![("query", "edge")]),
+        (
+            "/prometheus/api/v1/query_range",
+            vec![("query", "edge"), ("start", &t), ("end", &t), ("step", "15")],
+        ),
+        ("/prometheus/api/v1/series", vec![("match[]", "edge")]),
+        ("/prometheus/api/v1/labels", vec![]),
+        ("/prometheus/api/v1/label/__name__/values", vec![]),
+        ("/prometheus/api/v1/metadata", vec![]),
+        ("/prometheus/api/v1/query_exemplars", vec![("query", "edge")]),
+        ("/api/v1/query", vec![("query", "edge")]),
+    ];
+    for (path, params) in reads {
+        let resp = twice(client.get(format!("{base}{path}")).query(&params))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        if status == 404 && path == "/api/v1/query" {
+            continue; // Not served without the /prometheus prefix.
+        }
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains("more than once"), "{path}: {text}");
+    }
+    // Nothing was stored by the refused push.
+    assert!(read_ingester(&s.grpc_addr(), "team-a", 0, i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // i64::MIN: refused with a reason; the good sample beside it is kept.
+    let body = write_body(&[
+        series(&[("__name__", "ancient")], &[(i64::MIN, 1.0)]),
+        series(&[("__name__", "fine")], &[(now, 2.0)]),
+    ]);
+    let (code, text) = push(&client, &base, Some("team-a"), body).await.unwrap();
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("before 1970") && text.contains("ancient"),
+        "{text}"
+    );
+    let held = read_ingester(&s.grpc_addr(), "team-a", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(held.keys().collect::<Vec<_>>(), ["fine{}"]);
+    let (_, metrics) = get_text(&client, &format!("{base}/metrics")).await.unwrap();
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "strata_distributor_discarded_samples_total{tenant=\"team-a\",reason=\"sample_timestamp_out_of_range\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
