@@ -109,7 +109,10 @@ fn walk(req: &WriteRequestRef<'_>, buf: &[u8]) {
     let mut checksum = 0u64;
     assert_eq!(req.series().len(), req.series_count());
     assert_eq!(req.series_refs().len(), req.series_count());
-    assert_eq!(req.is_empty(), req.series_count() == 0);
+    assert_eq!(
+        req.is_empty(),
+        req.series_count() == 0 && req.metadata().is_empty()
+    );
     for (i, s) in req.series().enumerate() {
         let r = &req.series_refs()[i];
         assert_eq!(

@@ -498,13 +498,21 @@ async fn duplicate_tenant_headers_and_absurd_timestamps_are_refused() {
         ("/prometheus/api/v1/query", vec![("query", "edge")]),
         (
             "/prometheus/api/v1/query_range",
-            vec![("query", "edge"), ("start", &t), ("end", &t), ("step", "15")],
+            vec![
+                ("query", "edge"),
+                ("start", &t),
+                ("end", &t),
+                ("step", "15"),
+            ],
         ),
         ("/prometheus/api/v1/series", vec![("match[]", "edge")]),
         ("/prometheus/api/v1/labels", vec![]),
         ("/prometheus/api/v1/label/__name__/values", vec![]),
         ("/prometheus/api/v1/metadata", vec![]),
-        ("/prometheus/api/v1/query_exemplars", vec![("query", "edge")]),
+        (
+            "/prometheus/api/v1/query_exemplars",
+            vec![("query", "edge")],
+        ),
         ("/api/v1/query", vec![("query", "edge")]),
     ];
     for (path, params) in reads {
