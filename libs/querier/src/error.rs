@@ -106,6 +106,9 @@ pub enum QuerierError {
     TooManySeries(usize),
     #[error("query timed out in {0}")]
     Timeout(String),
+    /// A memory budget would be exceeded; the message names it (422).
+    #[error("{0}")]
+    MemoryLimit(String),
     /// The tenant's queries fill its slots and its queue (429).
     #[error("{0}")]
     TooManyQueries(String),
@@ -142,6 +145,7 @@ impl From<QuerierError> for ApiError {
             QuerierError::TooManyQueries(_) | QuerierError::Overloaded(_) => ErrorType::Unavailable,
             QuerierError::Unavailable(_) => ErrorType::Unavailable,
             QuerierError::TooManySamples(_)
+            | QuerierError::MemoryLimit(_)
             | QuerierError::TooManySeries(_)
             | QuerierError::StoreLimit(_) => ErrorType::Execution,
             QuerierError::Timeout(_) => ErrorType::Timeout,

@@ -88,6 +88,19 @@ pub(crate) type SeriesList = Vec<(Labels, Vec<pb::Chunk>)>;
 pub struct FetchLimits {
     /// Most distinct series (0 = unlimited).
     pub max_series: usize,
+    /// Most bytes of chunks one selection may receive from ingesters, all
+    /// replicas together, checked as they arrive (0 = unlimited).
+    pub max_chunk_bytes: usize,
+}
+
+impl FetchLimits {
+    /// Only a series limit.
+    pub fn series(max_series: usize) -> Self {
+        Self {
+            max_series,
+            max_chunk_bytes: 0,
+        }
+    }
 }
 
 pub struct IngesterQuerier {
@@ -390,6 +403,8 @@ impl IngesterQuerier {
         let matchers = matchers_to_pb(&request.matchers);
         let (start, end) = (request.start_ms, request.end_ms);
         let max_series = limits.max_series;
+        let max_bytes = limits.max_chunk_bytes;
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.fan_out_covering(
             tenant,
             &set,
@@ -403,6 +418,7 @@ impl IngesterQuerier {
                     },
                     tenant_value,
                 );
+                let received = received.clone();
                 Box::pin(async move {
                     let mut stream = client.query_stream(req).await?.into_inner();
                     let mut list: SeriesList = Vec::new();
@@ -411,6 +427,20 @@ impl IngesterQuerier {
                         missing.extend(msg.missing.iter().map(|r| (r.start_ms, r.end_ms)));
                         if one_key {
                             missing.extend(msg.before_join.iter().map(|r| (r.start_ms, r.end_ms)));
+                        }
+                        let bytes: usize = msg
+                            .series
+                            .iter()
+                            .flat_map(|s| s.chunks.iter().map(|c| c.data.len()))
+                            .sum();
+                        let total = received
+                            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+                            .saturating_add(bytes);
+                        if max_bytes > 0 && total > max_bytes {
+                            return Err(CallError::Fatal(QuerierError::MemoryLimit(format!(
+                                "the query would fetch more than {} of chunks from ingesters, over the per-query memory limit (querier.max_query_memory); narrow the selectors or shorten the range",
+                                strata_promql::memory::human_bytes(max_bytes)
+                            ))));
                         }
                         for s in msg.series {
                             list.push((labels_from_pb(s.labels), s.chunks));

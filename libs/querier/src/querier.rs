@@ -401,7 +401,10 @@ impl Querier {
 
         let fetches = plan_fetches(requests);
         let max_series = self.config.max_series;
-        let limits = FetchLimits { max_series };
+        let limits = FetchLimits {
+            max_series,
+            max_chunk_bytes: self.config.max_query_memory,
+        };
         let partial = overrides
             .partial_response
             .unwrap_or(self.config.partial_response);

@@ -275,7 +275,7 @@ async fn series_limit_is_enforced() {
     let r = reader(ring_of(&[&a, &b, &c]).await);
     let request = select(vec![eq("__name__", "m")]);
     let err = r
-        .select("t", &request, FetchLimits { max_series: 2 })
+        .select("t", &request, FetchLimits::series(2))
         .await
         .unwrap_err();
     assert!(matches!(err, QuerierError::TooManySeries(2)), "{err:?}");
@@ -283,10 +283,44 @@ async fn series_limit_is_enforced() {
         .to_string()
         .contains("max number of series limit (limit: 2 series)"));
     let got = r
-        .select("t", &request, FetchLimits { max_series: 3 })
+        .select("t", &request, FetchLimits::series(3))
         .await
         .unwrap();
     assert_eq!(got.len(), 3);
+}
+
+#[tokio::test]
+async fn chunk_bytes_are_limited_as_they_arrive() {
+    let (a, b, c) = three().await;
+    let series: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|job| {
+            ts(
+                &[("__name__", "m"), ("job", job)],
+                &[(1000, 1.0), (2000, 2.0)],
+            )
+        })
+        .collect();
+    for ing in [&a, &b, &c] {
+        ing.push("t", &series, &[]);
+    }
+    let r = reader(ring_of(&[&a, &b, &c]).await);
+    let request = select(vec![eq("__name__", "m")]);
+    let tight = FetchLimits {
+        max_series: 0,
+        max_chunk_bytes: 10,
+    };
+    let err = r.select("t", &request, tight).await.unwrap_err();
+    assert!(matches!(err, QuerierError::MemoryLimit(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("querier.max_query_memory"),
+        "{err}"
+    );
+    let roomy = FetchLimits {
+        max_series: 0,
+        max_chunk_bytes: 1 << 20,
+    };
+    assert_eq!(r.select("t", &request, roomy).await.unwrap().len(), 3);
 }
 
 /// Selects without limits and reads every series over the request's range.
@@ -295,9 +329,7 @@ async fn fetch(
     tenant: &str,
     request: &SelectRequest,
 ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, QuerierError> {
-    let series = r
-        .select(tenant, request, FetchLimits { max_series: 0 })
-        .await?;
+    let series = r.select(tenant, request, FetchLimits::series(0)).await?;
     series
         .iter()
         .map(|s| {
