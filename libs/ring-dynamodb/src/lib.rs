@@ -3,18 +3,32 @@
 //!
 //! # Table layout
 //!
-//! One item per ring member:
+//! Two items per ring member: a small *heartbeat* item, rewritten every heartbeat and read
+//! by every refresh, and a *tokens* item in a partition of its own, written when the
+//! member's tokens change and read only by a reader that has not seen them yet. A ring of
+//! 100 members with 128 tokens each is read once a second by every distributor and
+//! querier; with the tokens beside the heartbeats each read would fetch ~200 KB, with
+//! them apart it fetches ~20 KB (a tenth of the read capacity).
 //!
-//! | attribute  | type | meaning                                              |
-//! |------------|------|------------------------------------------------------|
-//! | `ring`     | S    | partition key: the ring name (`ingester`, ...)       |
-//! | `instance` | S    | sort key: the member id                              |
-//! | `desc`     | S    | JSON of [`InstanceDesc`]                             |
-//! | `version`  | N    | version for conditional writes                       |
+//! Heartbeat items, partition `<ring>`:
+//!
+//! | attribute     | type | meaning                                               |
+//! |---------------|------|-------------------------------------------------------|
+//! | `ring`        | S    | partition key: the ring name (`ingester`, ...)        |
+//! | `instance`    | S    | sort key: the member id                               |
+//! | `desc`        | S    | JSON of [`InstanceDesc`] with an empty `tokens` list   |
+//! | `tokens_hash` | N    | FNV-1a hash of the member's tokens                    |
+//! | `version`     | N    | version for conditional writes                        |
+//!
+//! Tokens items, partition `<ring>#tokens`, sort key the member id: `tokens` (B, the
+//! tokens as little-endian u32s) and `tokens_hash` (N). A reader takes a member's tokens
+//! from its cache when the heartbeat's hash matches, and otherwise reads the tokens item
+//! (batched, strongly consistent); if that item does not match the hash yet (a writer
+//! between its two writes), the member is left out of that refresh. A heartbeat item
+//! without `tokens_hash` (written by an older version) carries its tokens in `desc`.
 //!
 //! Several rings can share one table. A member's heartbeat rewrites only its own item, so
-//! members never contend, and an item stays around 2 KB with 128 tokens, far below the
-//! 400 KB item limit.
+//! members never contend.
 //!
 //! # Versions
 //!
@@ -23,12 +37,14 @@
 //! the old item could still hold.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     ScalarAttributeType, TableStatus,
 };
 use aws_sdk_dynamodb::Client;
@@ -43,6 +59,45 @@ const ATTR_RING: &str = "ring";
 const ATTR_INSTANCE: &str = "instance";
 const ATTR_DESC: &str = "desc";
 const ATTR_VERSION: &str = "version";
+const ATTR_TOKENS: &str = "tokens";
+const ATTR_TOKENS_HASH: &str = "tokens_hash";
+
+/// Suffix of the partition holding a ring's tokens items.
+const TOKENS_PARTITION_SUFFIX: &str = "#tokens";
+
+/// Most keys in one `BatchGetItem`.
+const BATCH_GET_MAX: usize = 100;
+
+/// FNV-1a over the tokens' little-endian bytes: the same in every process and version.
+fn tokens_hash(tokens: &[u32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in tokens {
+        for b in t.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn encode_tokens(tokens: &[u32]) -> Vec<u8> {
+    tokens.iter().flat_map(|t| t.to_le_bytes()).collect()
+}
+
+fn decode_tokens(bytes: &[u8]) -> Option<Vec<u32>> {
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+/// Tokens last read or written, by member: hash and tokens.
+type TokensCache = Arc<Mutex<HashMap<String, (u64, Arc<Vec<u32>>)>>>;
 
 /// How long [`DynamoRingStore::ensure_table`] waits for a new table to become ACTIVE.
 const TABLE_READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -76,6 +131,7 @@ pub struct DynamoRingStore {
     table: String,
     ring: String,
     page_limit: Option<i32>,
+    tokens: TokensCache,
 }
 
 impl DynamoRingStore {
@@ -93,6 +149,7 @@ impl DynamoRingStore {
             table: table_name.to_string(),
             ring: ring_name.to_string(),
             page_limit: None,
+            tokens: TokensCache::default(),
         }
     }
 
@@ -205,10 +262,97 @@ impl DynamoRingStore {
         ])
     }
 
+    fn tokens_key(&self, id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                ATTR_RING.to_string(),
+                AttributeValue::S(format!("{}{TOKENS_PARTITION_SUFFIX}", self.ring)),
+            ),
+            (ATTR_INSTANCE.to_string(), AttributeValue::S(id.to_string())),
+        ])
+    }
+
+    fn cached_tokens(&self, id: &str, hash: u64) -> Option<Arc<Vec<u32>>> {
+        let cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(id)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, t)| t.clone())
+    }
+
+    fn remember_tokens(&self, id: &str, hash: u64, tokens: Arc<Vec<u32>>) {
+        let mut cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(id.to_string(), (hash, tokens));
+    }
+
+    /// Reads the tokens items of `ids` (strongly consistent, in batches) into the cache.
+    async fn fetch_tokens(&self, ids: &[String]) -> Result<(), RingError> {
+        for batch in ids.chunks(BATCH_GET_MAX) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> =
+                batch.iter().map(|id| self.tokens_key(id)).collect();
+            // Bounded: unprocessed keys are retried a few times, then left for the next
+            // refresh.
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| RingError::store(self.malformed(e.to_string())))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|err| self.store_error("BatchGetItem", err))?;
+                for item in output
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    let id = match item.get(ATTR_INSTANCE) {
+                        Some(AttributeValue::S(id)) => id,
+                        _ => continue,
+                    };
+                    let hash = match item.get(ATTR_TOKENS_HASH) {
+                        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+                        _ => None,
+                    };
+                    let tokens = match item.get(ATTR_TOKENS) {
+                        Some(AttributeValue::B(b)) => decode_tokens(b.as_ref()),
+                        _ => None,
+                    };
+                    match (hash, tokens) {
+                        (Some(hash), Some(tokens)) if tokens_hash(&tokens) == hash => {
+                            self.remember_tokens(id, hash, Arc::new(tokens));
+                        }
+                        _ => tracing::warn!(instance = %id, "skipping malformed ring tokens item"),
+                    }
+                }
+                if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    keys = left.keys().to_vec();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn malformed(&self, message: String) -> RingStoreError {
+        RingStoreError::MalformedItem {
+            table: self.table.clone(),
+            message,
+        }
+    }
+
+    /// A heartbeat item, and its tokens' hash (`None` for an item that carries its tokens).
     fn parse_item(
         &self,
         item: &HashMap<String, AttributeValue>,
-    ) -> Result<Versioned<InstanceDesc>, RingStoreError> {
+    ) -> Result<(Versioned<InstanceDesc>, Option<u64>), RingStoreError> {
         let malformed = |message: String| RingStoreError::MalformedItem {
             table: self.table.clone(),
             message,
@@ -247,10 +391,24 @@ impl DynamoRingStore {
                 desc.id
             )));
         }
-        Ok(Versioned {
-            value: desc,
-            version,
-        })
+        let hash = match item.get(ATTR_TOKENS_HASH) {
+            None => None,
+            Some(AttributeValue::N(n)) => Some(n.parse::<u64>().map_err(|err| {
+                malformed(format!("instance {id}: bad tokens hash {n:?}: {err}"))
+            })?),
+            Some(_) => {
+                return Err(malformed(format!(
+                    "instance {id}: {ATTR_TOKENS_HASH} is not a number"
+                )))
+            }
+        };
+        Ok((
+            Versioned {
+                value: desc,
+                version,
+            },
+            hash,
+        ))
     }
 }
 
@@ -259,7 +417,7 @@ impl RingStore for DynamoRingStore {
     /// Strongly consistent `Query` of the ring's partition, following pagination. Items that
     /// cannot be decoded are skipped with a warning so one bad item cannot hide the ring.
     async fn list(&self) -> Result<Vec<Versioned<InstanceDesc>>, RingError> {
-        let mut members = Vec::new();
+        let mut members: Vec<(Versioned<InstanceDesc>, Option<u64>)> = Vec::new();
         let mut start_key: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let output = self
@@ -286,7 +444,32 @@ impl RingStore for DynamoRingStore {
                 _ => break,
             }
         }
-        Ok(members)
+        // Tokens this reader has not seen yet (new members, changed tokens).
+        let unknown: Vec<String> = members
+            .iter()
+            .filter_map(|(m, hash)| {
+                hash.filter(|h| self.cached_tokens(&m.value.id, *h).is_none())
+                    .map(|_| m.value.id.clone())
+            })
+            .collect();
+        if !unknown.is_empty() {
+            self.fetch_tokens(&unknown).await?;
+        }
+        let mut out = Vec::with_capacity(members.len());
+        for (mut member, hash) in members {
+            if let Some(hash) = hash {
+                match self.cached_tokens(&member.value.id, hash) {
+                    Some(tokens) => member.value.tokens = tokens.as_ref().clone(),
+                    None => {
+                        // Between a writer's two writes: seen at a later refresh.
+                        tracing::debug!(instance = %member.value.id, "ring member's tokens not written yet");
+                        continue;
+                    }
+                }
+            }
+            out.push(member);
+        }
+        Ok(out)
     }
 
     async fn put(
@@ -298,13 +481,35 @@ impl RingStore for DynamoRingStore {
             Some(version) => version + 1,
             None => creation_version(),
         };
-        let json = serde_json::to_string(desc)?;
+        let hash = tokens_hash(&desc.tokens);
+        if self.cached_tokens(&desc.id, hash).is_none() {
+            // Tokens first: a reader that sees the heartbeat's new hash finds them.
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(self.tokens_key(&desc.id)))
+                .item(
+                    ATTR_TOKENS,
+                    AttributeValue::B(Blob::new(encode_tokens(&desc.tokens))),
+                )
+                .item(ATTR_TOKENS_HASH, AttributeValue::N(hash.to_string()))
+                .send()
+                .await
+                .map_err(|err| self.store_error("PutItem", err))?;
+            self.remember_tokens(&desc.id, hash, Arc::new(desc.tokens.clone()));
+        }
+        let heartbeat = InstanceDesc {
+            tokens: Vec::new(),
+            ..desc.clone()
+        };
+        let json = serde_json::to_string(&heartbeat)?;
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.key(&desc.id)))
             .item(ATTR_DESC, AttributeValue::S(json))
+            .item(ATTR_TOKENS_HASH, AttributeValue::N(hash.to_string()))
             .item(ATTR_VERSION, AttributeValue::N(new_version.to_string()));
         request = match expected_version {
             None => request
@@ -343,16 +548,29 @@ impl RingStore for DynamoRingStore {
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string()));
         }
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Err(RingError::Conflict { id: id.to_string() })
+                return Err(RingError::Conflict { id: id.to_string() });
             }
-            Err(err) => Err(self.store_error("DeleteItem", err)),
+            Err(err) => return Err(self.store_error("DeleteItem", err)),
         }
+        // The heartbeat item is gone, so no reader looks for the tokens any more.
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.tokens_key(id)))
+            .send()
+            .await
+            .map_err(|err| self.store_error("DeleteItem", err))?;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
     }
 }
 

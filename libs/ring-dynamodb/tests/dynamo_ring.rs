@@ -317,3 +317,111 @@ async fn lifecyclers_and_ring_on_dynamodb() {
     }
     assert!(store.list().await.unwrap().is_empty());
 }
+
+/// Heartbeats do not carry tokens: a reader fetches a member's tokens once,
+/// then again only when they change; items written with their tokens in
+/// `desc` (older versions) still read.
+#[tokio::test]
+async fn tokens_are_read_only_when_they_change() {
+    let dynalite = Dynalite::start();
+    let config = store_config(&dynalite, "ingester");
+    let writer = store(&dynalite, "ingester").await;
+    let reader = store(&dynalite, "ingester").await;
+    let client = dynamodb_client(&config.aws).await;
+
+    let mut d = desc("ing-1", 1);
+    let v1 = writer.put(&d, None).await.unwrap();
+    let listed = reader.list().await.unwrap();
+    assert_eq!(listed[0].value, d);
+
+    // The heartbeat item alone is small: no tokens in it.
+    let item = client
+        .get_item()
+        .table_name(TABLE)
+        .key("ring", AttributeValue::S("ingester".to_string()))
+        .key("instance", AttributeValue::S("ing-1".to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let json = item.item().unwrap()["desc"].as_s().unwrap().clone();
+    assert!(json.contains("\"tokens\":[]"), "{json}");
+    assert!(json.len() < 300, "{} bytes: {json}", json.len());
+
+    // Remove the tokens item behind the stores' backs: a heartbeat with the
+    // same tokens is still read whole (from the reader's cache), which shows
+    // the tokens are not read again.
+    let tokens_key = |id: &str| {
+        HashMap::from([
+            (
+                "ring".to_string(),
+                AttributeValue::S("ingester#tokens".to_string()),
+            ),
+            ("instance".to_string(), AttributeValue::S(id.to_string())),
+        ])
+    };
+    client
+        .delete_item()
+        .table_name(TABLE)
+        .set_key(Some(tokens_key("ing-1")))
+        .send()
+        .await
+        .unwrap();
+    d.heartbeat_ms = 2;
+    let v2 = writer.put(&d, Some(v1)).await.unwrap();
+    let listed = reader.list().await.unwrap();
+    assert_eq!(
+        (listed[0].value.clone(), listed[0].version),
+        (d.clone(), v2)
+    );
+
+    // New tokens are written and read.
+    d.tokens = vec![7, 8, 9];
+    d.heartbeat_ms = 3;
+    writer.put(&d, Some(v2)).await.unwrap();
+    assert_eq!(reader.list().await.unwrap()[0].value.tokens, [7, 8, 9]);
+    // A fresh reader, without a cache, reads them too.
+    let fresh = store(&dynalite, "ingester").await;
+    assert_eq!(fresh.list().await.unwrap()[0].value, d);
+
+    // A member whose heartbeat names tokens that are not stored (a writer
+    // between its two writes) is left out until they are.
+    client
+        .delete_item()
+        .table_name(TABLE)
+        .set_key(Some(tokens_key("ing-1")))
+        .send()
+        .await
+        .unwrap();
+    let another = store(&dynalite, "ingester").await;
+    assert!(another.list().await.unwrap().is_empty());
+
+    // An item of the old layout: tokens inside `desc`, no hash.
+    let old = desc("old-1", 5);
+    client
+        .put_item()
+        .table_name(TABLE)
+        .item("ring", AttributeValue::S("ingester".to_string()))
+        .item("instance", AttributeValue::S("old-1".to_string()))
+        .item(
+            "desc",
+            AttributeValue::S(serde_json::to_string(&old).unwrap()),
+        )
+        .item("version", AttributeValue::N("1".to_string()))
+        .send()
+        .await
+        .unwrap();
+    let listed = another.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].value, old);
+
+    // Deleting a member removes both items.
+    writer.delete("ing-1", None).await.unwrap();
+    let scan = client.scan().table_name(TABLE).send().await.unwrap();
+    let left: Vec<String> = scan
+        .items()
+        .iter()
+        .map(|i| i["instance"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(left, ["old-1"]);
+}
