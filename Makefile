@@ -7,6 +7,8 @@
 #               micro-benchmarks (< 30 min; writes docs/benchmarks.md)
 #   make bench-compare  only the side-by-side comparison
 #   make bench-micro    only the criterion benchmarks of the hot paths
+#   make fuzz   coverage-guided fuzzing, FUZZ_SECONDS per target (default 60);
+#               grows fuzz/corpus/, which make test replays (docs/fuzzing.md)
 
 CARGO ?= cargo
 NPM_PREFIX := $(CURDIR)/.tmp/npm
@@ -28,7 +30,7 @@ TEST_SERVERS := DYNALITE_BIN=$(DYNALITE) S3S_FS_BIN=$(S3S_FS) MEMCACHED_BIN=$(ME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build run test test-deps k8s-validate unit-test e2e-test bench bench-micro fmt lint clean
+.PHONY: all build run test test-deps k8s-validate unit-test e2e-test bench bench-micro fuzz fmt lint clean
 
 all: build
 
@@ -129,6 +131,42 @@ bench-micro:
 .PHONY: bench-compare
 bench-compare: test-deps
 	BENCH_VIA_MAKE="$(or $(MAKECMDGOALS),bench-compare)" loadtest/bench/compare.sh
+
+## Coverage-guided fuzzing with cargo-fuzz (libFuzzer; crates.io, built
+## once into .tmp/cargo) on stable Rust: no sanitizer (ASan needs nightly;
+## the targets are safe Rust, a panic is the crash signal), release build
+## with debug assertions and overflow checks. Seeds the corpora, runs each
+## target FUZZ_SECONDS (FUZZ_ARGS go to libFuzzer), then minimises each
+## corpus with cmin to a set cover of the edges (hit counts ignored, so a
+## few hundred files stay, not thousands). The crate lives in fuzz/ (its
+## own workspace, built in fuzz/target); a crashing input lands in
+## fuzz/artifacts/<target>/ and fails the run (docs/fuzzing.md: how to
+## reproduce and keep it).
+CARGO_FUZZ := $(CARGO_PREFIX)/bin/cargo-fuzz
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := remote_write promql
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS ?=
+FUZZ := PATH=$(CARGO_PREFIX)/bin:$$PATH $(CARGO) fuzz
+FUZZ_BUILD := --sanitizer none
+FUZZ_CMIN_ARGS := -use_counters=0 -set_cover_merge=1
+fuzz:
+	@if [ ! -x $(CARGO_FUZZ) ]; then \
+	  echo "building cargo-fuzz $(CARGO_FUZZ_VERSION) from crates.io into $(CARGO_PREFIX)"; \
+	  $(CARGO) install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked --root $(CARGO_PREFIX) --quiet \
+	    && test -x $(CARGO_FUZZ); \
+	fi
+	$(CARGO) test -p strata-remote-write -p strata-promql --test fuzz_corpus -- --ignored write_seeds
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ) run $(FUZZ_BUILD) $$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_ARGS) || failed="$$failed $$t"; \
+	  echo "minimising fuzz/corpus/$$t"; \
+	  $(FUZZ) cmin $(FUZZ_BUILD) $$t -- $(FUZZ_CMIN_ARGS) || failed="$$failed $$t(cmin)"; \
+	  echo "fuzz/corpus/$$t: $$(ls fuzz/corpus/$$t | wc -l) inputs, $$(du -sb fuzz/corpus/$$t | cut -f1) bytes"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzzing failed:$$failed (inputs in fuzz/artifacts/)"; exit 1; fi
 
 fmt:
 	$(CARGO) fmt --all
