@@ -198,6 +198,10 @@ pub struct RingSnapshot {
     heartbeat_timeout: Duration,
     /// When the snapshot was read from the store (Unix ms).
     pub taken_at_ms: i64,
+    /// Milliseconds during which the ring store could not be read, credited
+    /// to every member's heartbeat for `heartbeat_timeout` after the store
+    /// came back (see [`RingSnapshot::judged_at`]).
+    pub outage_credit_ms: i64,
 }
 
 impl RingSnapshot {
@@ -250,7 +254,15 @@ impl RingSnapshot {
             zone_awareness: config.zone_awareness,
             heartbeat_timeout: config.heartbeat_timeout,
             taken_at_ms,
+            outage_credit_ms: 0,
         }
+    }
+
+    /// Credits `ms` of a ring store outage that just ended to every member's
+    /// heartbeat (see [`RingSnapshot::judged_at`]).
+    pub fn with_outage_credit(mut self, ms: i64) -> Self {
+        self.outage_credit_ms = ms.max(0);
+        self
     }
 
     /// All members, sorted by id.
@@ -299,11 +311,17 @@ impl RingSnapshot {
     /// writes although every ingester is fine). While refreshes fail, the last snapshot's
     /// verdicts stand; a member that dies meanwhile is found out by the requests sent to it.
     /// A snapshot never read from a store (`taken_at_ms == 0`) uses `now_ms`.
+    ///
+    /// When the store comes back after an outage, members could not heartbeat while it was
+    /// away, and each needs up to a heartbeat period to write again. For `heartbeat_timeout`
+    /// after the outage the time is moved back by its length
+    /// ([`RingSnapshot::outage_credit_ms`]), so the store's outage is not held against
+    /// them; a member that does not heartbeat within that window is judged normally again.
     pub fn judged_at(&self, now_ms: i64) -> i64 {
         if self.taken_at_ms == 0 {
             now_ms
         } else {
-            self.taken_at_ms.min(now_ms)
+            self.taken_at_ms.min(now_ms) - self.outage_credit_ms
         }
     }
 
@@ -513,6 +531,8 @@ struct Shared {
     metrics: RingMetrics,
     /// Serializes refreshes so two of them cannot publish out of order.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// The ring store's availability as refreshes saw it.
+    outage: parking_lot::Mutex<StoreOutage>,
 }
 
 /// Ring client: keeps a recent [`RingSnapshot`] in memory and answers placement questions
@@ -549,6 +569,7 @@ impl Ring {
             snapshot: RwLock::new(Arc::new(empty)),
             metrics: RingMetrics::default(),
             refresh_lock: tokio::sync::Mutex::new(()),
+            outage: parking_lot::Mutex::new(StoreOutage::default()),
         });
         let cancel = CancellationToken::new();
         tokio::spawn(poll_loop(Arc::clone(&shared), cancel.clone()));
@@ -657,13 +678,55 @@ async fn poll_loop(shared: Arc<Shared>, cancel: CancellationToken) {
 
 async fn refresh(shared: &Shared) -> Result<(), RingError> {
     let _guard = shared.refresh_lock.lock().await;
-    let items = shared.store.list().await?;
+    let items = match shared.store.list().await {
+        Ok(items) => items,
+        Err(e) => {
+            shared.outage.lock().failed = true;
+            return Err(e);
+        }
+    };
     let now = now_ms();
-    let items = forget_stale(shared, items, now).await;
-    let snapshot = RingSnapshot::new(items, &shared.config, now);
+    let credit = outage_credit(shared, now);
+    let items = forget_stale(shared, items, now - credit).await;
+    let snapshot = RingSnapshot::new(items, &shared.config, now).with_outage_credit(credit);
     shared.metrics.update(&snapshot, now);
     *shared.snapshot.write() = Arc::new(snapshot);
     Ok(())
+}
+
+/// What refreshes saw of the ring store.
+#[derive(Debug, Default)]
+struct StoreOutage {
+    /// Last successful refresh (Unix ms; 0 = none yet).
+    last_ok: i64,
+    /// A refresh failed since `last_ok`.
+    failed: bool,
+    /// The last outage: when it ended and how long it lasted (ms).
+    last: Option<(i64, i64)>,
+}
+
+/// Records a successful refresh at `now` and returns the outage credit: when refreshes
+/// failed since the last successful one (the store was unreachable), the time since that
+/// one is credited to members' heartbeats until `heartbeat_timeout` after the store came
+/// back.
+fn outage_credit(shared: &Shared, now: i64) -> i64 {
+    let mut state = shared.outage.lock();
+    if state.failed && state.last_ok > 0 {
+        let length = now - state.last_ok;
+        tracing::info!(
+            outage_s = length / 1000,
+            "ring store readable again; members' heartbeats get the outage's length as grace"
+        );
+        state.last = Some((now, length));
+    }
+    state.failed = false;
+    state.last_ok = now;
+    match state.last {
+        Some((ended, length)) if now - ended <= duration_ms(shared.config.heartbeat_timeout) => {
+            length
+        }
+        _ => 0,
+    }
 }
 
 /// Deletes members whose heartbeat is older than the forget timeout and returns the items

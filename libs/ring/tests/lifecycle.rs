@@ -892,9 +892,17 @@ async fn ring_store_outage_does_not_make_members_unhealthy() {
         3
     );
 
-    // Once the store answers again, members that really stopped
-    // heartbeating are found out.
+    // Once the store answers again, members get a heartbeat timeout's
+    // grace to write their heartbeats (they could not while it was away)...
     store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    ring.refresh().await.unwrap();
+    assert_eq!(
+        ring.healthy_count(),
+        3,
+        "members judged dead right after the ring store came back"
+    );
+    // ... and those that really stopped heartbeating are found out after it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     ring.refresh().await.unwrap();
     assert_eq!(ring.healthy_count(), 0);
     assert!(ring.get(1, Operation::Write).is_err());

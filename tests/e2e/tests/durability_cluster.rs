@@ -455,3 +455,116 @@ async fn store_outage_of_a_minute_loses_nothing_and_flushes_catch_up() {
         "outage: {total} samples acknowledged, none lost; peak unflushed {peak_unflushed} bytes, {failures} failed flushes"
     );
 }
+
+/// The distributed variant: 1 distributor, 3 ingesters at RF 3 and a
+/// querier, with the ring, the index and the chunks all stopped for a
+/// minute under load (the ring's DynamoDB too: health is judged against the
+/// last successful ring read, so writes go on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_store_and_ring_outage_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let dynalite = Dynalite::start_persistent().await.expect("dynalite");
+    let mut s3 = S3sFs::start().await.expect("s3s-fs");
+    let stores = store_flags(&s3, &dynalite.endpoint(), &[]);
+    let mut ingester = ingester_flags();
+    ingester.extend(stores.iter().cloned());
+    ingester.extend(
+        [
+            "--ingester.max-chunk-age=5s",
+            "--ingester.flush-period=1s",
+            "--ingester.flush-delay=0s",
+            "--ingester.retain-period=2s",
+            "--ingester.flush-takeover-delay=2s",
+        ]
+        .map(String::from),
+    );
+    let extra = RoleFlags {
+        ingester,
+        distributor: Vec::new(),
+        querier: stores,
+    };
+    let mut cluster = Cluster::start_on(dynalite, "dur-dist-outage", 3, 3, &extra)
+        .await
+        .expect("cluster");
+    let client = reqwest::Client::new();
+    let started = now_ms();
+    let writer = Writer::start(cluster.distributor.http(), METRIC, SERIES);
+    let total = |name: &'static str| {
+        let client = client.clone();
+        let ingesters: Vec<String> = cluster.ingesters.iter().map(|i| i.http()).collect();
+        async move {
+            let mut sum = 0.0;
+            for base in ingesters {
+                let (_, page) = get_text(&client, &format!("{base}/metrics")).await.unwrap();
+                sum += metric_value(&page, name).unwrap_or(0.0);
+            }
+            sum
+        }
+    };
+    let flushed = "strata_ingester_chunks_flushed_total";
+    let unflushed = "strata_ingester_unflushed_bytes";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while total(flushed).await == 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing flushed before the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    s3.stop().await;
+    cluster.dynalite.stop().await;
+    let outage = Instant::now();
+    let mut peak_unflushed = 0.0f64;
+    while outage.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_unflushed = peak_unflushed.max(total(unflushed).await);
+        assert_eq!(
+            writer.failed(),
+            0,
+            "a push failed during the ring and store outage: {}",
+            writer.last_failure.lock()
+        );
+    }
+    assert!(
+        peak_unflushed > 0.0,
+        "nothing waited for the store during the outage"
+    );
+    let flushed_before = total(flushed).await;
+    s3.start_again().await.expect("s3s-fs again");
+    cluster
+        .dynalite
+        .start_again()
+        .await
+        .expect("dynalite again");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now_unflushed = total(unflushed).await;
+        if now_unflushed <= peak_unflushed / 10.0 && total(flushed).await > flushed_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flushes did not catch up after the outage: {now_unflushed} bytes unflushed (peak {peak_unflushed})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let last_failure = writer.last_failure.lock().clone();
+    let (acked, failed) = writer.stop().await;
+    assert_eq!(
+        failed, 0,
+        "pushes failed around the outage; the last: {last_failure}"
+    );
+    let got = query_all(&client, &cluster.querier.http(), started)
+        .await
+        .unwrap_or_else(|(code, v)| panic!("query after the outage: {code} {v}"));
+    let (lost, count) = missing(&acked, &got);
+    assert_eq!(
+        lost, 0,
+        "{lost} of {count} acknowledged samples lost around the outage"
+    );
+    eprintln!(
+        "distributed outage: {count} samples acknowledged, none lost; peak unflushed {peak_unflushed} bytes"
+    );
+}
