@@ -460,8 +460,11 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             if samples.len() == charged {
-                self.hold(BLOCK)?;
-                charged += BLOCK;
+                // A block ahead, or what is left under the limits: the
+                // limit fires at the first sample beyond it, not a block early.
+                let step = BLOCK.min(self.memory.headroom()).max(1);
+                self.hold(step)?;
+                charged += step;
                 self.tick()?;
             }
             samples.push((t, v));

@@ -151,6 +151,15 @@ impl QueryMemory {
         self.held
     }
 
+    /// Points that may still be held before a per-query limit is reached.
+    pub fn headroom(&self) -> usize {
+        let by_samples = self.max_samples.saturating_sub(self.held);
+        if self.max_bytes == 0 {
+            return by_samples;
+        }
+        by_samples.min((self.max_bytes / BYTES_PER_POINT).saturating_sub(self.held))
+    }
+
     /// Accounts `n` more points, before they are allocated.
     pub fn hold(&mut self, n: usize) -> Result<(), QueryError> {
         self.set(self.held.saturating_add(n))

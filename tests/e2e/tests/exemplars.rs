@@ -316,7 +316,7 @@ async fn exemplars_are_stored_per_tenant_and_queried_like_prometheus() {
     assert_eq!(
         metric_value(
             &metrics,
-            "strata_distributor_discarded_exemplars_total{reason=\"exemplar_labels_blank\"}"
+            "strata_distributor_discarded_exemplars_total{tenant=\"exemplars-a\",reason=\"exemplar_labels_blank\"}"
         ),
         Some(1.0),
         "{metrics}"
