@@ -5,7 +5,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use strata_ingester_client::{with_tenant, IngesterClientPool, LocalIngester};
-use strata_model::duration::duration_ms;
 use strata_model::METRIC_NAME;
 use strata_proto::RawWriteRequest;
 use strata_remote_write::{
@@ -19,7 +18,9 @@ use strata_ring::{
 use strata_server::admission::Admission;
 
 use crate::metrics::TenantLabel;
-use crate::validate::{exemplar_problem, series_text, validate_series};
+use crate::validate::{
+    exemplar_problem, series_text, validate_series, TimeWindow, TimestampProblem,
+};
 use crate::{DistributorConfig, DistributorMetrics, PushError, RateLimiter};
 
 /// What a successful push stored.
@@ -227,17 +228,9 @@ impl Distributor {
         })?;
 
         let limits = self.config.limits_for(tenant);
-        let grace_ms = i64::try_from(limits.creation_grace_period.as_millis()).unwrap_or(i64::MAX);
-        let max_ts = now_ms().saturating_add(grace_ms);
-        // Samples before 1970 are absurd whatever the limits; older than
-        // `reject_old_samples_max_age` too old to keep.
-        let min_ts = if limits.reject_old_samples_max_age.is_zero() {
-            0
-        } else {
-            now_ms()
-                .saturating_sub(duration_ms(limits.reject_old_samples_max_age))
-                .max(0)
-        };
+        // Samples before 1970, too far in the future or (with
+        // `reject_old_samples_max_age`) too old are refused.
+        let window = TimeWindow::new(limits, now_ms());
         let snapshot = self.ring.snapshot();
         // Heartbeats are judged as of the last successful ring refresh, so an
         // outage of the ring store does not make every ingester look dead.
@@ -292,62 +285,28 @@ impl Distributor {
                 series
                     .samples()
                     .iter()
-                    .filter(|s| (min_ts..=max_ts).contains(&s.timestamp))
+                    .filter(|s| window.contains(s.timestamp))
                     .copied(),
             );
             if samples.len() < series.samples().len() {
                 // (count, first timestamp) of each kind of refusal.
-                let (mut absurd, mut too_new, mut too_old) =
-                    ((0u64, 0i64), (0u64, 0i64), (0u64, 0i64));
+                let mut refused = [(0u64, 0i64); TimestampProblem::ALL.len()];
                 for s in series.samples() {
-                    let t = s.timestamp;
-                    let kind = if (min_ts..=max_ts).contains(&t) {
-                        continue;
-                    } else if t > max_ts {
-                        &mut too_new
-                    } else if t < 0 {
-                        &mut absurd
-                    } else {
-                        &mut too_old
-                    };
-                    if kind.0 == 0 {
-                        kind.1 = t;
+                    if let Some(p) = window.problem(s.timestamp) {
+                        let tally = &mut refused[p as usize];
+                        if tally.0 == 0 {
+                            tally.1 = s.timestamp;
+                        }
+                        tally.0 += 1;
                     }
-                    kind.0 += 1;
                 }
-                let series_name = || series_text(&labels);
-                if absurd.0 > 0 {
-                    refuse(
-                        &mut plan,
-                        "sample_timestamp_out_of_range",
-                        absurd.0,
-                        &|| {
-                            format!(
-                            "series {} has a sample at timestamp {} ms, before 1970-01-01; timestamps are milliseconds since the Unix epoch",
-                            series_name(),
-                            absurd.1
-                        )
-                        },
-                    );
-                }
-                if too_new.0 > 0 {
-                    refuse(&mut plan, "too_far_in_future", too_new.0, &|| {
-                        format!(
-                            "series {} has a sample at timestamp {} ms, more than {grace_ms} ms in the future; check the sender's clock",
-                            series_name(),
-                            too_new.1
-                        )
-                    });
-                }
-                if too_old.0 > 0 {
-                    refuse(&mut plan, "greater_than_max_sample_age", too_old.0, &|| {
-                        format!(
-                            "series {} has a sample at timestamp {} ms, older than the limit of {} (reject_old_samples_max_age); send recent samples only",
-                            series_name(),
-                            too_old.1,
-                            strata_model::duration::format_duration(limits.reject_old_samples_max_age)
-                        )
-                    });
+                for p in TimestampProblem::ALL {
+                    let (n, first) = refused[p as usize];
+                    if n > 0 {
+                        refuse(&mut plan, p.reason(), n, &|| {
+                            window.message(p, &series_text(&labels), first)
+                        });
+                    }
                 }
             }
             // Invalid exemplars are dropped and counted, never refused with
@@ -357,7 +316,7 @@ impl Distributor {
             let mut exemplars_dropped = false;
             if series.exemplar_count() > 0 {
                 for e in series.exemplars() {
-                    match exemplar_problem(&e, max_ts) {
+                    match exemplar_problem(&e, window.max_ts) {
                         None => exemplars.push(e),
                         Some(reason) => {
                             self.metrics.discarded_exemplar(tenant, reason);

@@ -38,3 +38,9 @@ impl PushError {
         }
     }
 }
+
+impl From<strata_server::admission::Refusal> for PushError {
+    fn from(r: strata_server::admission::Refusal) -> Self {
+        PushError::Overloaded(r.to_string())
+    }
+}

@@ -78,26 +78,30 @@ fn check_encoding(headers: &HeaderMap) -> Result<(), PushError> {
 }
 
 async fn push_handler(State(s): State<PushState>, headers: HeaderMap, body: Body) -> Response {
-    let tenant = match tenant_from_headers(&headers, s.auth_enabled) {
-        Ok(t) => t,
-        Err((StatusCode::UNAUTHORIZED, msg)) => {
-            return error_response(PushError::Unauthorized(msg))
-        }
-        Err((_, msg)) => return error_response(PushError::BadRequest(msg)),
-    };
-    if let Err(e) = check_encoding(&headers) {
-        return error_response(e);
+    match push(&s, &headers, body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error_response(e),
     }
-    // Admitted before the body is read, so refusing costs nothing.
-    let mut ticket = match s.distributor.admission().enter() {
-        Ok(t) => t,
-        Err(e) => return error_response(PushError::Overloaded(e.to_string())),
-    };
-    let limit = s.distributor.config().max_request_size;
+}
+
+async fn push(s: &PushState, headers: &HeaderMap, body: Body) -> Result<(), PushError> {
+    let tenant = tenant_from_headers(headers, s.auth_enabled).map_err(|(status, msg)| {
+        if status == StatusCode::UNAUTHORIZED {
+            PushError::Unauthorized(msg)
+        } else {
+            PushError::BadRequest(msg)
+        }
+    })?;
+    check_encoding(headers)?;
+    // Admitted before the body is read, so refusing costs nothing. The
+    // ticket is held until the push is answered.
+    let mut ticket = s.distributor.admission().enter()?;
+    let config = s.distributor.config();
+    let limit = config.max_request_size;
     let too_large = || {
-        error_response(PushError::TooLarge(format!(
+        PushError::TooLarge(format!(
             "request body is larger than the limit of {limit} bytes; send smaller batches"
-        )))
+        ))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -105,17 +109,15 @@ async fn push_handler(State(s): State<PushState>, headers: HeaderMap, body: Body
         .and_then(|v| v.parse::<usize>().ok());
     if let Some(len) = declared {
         if len > limit {
-            return too_large();
+            return Err(too_large());
         }
-        if let Err(e) = ticket.add_bytes(len) {
-            return error_response(PushError::Overloaded(e.to_string()));
-        }
+        ticket.add_bytes(len)?;
     }
     let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            return error_response(PushError::BadRequest(format!(
+            return Err(PushError::BadRequest(format!(
                 "cannot read request body: {e}"
             )))
         }
@@ -125,19 +127,8 @@ async fn push_handler(State(s): State<PushState>, headers: HeaderMap, body: Body
     // the batches re-encoded for the ingesters. A header that lies is
     // refused by the decoder before anything is allocated.
     if let Some(decoded) = strata_remote_write::declared_len(&body) {
-        more = more.saturating_add(
-            decoded
-                .min(s.distributor.config().max_decompressed_size)
-                .saturating_mul(2),
-        );
+        more = more.saturating_add(decoded.min(config.max_decompressed_size).saturating_mul(2));
     }
-    if let Err(e) = ticket.add_bytes(more) {
-        return error_response(PushError::Overloaded(e.to_string()));
-    }
-    let result = s.distributor.push(&tenant, body).await;
-    drop(ticket);
-    match result {
-        Ok(_) => StatusCode::OK.into_response(),
-        Err(e) => error_response(e),
-    }
+    ticket.add_bytes(more)?;
+    s.distributor.push(&tenant, body).await.map(drop)
 }

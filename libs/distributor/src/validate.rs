@@ -1,3 +1,6 @@
+use std::time::Duration;
+
+use strata_model::duration::{duration_ms, format_duration};
 use strata_model::{is_valid_label_name, is_valid_metric_name, METRIC_NAME};
 use strata_remote_write::{ExemplarView, LabelRef};
 use thiserror::Error;
@@ -71,6 +74,96 @@ impl ValidationError {
             ValidationError::LabelNameTooLong { .. } => "label_name_too_long",
             ValidationError::LabelValueTooLong { .. } => "label_value_too_long",
             ValidationError::TooFarInFuture { .. } => "too_far_in_future",
+        }
+    }
+}
+
+/// Why a sample's timestamp is refused; the discriminant indexes per-kind
+/// tallies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimestampProblem {
+    /// Before 1970: refused whatever the limits.
+    BeforeEpoch = 0,
+    /// Later than now plus `creation_grace_period`.
+    TooFarInFuture = 1,
+    /// Older than now minus `reject_old_samples_max_age` (when set).
+    TooOld = 2,
+}
+
+impl TimestampProblem {
+    pub const ALL: [TimestampProblem; 3] = [
+        TimestampProblem::BeforeEpoch,
+        TimestampProblem::TooFarInFuture,
+        TimestampProblem::TooOld,
+    ];
+
+    /// Reason for `discarded_samples_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TimestampProblem::BeforeEpoch => "sample_timestamp_out_of_range",
+            TimestampProblem::TooFarInFuture => "too_far_in_future",
+            TimestampProblem::TooOld => "greater_than_max_sample_age",
+        }
+    }
+}
+
+/// The timestamps a push may carry, fixed once per request.
+#[derive(Clone, Debug)]
+pub(crate) struct TimeWindow {
+    pub min_ts: i64,
+    /// Latest timestamp accepted (now plus the creation grace period).
+    pub max_ts: i64,
+    grace_ms: i64,
+    max_age: Duration,
+}
+
+impl TimeWindow {
+    pub fn new(limits: &DistributorLimits, now_ms: i64) -> Self {
+        let grace_ms = duration_ms(limits.creation_grace_period);
+        let max_age = limits.reject_old_samples_max_age;
+        let min_ts = if max_age.is_zero() {
+            0
+        } else {
+            now_ms.saturating_sub(duration_ms(max_age)).max(0)
+        };
+        Self {
+            min_ts,
+            max_ts: now_ms.saturating_add(grace_ms),
+            grace_ms,
+            max_age,
+        }
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        (self.min_ts..=self.max_ts).contains(&t)
+    }
+
+    pub fn problem(&self, t: i64) -> Option<TimestampProblem> {
+        if self.contains(t) {
+            None
+        } else if t > self.max_ts {
+            Some(TimestampProblem::TooFarInFuture)
+        } else if t < 0 {
+            Some(TimestampProblem::BeforeEpoch)
+        } else {
+            Some(TimestampProblem::TooOld)
+        }
+    }
+
+    /// What the sender is told about `series`' sample at `t`.
+    pub fn message(&self, problem: TimestampProblem, series: &str, t: i64) -> String {
+        match problem {
+            TimestampProblem::BeforeEpoch => format!(
+                "series {series} has a sample at timestamp {t} ms, before 1970-01-01; timestamps are milliseconds since the Unix epoch"
+            ),
+            TimestampProblem::TooFarInFuture => format!(
+                "series {series} has a sample at timestamp {t} ms, more than {} ms in the future; check the sender's clock",
+                self.grace_ms
+            ),
+            TimestampProblem::TooOld => format!(
+                "series {series} has a sample at timestamp {t} ms, older than the limit of {} (reject_old_samples_max_age); send recent samples only",
+                format_duration(self.max_age)
+            ),
         }
     }
 }

@@ -274,9 +274,7 @@ impl<'a> Evaluator<'a> {
     /// Cancellation is checked on every call (one relaxed load), so it
     /// stops a query within one series' work.
     pub fn tick(&mut self) -> Result<(), QueryError> {
-        if self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
-            return Err(QueryError::Canceled("expression evaluation".into()));
-        }
+        self.check_canceled()?;
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks & 0xff == 0 {
             self.check_deadline()?;
@@ -284,10 +282,15 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn check_deadline(&self) -> Result<(), QueryError> {
+    fn check_canceled(&self) -> Result<(), QueryError> {
         if self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
             return Err(QueryError::Canceled("expression evaluation".into()));
         }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> Result<(), QueryError> {
+        self.check_canceled()?;
         if let Some(d) = self.deadline {
             if Instant::now() >= d {
                 return Err(QueryError::Timeout("expression evaluation".into()));

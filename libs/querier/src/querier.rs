@@ -65,40 +65,56 @@ pub struct Querier {
     config: QuerierConfig,
     ingesters: IngesterQuerier,
     store: Option<Arc<Store>>,
-    slots: Arc<Semaphore>,
-    /// Queries waiting for one of `slots`.
-    queued: Arc<AtomicUsize>,
-    /// Each tenant's own slots and waiters.
-    tenants: Mutex<HashMap<String, Arc<TenantSlots>>>,
+    /// The process's query slots.
+    slots: SlotQueue,
+    /// Each tenant's own slots.
+    tenants: Mutex<HashMap<String, Arc<SlotQueue>>>,
     /// What all queries of this process may hold together.
     memory: Arc<MemoryPool>,
     metrics: QueryMetrics,
 }
 
-/// One tenant's share of the query slots.
-struct TenantSlots {
+/// Query slots and a bounded queue of queries waiting for one.
+struct SlotQueue {
     slots: Arc<Semaphore>,
-    queued: Arc<AtomicUsize>,
+    queued: AtomicUsize,
+    max_queued: usize,
 }
 
-/// Counts a waiting query for as long as it waits.
-struct Waiting(Arc<AtomicUsize>);
-
-impl Waiting {
-    /// Joins the queue unless it already holds `max`.
-    fn join(queue: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        let prev = queue.fetch_add(1, Ordering::Relaxed);
-        if prev >= max {
-            queue.fetch_sub(1, Ordering::Relaxed);
-            return None;
+impl SlotQueue {
+    fn new(slots: usize, max_queued: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            queued: AtomicUsize::new(0),
+            max_queued,
         }
-        Some(Waiting(queue.clone()))
     }
-}
 
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    /// A free slot, or one waited for until `deadline`; `None` at once
+    /// when `max_queued` queries are waiting already.
+    async fn take(&self, deadline: Instant) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(Some(permit));
+        }
+        // Counted as waiting until this returns or is dropped (the client
+        // went away while it waited).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let waiting = Waiting(&self.queued);
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.max_queued {
+            return Ok(None);
+        }
+        let waited = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await;
+        drop(waiting);
+        match waited {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) => Err(QuerierError::Internal("querier is shutting down".into()).into()),
+            Err(_) => Err(QuerierError::Timeout("query queue".into()).into()),
+        }
     }
 }
 
@@ -152,7 +168,7 @@ const STORE_SOURCE: &str = "long-term storage";
 
 impl Querier {
     pub fn new(config: QuerierConfig, ingesters: IngesterQuerier) -> Self {
-        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        let slots = SlotQueue::new(config.max_concurrent, config.max_queued);
         let memory = Arc::new(MemoryPool::new(config.effective_max_memory()));
         let metrics = QueryMetrics::default();
         metrics
@@ -163,7 +179,6 @@ impl Querier {
             ingesters,
             store: None,
             slots,
-            queued: Arc::new(AtomicUsize::new(0)),
             tenants: Mutex::new(HashMap::new()),
             memory,
             metrics,
@@ -214,41 +229,28 @@ impl Querier {
             tenants
                 .entry(tenant.to_string())
                 .or_insert_with(|| {
-                    Arc::new(TenantSlots {
-                        slots: Arc::new(Semaphore::new(per_tenant)),
-                        queued: Arc::new(AtomicUsize::new(0)),
-                    })
+                    Arc::new(SlotQueue::new(
+                        per_tenant,
+                        self.config.max_queued_per_tenant,
+                    ))
                 })
                 .clone()
         };
-        let tenant_permit = match own.slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                let Some(_waiting) = Waiting::join(&own.queued, self.config.max_queued_per_tenant)
-                else {
-                    self.metrics.refuse("tenant_queue_full");
-                    return Err(QuerierError::TooManyQueries(format!(
-                        "tenant {tenant} has {per_tenant} queries running and {} waiting in this querier, its limit (querier.max_concurrent_per_tenant, querier.max_queued_per_tenant); retry later",
-                        self.config.max_queued_per_tenant
-                    ))
-                    .into());
-                };
-                wait_for(own.slots.clone(), deadline).await?
-            }
+        let Some(tenant_permit) = own.take(deadline).await? else {
+            self.metrics.refuse("tenant_queue_full");
+            return Err(QuerierError::TooManyQueries(format!(
+                "tenant {tenant} has {per_tenant} queries running and {} waiting in this querier, its limit (querier.max_concurrent_per_tenant, querier.max_queued_per_tenant); retry later",
+                self.config.max_queued_per_tenant
+            ))
+            .into());
         };
-        let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                let Some(_waiting) = Waiting::join(&self.queued, self.config.max_queued) else {
-                    self.metrics.refuse("queue_full");
-                    return Err(QuerierError::Overloaded(format!(
-                        "this querier is running {} queries and {} more are waiting (querier.max_concurrent, querier.max_queued); retry later",
-                        self.config.max_concurrent, self.config.max_queued
-                    ))
-                    .into());
-                };
-                wait_for(self.slots.clone(), deadline).await?
-            }
+        let Some(permit) = self.slots.take(deadline).await? else {
+            self.metrics.refuse("queue_full");
+            return Err(QuerierError::Overloaded(format!(
+                "this querier is running {} queries and {} more are waiting (querier.max_concurrent, querier.max_queued); retry later",
+                self.config.max_concurrent, self.config.max_queued
+            ))
+            .into());
         };
         Ok((tenant_permit, permit))
     }
@@ -607,18 +609,6 @@ impl<F: FnMut()> Drop for OnDrop<F> {
     }
 }
 
-/// One permit of `slots`, waited for until `deadline`.
-async fn wait_for(
-    slots: Arc<Semaphore>,
-    deadline: Instant,
-) -> Result<OwnedSemaphorePermit, ApiError> {
-    match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) => Err(QuerierError::Internal("querier is shutting down".into()).into()),
-        Err(_) => Err(QuerierError::Timeout("query queue".into()).into()),
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -647,4 +637,34 @@ fn store_series(series: Vec<StoreSeries>) -> SeriesList {
             (s.labels, chunks)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slot_queue_refuses_beyond_its_queue_and_forgets_abandoned_waiters() {
+        let q = Arc::new(SlotQueue::new(1, 1));
+        let far = Instant::now() + Duration::from_secs(60);
+        let held = q.take(far).await.unwrap().expect("a free slot");
+        // One waiter fits in the queue; a second is refused at once.
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.take(far).await.map(|p| p.is_some()) }
+        });
+        while q.queued.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(q.take(far).await.unwrap().is_none());
+        // The waiter goes away: its place in the queue is given back.
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(q.queued.load(Ordering::Relaxed), 0);
+        // A waiter past its deadline times out; one that waits gets the slot.
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(q.take(soon).await.is_err());
+        drop(held);
+        assert!(q.take(far).await.unwrap().is_some());
+    }
 }

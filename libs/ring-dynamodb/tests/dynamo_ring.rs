@@ -351,22 +351,26 @@ async fn tokens_are_read_only_when_they_change() {
     // Remove the tokens item behind the stores' backs: a heartbeat with the
     // same tokens is still read whole (from the reader's cache), which shows
     // the tokens are not read again.
-    let tokens_key = |id: &str| {
-        HashMap::from([
+    let delete_tokens_item = || async {
+        let key = HashMap::from([
             (
                 "ring".to_string(),
                 AttributeValue::S("ingester#tokens".to_string()),
             ),
-            ("instance".to_string(), AttributeValue::S(id.to_string())),
-        ])
+            (
+                "instance".to_string(),
+                AttributeValue::S("ing-1".to_string()),
+            ),
+        ]);
+        client
+            .delete_item()
+            .table_name(TABLE)
+            .set_key(Some(key))
+            .send()
+            .await
+            .unwrap();
     };
-    client
-        .delete_item()
-        .table_name(TABLE)
-        .set_key(Some(tokens_key("ing-1")))
-        .send()
-        .await
-        .unwrap();
+    delete_tokens_item().await;
     d.heartbeat_ms = 2;
     let v2 = writer.put(&d, Some(v1)).await.unwrap();
     let listed = reader.list().await.unwrap();
@@ -386,13 +390,7 @@ async fn tokens_are_read_only_when_they_change() {
 
     // A member whose heartbeat names tokens that are not stored (a writer
     // between its two writes) is left out until they are.
-    client
-        .delete_item()
-        .table_name(TABLE)
-        .set_key(Some(tokens_key("ing-1")))
-        .send()
-        .await
-        .unwrap();
+    delete_tokens_item().await;
     let another = store(&dynalite, "ingester").await;
     assert!(another.list().await.unwrap().is_empty());
 
