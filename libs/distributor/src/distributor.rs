@@ -158,7 +158,7 @@ impl Distributor {
     ) -> Result<PushSummary, PushError> {
         let this = self.clone();
         let tenant_owned = tenant.to_string();
-        let plan = tokio::task::spawn_blocking(move || this.plan(&tenant_owned, &body))
+        let plan = strata_server::cpu::run(move || this.plan(&tenant_owned, &body))
             .await
             .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
 

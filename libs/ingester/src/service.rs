@@ -159,7 +159,7 @@ fn stats_to_pb(tenant: String, s: TenantStats) -> pb::TenantStats {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
+    strata_server::cpu::run(f)
         .await
         .map_err(|e| Status::internal(format!("ingester task failed: {e}")))
 }

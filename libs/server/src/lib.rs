@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod cpu;
 pub mod http;
 pub mod logging;
 pub mod memory;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use strata_e2e::*;
 
-const SERIES_PER_PUSH: usize = 20;
+/// Series per push: enough that the server's work per push, not the
+/// generator's (in this same process, on the same cores), sets the pace.
+const SERIES_PER_PUSH: usize = 200;
 
 #[derive(Default)]
 struct Outcomes {
@@ -69,12 +71,14 @@ async fn sender(
                 )
             })
             .collect();
+        // Encoded before the clock starts: only the exchange is timed.
+        let body = write_body(&batch);
         let started = Instant::now();
         let result = client
             .post(format!("{base}/api/v1/push"))
             .header("Content-Type", "application/x-protobuf")
             .header("Content-Encoding", "snappy")
-            .body(write_body(&batch))
+            .body(body)
             .send()
             .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -137,13 +141,23 @@ async fn offer(base: &str, senders: usize, every: Duration, duration: Duration) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_shed_quickly_and_nothing_acknowledged_is_lost() {
-    let mut s = start_strata("overload-pushes", &[]).await;
+    // At most 64 pushes worked on at once (the default is 256): what the
+    // process sustains is measured at that concurrency, so twice that rate
+    // must overload it, whatever the machine's speed. (Measured with fewer
+    // senders than the limit, the process could take "twice" by running
+    // more pushes at once, and nothing would need shedding.)
+    let limit = 64;
+    let mut s = start_strata(
+        "overload-pushes",
+        &[&format!("--distributor.max-inflight-push-requests={limit}")],
+    )
+    .await;
     let base = s.http();
     let pid = s.proc.pid().expect("pid");
 
-    // What the process sustains: 16 senders pushing back to back.
+    // What the process sustains: as many senders as the limit, back to back.
     let measured = Duration::from_secs(8);
-    let capacity = offer(&base, 16, Duration::ZERO, measured).await;
+    let capacity = offer(&base, limit, Duration::ZERO, measured).await;
     let sustainable =
         (capacity.accepted_ms.len() * SERIES_PER_PUSH) as f64 / measured.as_secs_f64();
     assert!(sustainable > 0.0, "nothing accepted while measuring");
@@ -179,17 +193,22 @@ async fn overload_is_shed_quickly_and_nothing_acknowledged_is_lost() {
         p99_accepted < 5000.0,
         "p99 of accepted pushes {p99_accepted:.0} ms (limit 5 s)"
     );
+    // Timed by this process, which shares the two cores with the server
+    // and runs 512 senders in a debug build: its own scheduling adds about a
+    // second here (an outside `curl` saw the server answer in 5–165 ms
+    // meanwhile). How fast the server itself refuses is measured alone by
+    // `a_push_beyond_the_limit_is_refused_at_once`.
     assert!(
-        p99_refused < 1000.0,
-        "refusals should be quick: p99 {p99_refused:.0} ms"
+        p99_refused < 5000.0,
+        "refusals took p99 {p99_refused:.0} ms"
     );
     assert_eq!(
         o.other, 0,
         "pushes neither accepted nor refused with 429/503 (last: {})",
         o.other_example
     );
-    // The default admission limits (512 MiB of requests in flight) bound
-    // what the load can add.
+    // The admission limits (64 requests, 512 MiB in flight) bound what the
+    // load can add.
     assert!(
         rise < 768 << 20,
         "resident memory rose by {:.0} MiB under overload (limit 768 MiB)",
@@ -210,6 +229,94 @@ async fn overload_is_shed_quickly_and_nothing_acknowledged_is_lost() {
     let (_, metrics) = get_text(&reqwest::Client::new(), &format!("{base}/metrics"))
         .await
         .unwrap();
-    let shed = metric_value(&metrics, "strata_distributor_push_refused_total").unwrap_or_default();
-    eprintln!("strata_distributor_push_refused_total: {shed}");
+    // Refused by the distributor's admission (503) or the tenant's rate
+    // limit (429).
+    let count = |name: &str| metric_value(&metrics, name).unwrap_or_default();
+    eprintln!(
+        "refusals: {} for requests in flight, {} for bytes in flight, {} samples rate-limited",
+        count("strata_distributor_push_refused_total{reason=\"inflight_requests\"}"),
+        count("strata_distributor_push_refused_total{reason=\"inflight_bytes\"}"),
+        count("strata_distributor_discarded_samples_total{tenant=\"anonymous\",reason=\"rate_limited\"}"),
+    );
+}
+
+/// With every admission slot taken (uploads that never finish their body),
+/// one more push is refused at once with 503 and Retry-After, before its
+/// body is read; once the slots free up, pushes are accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_beyond_the_limit_is_refused_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let limit = 4;
+    let s = start_strata(
+        "overload-limit",
+        &[&format!("--distributor.max-inflight-push-requests={limit}")],
+    )
+    .await;
+    let base = s.http();
+    let body = write_body(&[series(&[("__name__", "m")], &[(now_ms(), 1.0)])]);
+    let mut stalled = Vec::new();
+    for _ in 0..limit {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", s.http_port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: {}\r\n\r\n",
+            body.len() + 1000
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body[..1]).await.unwrap();
+        stalled.push(conn);
+    }
+    let client = reqwest::Client::new();
+    let (_, page) = get_text(&client, &format!("{base}/metrics")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut page = page;
+    while metric_value(&page, "strata_distributor_push_inflight_requests") != Some(limit as f64) {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled uploads were not admitted:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        page = get_text(&client, &format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .1;
+    }
+    let started = Instant::now();
+    let resp = client
+        .post(format!("{base}/api/v1/push"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some("1".to_string())
+    );
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("distributor.max_inflight_push_requests"),
+        "{text}"
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "the refusal took {took:?}"
+    );
+    // Slots free up: accepted again.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, text) = push(&client, &base, None, body.clone()).await.unwrap();
+        if code == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {code} {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
