@@ -71,6 +71,12 @@ struct Plan {
     refused_samples: u64,
 }
 
+/// A push body: snappy-compressed from HTTP, or already raw in process.
+enum Body {
+    Snappy(Bytes),
+    Raw(Bytes),
+}
+
 impl Distributor {
     pub fn new(
         config: DistributorConfig,
@@ -151,16 +157,39 @@ impl Distributor {
         result
     }
 
+    /// Writes series produced in this process (the ruler's results):
+    /// validated, limited, replicated and counted as a remote write body
+    /// is, without compressing and decompressing it.
+    pub async fn push_series(
+        self: &Arc<Self>,
+        tenant: &str,
+        series: &[strata_remote_write::OwnedTimeSeries],
+    ) -> Result<PushSummary, PushError> {
+        let raw = Bytes::from(strata_remote_write::encode_write_request(series, &[]));
+        self.push_body(tenant, Body::Raw(raw)).await
+    }
+
     async fn push_inner(
         self: &Arc<Self>,
         tenant: &str,
         body: Bytes,
     ) -> Result<PushSummary, PushError> {
+        self.push_body(tenant, Body::Snappy(body)).await
+    }
+
+    async fn push_body(
+        self: &Arc<Self>,
+        tenant: &str,
+        body: Body,
+    ) -> Result<PushSummary, PushError> {
         let this = self.clone();
         let tenant_owned = tenant.to_string();
-        let plan = strata_server::cpu::run(move || this.plan(&tenant_owned, &body))
-            .await
-            .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
+        let plan = strata_server::cpu::run(move || match &body {
+            Body::Snappy(b) => this.plan(&tenant_owned, b),
+            Body::Raw(raw) => this.plan_decoded(&tenant_owned, raw),
+        })
+        .await
+        .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
 
         let limits = self.config.limits_for(tenant);
         // Exemplars count against the rate as samples do (as in Mimir).
@@ -223,7 +252,13 @@ impl Distributor {
                 "cannot decompress body: {other}; remote write bodies are snappy block-compressed"
             )),
         })?;
-        let req = WriteRequestRef::decode(&raw).map_err(|e| {
+        self.plan_decoded(tenant, &raw)
+    }
+
+    /// Decodes, validates and places every series of an uncompressed
+    /// write request.
+    fn plan_decoded(&self, tenant: &str, raw: &[u8]) -> Result<Plan, PushError> {
+        let req = WriteRequestRef::decode(raw).map_err(|e| {
             PushError::BadRequest(format!("cannot decode remote write request: {e}"))
         })?;
 
