@@ -17,6 +17,8 @@ CARGO_PREFIX := $(CURDIR)/.tmp/cargo
 S3S_FS := $(CARGO_PREFIX)/bin/s3s-fs
 S3S_FS_VERSION := 0.14.1
 MEMCACHED := /usr/bin/memcached
+# Alertmanager 0.25 (Debian), which the ruler's end-to-end tests send alerts to.
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
 # kubernetes-validate (PyPI, schemas shipped in the package: works offline)
 # and PyPI's PyYAML for k8s/check.py, in a venv under .tmp.
 VENV := $(CURDIR)/.tmp/venv
@@ -26,7 +28,7 @@ PYYAML_VERSION := 6.0.3
 K8S_VERSIONS := 1.29.0 1.37.0
 K8S_MANIFESTS := $(wildcard k8s/*.yaml)
 # Where the end-to-end tests find the servers they start.
-TEST_SERVERS := DYNALITE_BIN=$(DYNALITE) S3S_FS_BIN=$(S3S_FS) MEMCACHED_BIN=$(MEMCACHED)
+TEST_SERVERS := DYNALITE_BIN=$(DYNALITE) S3S_FS_BIN=$(S3S_FS) MEMCACHED_BIN=$(MEMCACHED) ALERTMANAGER_BIN=$(ALERTMANAGER)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
@@ -50,6 +52,7 @@ test-deps:
 	@# its own npm and conflicts with Debian's npm package.
 	@pkgs=""; \
 	if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then pkgs=" prometheus"; fi; \
+	if [ ! -x $(ALERTMANAGER) ]; then pkgs="$$pkgs prometheus-alertmanager"; fi; \
 	if ! command -v npm >/dev/null; then pkgs="$$pkgs nodejs npm"; fi; \
 	if [ ! -x $(MEMCACHED) ]; then pkgs="$$pkgs memcached"; fi; \
 	if [ -n "$$pkgs" ]; then \
@@ -70,6 +73,7 @@ test-deps:
 	@prometheus --version 2>&1 | head -n 1
 	@test -x $(DYNALITE) && echo "dynalite: $(DYNALITE)"
 	@$(MEMCACHED) -V
+	@$(ALERTMANAGER) --version 2>&1 | head -n 1
 	@$(S3S_FS) --version
 
 ## The criterion benchmarks are compiled (not run) so they cannot rot;

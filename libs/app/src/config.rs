@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use strata_distributor::DistributorConfig;
 use strata_ingester::IngesterConfig;
 use strata_querier::QuerierConfig;
+use strata_ruler::RulerConfig;
 use strata_store::StoreConfig;
 
 /// The whole configuration; one file serves every role.
@@ -27,6 +28,8 @@ pub struct Config {
     /// Long-term storage of chunks and the index (local directory and
     /// embedded index by default; S3, DynamoDB and memcached at scale).
     pub storage: StoreConfig,
+    /// Recording and alerting rules (`docs/ruler.md`).
+    pub ruler: RulerConfig,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             distributor: DistributorConfig::default(),
             querier: QuerierConfig::default(),
             storage: StoreConfig::default(),
+            ruler: RulerConfig::default(),
         }
     }
 }

@@ -35,8 +35,7 @@ impl Role {
     pub(crate) fn targets(self) -> &'static [ModuleName] {
         use ModuleName::*;
         match self {
-            // The ruler joins here once it exists (`Ruler`).
-            Role::All => &[Ingester, PushApi, QueryApi],
+            Role::All => &[Ingester, PushApi, QueryApi, Ruler],
             Role::Distributor => &[PushApi],
             Role::Ingester => &[Ingester],
             Role::Querier => &[QueryApi],

@@ -31,5 +31,6 @@ pub use config::{
 };
 pub use error::StoreError;
 pub use store::{
-    Store, StoreChunk, StoreMetrics, StoreMetricsSet, StoreSeries, WriteBatch, WriteSeries,
+    open_object_store, Store, StoreChunk, StoreMetrics, StoreMetricsSet, StoreSeries, WriteBatch,
+    WriteSeries,
 };

@@ -23,7 +23,7 @@ use strata_index::{
 use strata_model::{Labels, Matcher};
 
 use crate::cached_rows::CachedRows;
-use crate::config::{ChunksBackend, IndexBackend, ReadLimits, StoreConfig};
+use crate::config::{ChunksBackend, ChunksConfig, IndexBackend, ReadLimits, StoreConfig};
 use crate::error::StoreError;
 use crate::parsed::ParsedIndexes;
 
@@ -199,40 +199,7 @@ impl Store {
             .schema
             .validate()
             .map_err(|e| StoreError::Config(format!("storage.index.schema: {e}")))?;
-        let objects: Arc<dyn ObjectStore> = match config.chunks.backend {
-            ChunksBackend::Local => {
-                let dir = dir_or(&config.chunks.local.directory, data_dir, "chunks");
-                Arc::new(LocalObjectStore::new(&dir).map_err(|e| {
-                    StoreError::Config(format!(
-                        "cannot use {} for chunk objects (storage.chunks.local.directory): {e}",
-                        dir.display()
-                    ))
-                })?)
-            }
-            ChunksBackend::S3 => {
-                let s = &config.chunks.s3;
-                if s.bucket.is_empty() {
-                    return Err(StoreError::Config(
-                        "storage.chunks.s3.bucket is empty; name the bucket for chunk objects"
-                            .into(),
-                    ));
-                }
-                let s3 = S3Config {
-                    bucket: s.bucket.clone(),
-                    endpoint: s.endpoint.clone(),
-                    region: s.region.clone(),
-                    force_path_style: s.force_path_style,
-                    create_bucket: s.create_bucket,
-                    access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.clone()),
-                    secret_access_key: (!s.secret_access_key.is_empty())
-                        .then(|| s.secret_access_key.clone()),
-                    ..S3Config::default()
-                };
-                Arc::new(S3ObjectStore::connect(&s3).await.map_err(|e| {
-                    StoreError::Config(format!("cannot use S3 bucket {}: {e}", s.bucket))
-                })?)
-            }
-        };
+        let objects = open_object_store(&config.chunks, data_dir).await?;
         let objects: Arc<dyn ObjectStore> =
             Arc::new(InstrumentedStore::new(objects, metrics.chunks.clone()));
         let rows: Arc<dyn RowStore> = match config.index.backend {
@@ -839,4 +806,46 @@ where
             }
         }
     }
+}
+
+/// The object store `config` names (a local directory, default
+/// `<data_dir>/chunks`, or an S3 bucket), as chunks use it; the ruler keeps
+/// its rule groups in the same kind of store.
+pub async fn open_object_store(
+    config: &ChunksConfig,
+    data_dir: &Path,
+) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    Ok(match config.backend {
+        ChunksBackend::Local => {
+            let dir = dir_or(&config.local.directory, data_dir, "chunks");
+            Arc::new(LocalObjectStore::new(&dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot use {} for chunk objects (storage.chunks.local.directory): {e}",
+                    dir.display()
+                ))
+            })?)
+        }
+        ChunksBackend::S3 => {
+            let s = &config.s3;
+            if s.bucket.is_empty() {
+                return Err(StoreError::Config(
+                    "storage.chunks.s3.bucket is empty; name the bucket for chunk objects".into(),
+                ));
+            }
+            let s3 = S3Config {
+                bucket: s.bucket.clone(),
+                endpoint: s.endpoint.clone(),
+                region: s.region.clone(),
+                force_path_style: s.force_path_style,
+                create_bucket: s.create_bucket,
+                access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.clone()),
+                secret_access_key: (!s.secret_access_key.is_empty())
+                    .then(|| s.secret_access_key.clone()),
+                ..S3Config::default()
+            };
+            Arc::new(S3ObjectStore::connect(&s3).await.map_err(|e| {
+                StoreError::Config(format!("cannot use S3 bucket {}: {e}", s.bucket))
+            })?)
+        }
+    })
 }

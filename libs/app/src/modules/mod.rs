@@ -15,7 +15,7 @@
 //! PushApi ────→ Server, Distributor
 //! Querier ────→ Ring, Store
 //! QueryApi ───→ Server, Querier
-//! Ruler ──────→ nothing yet (a placeholder: see ruler.rs)
+//! Ruler ──────→ Distributor, Querier (results written and read in process)
 //! ```
 //!
 //! Every process runs `Server` (and so `Ring`); a role adds its targets
@@ -80,7 +80,7 @@ pub enum ModuleName {
     Querier,
     /// The Prometheus query API over the querier.
     QueryApi,
-    /// Rule evaluation; a placeholder until the ruler arrives.
+    /// Rule groups: their API, evaluation, alerts, the ruler ring.
     Ruler,
 }
 
@@ -128,10 +128,9 @@ impl ModuleName {
             PushApi => &[Server, Distributor],
             Querier => &[Ring, Store],
             QueryApi => &[Server, Querier],
-            // The ruler plugs in here: it will need `Distributor` (to write
-            // recording-rule results; without the in-process ingester when
-            // none runs here), `Querier` (to read) and its own ring.
-            Ruler => &[],
+            // Writes results through the distributor (in process) and reads
+            // through the querier; neither's HTTP API is served for it.
+            Ruler => &[Distributor, Querier],
         }
     }
 

@@ -15,7 +15,7 @@ use crate::config::{Config, RingStoreKind};
 use crate::ring_http::ring_routes;
 
 pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
-    let store = ring_store(ctx).await?;
+    let store = ring_store(ctx, &ctx.config.ring.name).await?;
     let ring = Arc::new(
         Ring::new(ring_config(&ctx.config), store.clone()).context("starting the ring client")?,
     );
@@ -39,7 +39,9 @@ fn ring_config(config: &Config) -> RingConfig {
     }
 }
 
-async fn ring_store(ctx: &Context) -> anyhow::Result<Arc<dyn RingStore>> {
+/// The ring store of the ring called `name` (the ingester ring, or the
+/// ruler's), of the kind `ring.store` configures.
+pub async fn ring_store(ctx: &Context, name: &str) -> anyhow::Result<Arc<dyn RingStore>> {
     let config = &ctx.config;
     match config.ring.store {
         RingStoreKind::Memory => {
@@ -53,10 +55,8 @@ async fn ring_store(ctx: &Context) -> anyhow::Result<Arc<dyn RingStore>> {
         }
         RingStoreKind::Dynamodb => {
             let d = &config.ring.dynamodb;
-            let mut store_config = strata_ring_dynamodb::DynamoRingStoreConfig::new(
-                d.table.clone(),
-                config.ring.name.clone(),
-            );
+            let mut store_config =
+                strata_ring_dynamodb::DynamoRingStoreConfig::new(d.table.clone(), name.to_string());
             store_config.aws.region = d.region.clone();
             store_config.aws.endpoint_url = (!d.endpoint.is_empty()).then(|| d.endpoint.clone());
             let store = strata_ring_dynamodb::DynamoRingStore::connect(&store_config).await;
