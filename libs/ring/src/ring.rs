@@ -390,6 +390,32 @@ impl RingSnapshot {
         })
     }
 
+    /// The first member at or after `key` on the ring that takes part in `op` and is
+    /// healthy: the single owner of `key` when unhealthy members are skipped (for work that
+    /// must run exactly once, such as a rule group, and move as soon as its owner dies).
+    pub fn first_healthy(&self, key: u32, op: Operation, now_ms: i64) -> Option<&InstanceDesc> {
+        if self.tokens.is_empty() {
+            return None;
+        }
+        let start = self.tokens.partition_point(|entry| entry.token < key);
+        let mut visited: Vec<usize> = Vec::new();
+        for step in 0..self.tokens.len() {
+            if visited.len() == self.members.len() {
+                break;
+            }
+            let member_index = self.tokens[(start + step) % self.tokens.len()].member;
+            if visited.contains(&member_index) {
+                continue;
+            }
+            visited.push(member_index);
+            let desc = &self.members[member_index].desc;
+            if self.is_healthy(desc, op, now_ms) {
+                return Some(desc);
+            }
+        }
+        None
+    }
+
     /// Every healthy member that may hold data for `op`, for requests that must ask all of
     /// them (for example a query over all series of a tenant).
     ///

@@ -82,10 +82,11 @@ impl RulerManager {
         };
         let snapshot = r.ring.snapshot();
         let now = snapshot.judged_at(now_ms());
-        match snapshot.get(key.ring_token(), Operation::Write, now) {
-            Ok(set) => set.instances.first().is_some_and(|i| i.id == r.instance_id),
-            Err(_) => false,
-        }
+        // The first healthy ACTIVE ruler from the group's token: a dead
+        // one's groups move as soon as its heartbeat times out.
+        snapshot
+            .first_healthy(key.ring_token(), Operation::Write, now)
+            .is_some_and(|owner| owner.id == r.instance_id)
     }
 
     /// Re-reads the store every `poll_interval` (and when woken), and

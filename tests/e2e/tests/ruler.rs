@@ -294,14 +294,14 @@ async fn push_both(
 
 type OwnedSeriesSpec = (Vec<(String, String)>, f64);
 
+/// A series (labels sorted by name, as remote write wants) and its value.
 fn spec(labels: &[(&str, &str)], v: f64) -> OwnedSeriesSpec {
-    (
-        labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        v,
-    )
+    let mut labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    labels.sort();
+    (labels, v)
 }
 
 const RECORDING_GROUP: &str = r#"name: recording
@@ -383,6 +383,10 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
         if hot && in_alertmanager.is_some() && elapsed >= 45 {
             cooled_at = Some(Instant::now());
         }
+        // Counters start at 0: where a series starts inside a rate's window
+        // with a value above 0, Prometheus 2.42 and 3 (whose semantics we
+        // follow) extrapolate towards the counter's zero point differently.
+        let value = counter;
         counter += 7.0 + (elapsed % 5) as f64;
         let series = vec![
             spec(
@@ -391,7 +395,7 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                     ("job", "api"),
                     ("instance", "a"),
                 ],
-                counter,
+                value,
             ),
             spec(
                 &[
@@ -399,7 +403,7 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                     ("job", "api"),
                     ("instance", "b"),
                 ],
-                counter * 2.0,
+                value * 2.0,
             ),
             spec(
                 &[
@@ -407,7 +411,7 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                     ("job", "db"),
                     ("instance", "a"),
                 ],
-                counter / 3.0,
+                value / 3.0,
             ),
             spec(
                 &[("__name__", "demo_temperature"), ("room", "lab")],
@@ -556,10 +560,21 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                     panic!("{labels} at {t}: Prometheus has no such series: {want:?}")
                 });
                 let (_, expected) = want.remove(i);
-                assert!(
-                    (v - expected).abs() <= 1e-9 * expected.abs().max(1.0),
-                    "{labels} at {t}: ours {v}, Prometheus {expected}"
-                );
+                if (v - expected).abs() > 1e-9 * expected.abs().max(1.0) {
+                    let now_ours = query_at(&client, &base, "team-a", expr, t).await;
+                    let raw_ours = query_at(
+                        &client,
+                        &base,
+                        "team-a",
+                        "demo_requests_total{job=\"api\"}[35s]",
+                        t,
+                    )
+                    .await;
+                    let raw_theirs = prom
+                        .query(&client, "demo_requests_total{job=\"api\"}[35s]", t)
+                        .await;
+                    panic!("{labels} at {t}: ours {v}, Prometheus {expected}; our query now {now_ours}\nours raw {raw_ours}\ntheirs raw {raw_theirs}");
+                }
                 compared += 1;
             }
         }
@@ -608,15 +623,15 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
     let for_state = matrix(&query_at(&client, &base, "team-a", "ALERTS_FOR_STATE[2m]", end).await);
     assert_eq!(for_state.len(), 1, "{for_state:?}");
 
-    // Tenants apart: team-b's rules, series and alerts are its own.
+    // Tenants apart: team-b's rules, series and alerts are its own, and a
+    // request without a tenant (the default tenant) sees neither's group.
     let (status, text) = get_text(
         &client,
         &format!("{base}/prometheus/config/v1/rules/ns1/recording"),
     )
     .await
-    .map(|x| x)
     .unwrap();
-    assert_eq!(status, 200, "{text}");
+    assert_eq!(status, 404, "{text}");
     let b_config = client
         .get(format!("{base}/prometheus/config/v1/rules"))
         .header("X-Scope-OrgID", "team-b")
