@@ -60,6 +60,11 @@ pub struct ServerSection {
     /// empty means the listen address (or 127.0.0.1 when listening on all
     /// interfaces) and the gRPC port.
     pub grpc_advertise_address: String,
+    /// `host:port` other instances use to reach this one's HTTP server (the
+    /// ruler replicas gather each other's rule state through it); empty
+    /// means the listen address (or 127.0.0.1 when listening on all
+    /// interfaces) and the HTTP port.
+    pub http_advertise_address: String,
     /// How long to wait for in-flight requests on shutdown.
     #[serde(with = "strata_model::duration::serde")]
     pub graceful_shutdown_timeout: Duration,
@@ -73,6 +78,7 @@ impl Default for ServerSection {
             grpc_listen_address: "127.0.0.1".into(),
             grpc_listen_port: 9095,
             grpc_advertise_address: String::new(),
+            http_advertise_address: String::new(),
             graceful_shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -85,6 +91,17 @@ impl ServerSection {
 
     pub fn grpc_addr(&self) -> String {
         format!("{}:{}", self.grpc_listen_address, self.grpc_listen_port)
+    }
+
+    pub fn advertised_http_addr(&self) -> String {
+        if !self.http_advertise_address.is_empty() {
+            return self.http_advertise_address.clone();
+        }
+        let host = match self.http_listen_address.as_str() {
+            "0.0.0.0" | "::" | "" => "127.0.0.1",
+            other => other,
+        };
+        format!("{host}:{}", self.http_listen_port)
     }
 
     pub fn advertised_grpc_addr(&self) -> String {

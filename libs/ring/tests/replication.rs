@@ -589,3 +589,29 @@ fn pending_instance_owns_no_tokens_and_is_in_no_replication_set() {
     ));
     assert_eq!(only_pending.member("p").unwrap().ownership, 0.0);
 }
+
+#[test]
+fn first_healthy_skips_dead_and_transitional_members() {
+    let snap = RingSnapshot::new(
+        vec![
+            active("a", vec![100]),
+            instance("b", "", InstanceState::Active, vec![200], STALE),
+            instance("c", "", InstanceState::Leaving, vec![300], FRESH),
+            active("d", vec![400]),
+        ],
+        &config(1),
+        NOW,
+    );
+    let owner = |key| {
+        snap.first_healthy(key, Operation::Write, NOW)
+            .map(|d| d.id.clone())
+    };
+    assert_eq!(owner(50).as_deref(), Some("a"));
+    // b's heartbeat is stale and c is LEAVING: d takes over their keys.
+    assert_eq!(owner(150).as_deref(), Some("d"));
+    assert_eq!(owner(250).as_deref(), Some("d"));
+    // Past the last token the walk wraps to a.
+    assert_eq!(owner(450).as_deref(), Some("a"));
+    let empty = RingSnapshot::new(Vec::new(), &config(1), NOW);
+    assert!(empty.first_healthy(1, Operation::Write, NOW).is_none());
+}

@@ -313,5 +313,33 @@ async fn two_rulers_share_groups_and_take_over() {
             now[1]
         );
     }
+
+    // The restarted ruler took back its groups, "slow" among them (its
+    // tokens are the same): it restored the alert's `for` state from what
+    // the other wrote meanwhile, so the alert still counts from before the
+    // kill.
+    let victim = if slow_on_a { &a } else { &b };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let on_victim = evaluations(&client, victim).await;
+        if on_victim.contains_key("ns;slow") {
+            if let Some((state, active_at)) = alert_active_at(&client, victim).await {
+                if active_at < killed_at {
+                    assert!(state == "pending" || state == "firing", "{state}");
+                    assert!(
+                        active_at >= first_active_at,
+                        "restored activeAt {active_at} before the first {first_active_at}"
+                    );
+                    break;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted ruler did not take back the alert with its for state; log:\n{}",
+            victim.proc.log_text_of_this_run()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     drop(cluster);
 }

@@ -144,7 +144,7 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
             LifecyclerConfig {
                 id: ctx.instance_id.clone(),
                 addr: ctx.config.server.advertised_grpc_addr(),
-                http_addr: ctx.config.server.http_addr(),
+                http_addr: ctx.config.server.advertised_http_addr(),
                 zone: String::new(),
                 num_tokens: config.ring.num_tokens,
                 tokens_file: Some(ctx.data_dir.join("ruler-tokens.json")),
