@@ -25,7 +25,8 @@ fn alertmanager_bin() -> PathBuf {
 
 /// A real Alertmanager on 127.0.0.1 (clustering off).
 struct Alertmanager {
-    proc: Proc,
+    /// Killed on drop.
+    _proc: Proc,
     base: String,
     _dir: tempfile::TempDir,
 }
@@ -64,7 +65,7 @@ impl Alertmanager {
             .is_ok()
             {
                 return Alertmanager {
-                    proc,
+                    _proc: proc,
                     base,
                     _dir: dir,
                 };
@@ -87,7 +88,8 @@ impl Alertmanager {
 
 /// A real Prometheus 2.42 receiving remote writes and evaluating `rules`.
 struct Prometheus {
-    proc: Proc,
+    /// Killed on drop.
+    _proc: Proc,
     base: String,
     _dir: tempfile::TempDir,
 }
@@ -129,7 +131,7 @@ impl Prometheus {
             .is_ok()
             {
                 return Prometheus {
-                    proc,
+                    _proc: proc,
                     base,
                     _dir: dir,
                 };
