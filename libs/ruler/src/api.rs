@@ -3,16 +3,13 @@
 //! and Prometheus's JSON `/prometheus/api/v1/rules` and `/api/v1/alerts`,
 //! gathered from every ruler replica. Every answer is the tenant's only.
 
-// Handlers return their error answer (an axum `Response`) as `Err`.
-#![allow(clippy::result_large_err)]
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -72,17 +69,27 @@ fn error(status: StatusCode, error_type: &str, message: impl Into<String>) -> Re
         .into_response()
 }
 
-fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, Response> {
-    strata_server::tenant::tenant_from_headers(headers, state.auth_enabled).map_err(
-        |(status, msg)| {
-            let kind = if status == StatusCode::UNAUTHORIZED {
-                "unauthorized"
-            } else {
-                "bad_data"
-            };
-            error(status, kind, msg)
-        },
-    )
+/// The request's tenant (`X-Scope-OrgID`), or the 400/401 answer.
+struct Tenant(String);
+
+impl axum::extract::FromRequestParts<ApiState> for Tenant {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        strata_server::tenant::tenant_from_headers(&parts.headers, state.auth_enabled)
+            .map(Tenant)
+            .map_err(|(status, msg)| {
+                let kind = if status == StatusCode::UNAUTHORIZED {
+                    "unauthorized"
+                } else {
+                    "bad_data"
+                };
+                error(status, kind, msg)
+            })
+    }
 }
 
 fn yaml(body: String) -> Response {
@@ -102,11 +109,7 @@ fn store_failure(e: crate::RulerError) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
-async fn list_all(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+async fn list_all(State(s): State<ApiState>, Tenant(tenant): Tenant) -> Response {
     match s.manager.store().tenant_groups(&tenant).await {
         Ok(groups) if groups.is_empty() => {
             error(StatusCode::NOT_FOUND, "not_found", "no rule groups found")
@@ -118,13 +121,9 @@ async fn list_all(State(s): State<ApiState>, headers: HeaderMap) -> Response {
 
 async fn list_namespace(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(namespace): Path<String>,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match s.manager.store().tenant_groups(&tenant).await {
         Ok(mut groups) => match groups.remove(&namespace) {
             Some(g) => yaml(strata_rulefmt::namespaces_to_yaml(&BTreeMap::from([(
@@ -138,13 +137,9 @@ async fn list_namespace(
 
 async fn get_group(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path((namespace, group)): Path<(String, String)>,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match s
         .manager
         .store()
@@ -194,14 +189,10 @@ fn check_limits(
 
 async fn set_group(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(namespace): Path<String>,
     body: Bytes,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     let metrics = &s.manager.deps().metrics;
     if namespace.is_empty() {
         metrics.refused("invalid");
@@ -246,13 +237,9 @@ async fn set_group(
 
 async fn delete_namespace(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(namespace): Path<String>,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match s
         .manager
         .store()
@@ -270,13 +257,9 @@ async fn delete_namespace(
 
 async fn delete_group(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path((namespace, group)): Path<(String, String)>,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match s
         .manager
         .store()
@@ -580,24 +563,16 @@ fn success(data: Json) -> Response {
 
 async fn prometheus_rules(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match gather(&s, &tenant, query.as_deref()).await {
         Ok(groups) => success(json!({ "groups": groups })),
         Err(r) => r,
     }
 }
 
-async fn prometheus_alerts(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+async fn prometheus_alerts(State(s): State<ApiState>, Tenant(tenant): Tenant) -> Response {
     match gather(&s, &tenant, Some("type=alert")).await {
         Ok(groups) => {
             let alerts: Vec<Json> = groups
@@ -617,13 +592,9 @@ async fn prometheus_alerts(State(s): State<ApiState>, headers: HeaderMap) -> Res
 /// This replica's groups of the tenant (what `gather` asks the others).
 async fn internal_rules(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let tenant = match tenant(&s, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
     match parse_filters(query.as_deref()) {
         Ok(f) => {
             let groups = groups_json(&s.manager.local_groups(&tenant), &f);

@@ -859,6 +859,45 @@ impl Cluster {
     }
 }
 
+/// Debian's Prometheus 2.42 (or `PROMETHEUS_BIN`).
+pub fn prometheus_bin() -> PathBuf {
+    std::env::var("PROMETHEUS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/usr/bin/prometheus"))
+}
+
+/// A sample value as Prometheus's JSON writes it (`"NaN"`, `"+Inf"`, ...).
+pub fn parse_prom_value(s: &str) -> f64 {
+    match s {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        other => other
+            .parse()
+            .unwrap_or_else(|_| panic!("bad sample value {other}")),
+    }
+}
+
+/// Starts an HTTP server (`program` with `args(port)`) on a free port of
+/// 127.0.0.1 and waits until `ready_path` answers 200; returns it and its
+/// base URL.
+pub async fn start_http_server(
+    name: &str,
+    program: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+    ready_path: &str,
+) -> anyhow::Result<(Proc, String)> {
+    let (mut proc, port) = start_listening(name, program, args).await?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(
+        &format!("{base}{ready_path}"),
+        Duration::from_secs(30),
+        &mut proc,
+    )
+    .await?;
+    Ok((proc, base))
+}
+
 /// Starts `program` with `args(port)` on a free port until it accepts TCP
 /// connections on 127.0.0.1 (at most three ports, in case one handed out by
 /// [`free_port`] was taken in the meantime); returns the process and port.

@@ -3,17 +3,10 @@
 //! stored exactly, as read back through the ingester query path.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strata_e2e::*;
-
-fn prometheus_bin() -> PathBuf {
-    std::env::var("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/usr/bin/prometheus"))
-}
 
 async fn prom_query(client: &reqwest::Client, base: &str, query: &str, time: f64) -> Value {
     let resp = client
@@ -34,17 +27,6 @@ async fn prom_scalar(client: &reqwest::Client, base: &str, query: &str) -> Optio
         .as_str()?
         .parse()
         .ok()
-}
-
-fn parse_value(s: &str) -> f64 {
-    match s {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        other => other
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value {other}")),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +147,7 @@ remote_write:
             .iter()
             .map(|p| {
                 let t = (p[0].as_f64().expect("ts") * 1000.0).round() as i64;
-                (t, parse_value(p[1].as_str().expect("value")))
+                (t, parse_prom_value(p[1].as_str().expect("value")))
             })
             .collect();
         sample_count += values.len();

@@ -23,12 +23,6 @@ const STEP_MS: i64 = 15_000;
 const POINTS: i64 = 240; // one hour
 const JOB: &str = "diff";
 
-fn prometheus_bin() -> PathBuf {
-    std::env::var("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/usr/bin/prometheus"))
-}
-
 /// One series of the data set: labels and samples.
 type DataSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
 

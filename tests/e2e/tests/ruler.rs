@@ -11,12 +11,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use strata_e2e::*;
 
-fn prometheus_bin() -> PathBuf {
-    std::env::var("PROMETHEUS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/usr/bin/prometheus"))
-}
-
 fn alertmanager_bin() -> PathBuf {
     std::env::var("ALERTMANAGER_BIN")
         .map(PathBuf::from)
@@ -46,32 +40,27 @@ impl Alertmanager {
             "route:\n  receiver: default\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: default\n",
         )
         .unwrap();
-        for _ in 0..3 {
-            let port = free_port();
-            let args = vec![
-                format!("--config.file={}", config.display()),
-                format!("--storage.path={}", dir.path().join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                "--cluster.listen-address=".to_string(),
-            ];
-            let mut proc = Proc::start("alertmanager", &bin, &args, None);
-            let base = format!("http://127.0.0.1:{port}");
-            if wait_ready(
-                &format!("{base}/-/ready"),
-                Duration::from_secs(20),
-                &mut proc,
-            )
-            .await
-            .is_ok()
-            {
-                return Alertmanager {
-                    _proc: proc,
-                    base,
-                    _dir: dir,
-                };
-            }
+        let data = dir.path().join("data");
+        let (proc, base) = start_http_server(
+            "alertmanager",
+            &bin,
+            |port| {
+                vec![
+                    format!("--config.file={}", config.display()),
+                    format!("--storage.path={}", data.display()),
+                    format!("--web.listen-address=127.0.0.1:{port}"),
+                    "--cluster.listen-address=".to_string(),
+                ]
+            },
+            "/-/ready",
+        )
+        .await
+        .expect("alertmanager starts");
+        Alertmanager {
+            _proc: proc,
+            base,
+            _dir: dir,
         }
-        panic!("alertmanager did not start");
     }
 
     /// The active alerts Alertmanager holds.
@@ -109,35 +98,27 @@ impl Prometheus {
             "global:\n  evaluation_interval: 2s\nrule_files:\n  - rules.yml\n",
         )
         .unwrap();
-        for _ in 0..3 {
-            let port = free_port();
-            let args = vec![
-                format!(
-                    "--config.file={}",
-                    dir.path().join("prometheus.yml").display()
-                ),
-                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                "--web.enable-remote-write-receiver".to_string(),
-            ];
-            let mut proc = Proc::start("prometheus-rules", &bin, &args, None);
-            let base = format!("http://127.0.0.1:{port}");
-            if wait_ready(
-                &format!("{base}/-/ready"),
-                Duration::from_secs(30),
-                &mut proc,
-            )
-            .await
-            .is_ok()
-            {
-                return Prometheus {
-                    _proc: proc,
-                    base,
-                    _dir: dir,
-                };
-            }
+        let (config, data) = (dir.path().join("prometheus.yml"), dir.path().join("data"));
+        let (proc, base) = start_http_server(
+            "prometheus-rules",
+            &bin,
+            |port| {
+                vec![
+                    format!("--config.file={}", config.display()),
+                    format!("--storage.tsdb.path={}", data.display()),
+                    format!("--web.listen-address=127.0.0.1:{port}"),
+                    "--web.enable-remote-write-receiver".to_string(),
+                ]
+            },
+            "/-/ready",
+        )
+        .await
+        .expect("prometheus starts");
+        Prometheus {
+            _proc: proc,
+            base,
+            _dir: dir,
         }
-        panic!("prometheus did not start");
     }
 
     async fn query(&self, client: &reqwest::Client, expr: &str, t_ms: i64) -> Value {
@@ -153,17 +134,6 @@ impl Prometheus {
         let body: Value = resp.json().await.expect("prometheus json");
         assert_eq!(body["status"], "success", "{body}");
         body["data"]["result"].clone()
-    }
-}
-
-fn parse_value(s: &str) -> f64 {
-    match s {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        other => other
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value {other}")),
     }
 }
 
@@ -185,7 +155,7 @@ fn matrix(result: &Value) -> BTreeMap<String, Vec<(i64, f64)>> {
             .map(|p| {
                 (
                     (p[0].as_f64().unwrap_or_default() * 1000.0).round() as i64,
-                    parse_value(p[1].as_str().unwrap_or("NaN")),
+                    parse_prom_value(p[1].as_str().unwrap_or("NaN")),
                 )
             })
             .collect();
@@ -207,7 +177,7 @@ fn vector(result: &Value) -> BTreeMap<String, f64> {
         );
         out.insert(
             labels.to_string(),
-            parse_value(s["value"][1].as_str().unwrap_or("NaN")),
+            parse_prom_value(s["value"][1].as_str().unwrap_or("NaN")),
         );
     }
     out
