@@ -59,6 +59,10 @@ pub struct GroupRunner {
     pub last_evaluation_ms: Option<i64>,
     pub evaluation_seconds: f64,
     pub view: Arc<RwLock<Arc<GroupView>>>,
+    /// Restore `for` state from `ALERTS_FOR_STATE` after the second
+    /// evaluation (not when the state was carried over from the group
+    /// before a change).
+    needs_restore: bool,
 }
 
 impl GroupRunner {
@@ -81,7 +85,40 @@ impl GroupRunner {
             last_evaluation_ms: None,
             evaluation_seconds: 0.0,
             view,
+            needs_restore: true,
         }
+    }
+
+    /// Takes over the state of the rules `previous` (this group before a
+    /// change) had unchanged, matched by name and labels as Prometheus
+    /// does: their alerts, the series they wrote, their health.
+    pub fn copy_state(&mut self, previous: &GroupView) {
+        let mut carried = false;
+        for rule in &mut self.rules {
+            let Some(old) = previous
+                .rules
+                .iter()
+                .find(|o| o.name() == rule.name() && o.spec.labels == rule.spec.labels)
+            else {
+                continue;
+            };
+            rule.active = old.active.clone();
+            rule.written = old.written.clone();
+            rule.restored = old.restored;
+            rule.health = old.health;
+            rule.last_error = old.last_error.clone();
+            rule.last_evaluation_ms = old.last_evaluation_ms;
+            rule.evaluation_seconds = old.evaluation_seconds;
+            carried |= old.last_evaluation_ms.is_some();
+        }
+        if carried && previous.rules.iter().all(|r| r.restored) {
+            self.needs_restore = false;
+            for rule in &mut self.rules {
+                rule.restored = true;
+            }
+        }
+        self.last_evaluation_ms = previous.last_evaluation_ms;
+        self.publish();
     }
 
     fn publish(&self) {
@@ -118,7 +155,7 @@ impl GroupRunner {
             iterations += 1;
             // As Prometheus: `for` state is restored after the second
             // evaluation, so recording rules it may depend on have run.
-            if iterations == 2 {
+            if iterations == 2 && self.needs_restore {
                 self.restore(&deps).await;
             }
             self.evaluation_seconds = started.elapsed().as_secs_f64();
@@ -366,6 +403,48 @@ mod tests {
             assert!(next > now && next <= now + 10_000, "{now} -> {next}");
             assert_eq!(next.rem_euclid(10_000), offset, "{now} -> {next}");
         }
+    }
+
+    #[test]
+    fn a_changed_group_keeps_the_state_of_its_unchanged_rules() {
+        let key = GroupKey::new("t", "ns", "g");
+        let old_spec = strata_rulefmt::parse_rule_group(
+            "name: g\nrules:\n- alert: A\n  expr: up == 0\n  for: 5m\n- record: r\n  expr: sum(up)\n",
+        )
+        .unwrap();
+        let mut old = GroupRunner::new(key.clone(), old_spec, Duration::from_secs(60));
+        old.rules[0].active.insert(
+            1,
+            crate::rules::Alert {
+                labels: strata_model::Labels::from_pairs([("alertname", "A")]),
+                annotations: BTreeMap::new(),
+                state: AlertState::Pending,
+                value: 0.0,
+                active_at_ms: 1_000,
+                fired_at_ms: None,
+                resolved_at_ms: None,
+                last_sent_ms: None,
+                valid_until_ms: 0,
+                keep_firing_since_ms: None,
+            },
+        );
+        for rule in &mut old.rules {
+            rule.restored = true;
+            rule.last_evaluation_ms = Some(5_000);
+        }
+        old.publish();
+        let previous = old.view.read().clone();
+        // The alert gets an annotation, the recording rule new labels.
+        let new_spec = strata_rulefmt::parse_rule_group(
+            "name: g\nrules:\n- alert: A\n  expr: up == 0\n  for: 5m\n  annotations:\n    x: y\n- record: r\n  expr: sum(up)\n  labels:\n    a: b\n",
+        )
+        .unwrap();
+        let mut new = GroupRunner::new(key, new_spec, Duration::from_secs(60));
+        new.copy_state(&previous);
+        assert_eq!(new.rules[0].active.len(), 1, "the alert carried over");
+        assert_eq!(new.rules[0].active[&1].active_at_ms, 1_000);
+        assert_eq!(new.rules[1].last_evaluation_ms, None, "a changed rule starts afresh");
+        assert!(!new.needs_restore);
     }
 
     #[test]

@@ -191,30 +191,37 @@ impl RulerManager {
             if same {
                 continue;
             }
-            if self.running.lock().contains_key(&key) {
-                tracing::info!(group = %key, "rule group changed; restarting it");
-                self.stop_group(&key, false).await;
+            let previous = if self.running.lock().contains_key(&key) {
+                tracing::info!(group = %key, "rule group changed; restarting it with the state of its unchanged rules");
+                self.stop_group(&key, false).await
             } else {
                 tracing::info!(group = %key, "starting rule group");
-            }
-            self.start_group(key, group);
+                None
+            };
+            self.start_group(key, group, previous);
         }
         self.deps
             .metrics
             .set_groups_loaded(self.running.lock().len());
     }
 
-    fn start_group(&self, key: GroupKey, spec: RuleGroup) {
+    /// Starts a group; with `previous` (the group before a change), its
+    /// unchanged rules keep their alerts and series, as Prometheus's
+    /// `CopyState` does.
+    fn start_group(&self, key: GroupKey, spec: RuleGroup, previous: Option<Arc<GroupView>>) {
         let urls = &self.deps.config.limits_for(&key.tenant).alertmanager_urls;
         let urls = (!urls.is_empty()).then(|| urls.clone());
         if let Err(e) = self.deps.notifier.set_tenant_urls(&key.tenant, urls) {
             tracing::warn!(tenant = %key.tenant, error = %e, "cannot use the tenant's Alertmanager URLs");
         }
-        let runner = GroupRunner::new(
+        let mut runner = GroupRunner::new(
             key.clone(),
             spec.clone(),
             self.deps.config.evaluation_interval,
         );
+        if let Some(previous) = previous {
+            runner.copy_state(&previous);
+        }
         let view = runner.view.clone();
         let stop = CancellationToken::new();
         let deleted = Arc::new(AtomicBool::new(false));
@@ -231,10 +238,9 @@ impl RulerManager {
         );
     }
 
-    async fn stop_group(&self, key: &GroupKey, deleted: bool) {
-        let Some(r) = self.running.lock().remove(key) else {
-            return;
-        };
+    /// Stops a group; its state as of its last evaluation.
+    async fn stop_group(&self, key: &GroupKey, deleted: bool) -> Option<Arc<GroupView>> {
+        let r = self.running.lock().remove(key)?;
         r.deleted
             .store(deleted, std::sync::atomic::Ordering::SeqCst);
         r.stop.cancel();
@@ -244,6 +250,8 @@ impl RulerManager {
         {
             tracing::warn!(group = %key, "rule group did not stop in time");
         }
+        let view = r.view.read().clone();
+        Some(view)
     }
 
     async fn stop_all(&self) {
