@@ -443,8 +443,118 @@ mod tests {
         new.copy_state(&previous);
         assert_eq!(new.rules[0].active.len(), 1, "the alert carried over");
         assert_eq!(new.rules[0].active[&1].active_at_ms, 1_000);
-        assert_eq!(new.rules[1].last_evaluation_ms, None, "a changed rule starts afresh");
+        assert_eq!(
+            new.rules[1].last_evaluation_ms, None,
+            "a changed rule starts afresh"
+        );
         assert!(!new.needs_restore);
+    }
+
+    /// Fails queries naming `bad`, and answers the rest with one sample.
+    struct Reads;
+
+    #[async_trait::async_trait]
+    impl RuleQuerier for Reads {
+        async fn query(
+            &self,
+            _tenant: &str,
+            expr: &str,
+            t_ms: i64,
+        ) -> Result<strata_promql::Value, String> {
+            if expr.contains("bad") {
+                return Err("storage unavailable".into());
+            }
+            Ok(strata_promql::Value::Vector(vec![
+                strata_promql::VectorSample {
+                    labels: strata_model::Labels::from_pairs([("job", "x")]),
+                    t: t_ms,
+                    v: 1.0,
+                    histogram: None,
+                },
+            ]))
+        }
+    }
+
+    /// Records writes; refuses those of tenant `full`.
+    #[derive(Default)]
+    struct Writes(parking_lot::Mutex<Vec<strata_remote_write::OwnedTimeSeries>>);
+
+    #[async_trait::async_trait]
+    impl RuleWriter for Writes {
+        async fn write(
+            &self,
+            tenant: &str,
+            series: Vec<strata_remote_write::OwnedTimeSeries>,
+        ) -> Result<(), String> {
+            if tenant == "full" {
+                return Err("429 ingestion rate limit".into());
+            }
+            self.0.lock().extend(series);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_shown_per_rule_and_the_group_goes_on() {
+        let writes = Arc::new(Writes::default());
+        let deps = GroupDeps {
+            config: Arc::new(RulerConfig::default()),
+            querier: Arc::new(Reads),
+            writer: writes.clone(),
+            notifier: Arc::new(
+                strata_notifier::NotifierManager::new(
+                    strata_notifier::NotifierConfig::default(),
+                    strata_notifier::NotifierMetrics::default(),
+                )
+                .unwrap(),
+            ),
+            metrics: RulerMetrics::default(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let spec = strata_rulefmt::parse_rule_group(
+            "name: g\nquery_offset: 10s\nrules:\n- record: a\n  expr: bad_metric\n- record: b\n  expr: up\n",
+        )
+        .unwrap();
+        let mut g = GroupRunner::new(
+            GroupKey::new("t", "ns", "g"),
+            spec.clone(),
+            Duration::from_secs(60),
+        );
+        g.evaluate(&deps, 100_000).await;
+        assert_eq!(g.rules[0].health, crate::rules::Health::Err);
+        assert_eq!(
+            g.rules[0].last_error.as_deref(),
+            Some("storage unavailable")
+        );
+        assert_eq!(g.rules[1].health, crate::rules::Health::Ok);
+        let written = writes.0.lock().clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            written[0].labels,
+            vec![
+                ("__name__".to_string(), "b".to_string()),
+                ("job".to_string(), "x".to_string())
+            ]
+        );
+        // Written at the evaluation time less query_offset.
+        assert_eq!(written[0].samples[0].timestamp, 90_000);
+        // A write the distributor refuses is the rule's error too.
+        let mut g = GroupRunner::new(
+            GroupKey::new("full", "ns", "g"),
+            spec,
+            Duration::from_secs(60),
+        );
+        g.evaluate(&deps, 100_000).await;
+        assert_eq!(g.rules[1].health, crate::rules::Health::Err);
+        assert!(
+            g.rules[1]
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("429"),
+            "{:?}",
+            g.rules[1].last_error
+        );
     }
 
     #[test]
