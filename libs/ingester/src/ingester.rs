@@ -1127,8 +1127,19 @@ impl Ingester {
 
     /// Refreshes per-tenant ingestion rates; call every `secs` seconds.
     pub fn tick_rates(&self, secs: f64) {
-        for t in self.all_tenants() {
+        let tenants = self.all_tenants();
+        for t in &tenants {
             t.tick_rate(secs);
+        }
+        // Per-tenant usage: tenants that left memory leave the metric.
+        let gauge = &self.metrics.tenant_memory_series;
+        gauge.clear();
+        for t in &tenants {
+            gauge
+                .get_or_create(&crate::metrics::TenantLabel {
+                    tenant: t.id().to_string(),
+                })
+                .set(i64::try_from(t.series_count()).unwrap_or(i64::MAX));
         }
     }
 }

@@ -70,6 +70,15 @@ pub struct IngesterMetrics {
     pub series_removed: Counter,
     /// Pushes refused because too much data waits to be flushed.
     pub pushes_refused_flush_backlog: Counter,
+    /// Series in memory per tenant (its active series on this ingester),
+    /// as of the last rate tick (every 15 s).
+    pub tenant_memory_series: Family<TenantLabel, Gauge>,
+}
+
+/// A tenant, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    pub tenant: String,
 }
 
 impl IngesterMetrics {
@@ -94,6 +103,11 @@ impl IngesterMetrics {
             "samples_appended",
             "Samples appended to series",
             self.samples_appended.clone(),
+        );
+        r.register(
+            "tenant_memory_series",
+            "Series in memory per tenant (updated every 15 s)",
+            self.tenant_memory_series.clone(),
         );
         r.register(
             "samples_rejected",

@@ -185,9 +185,12 @@ pub fn api_routes(querier: Arc<Querier>, auth_enabled: bool, metrics: ApiMetrics
                 get(parse_query).post(parse_query),
             );
     }
+    // Mimir's cardinality API sits beside Prometheus's.
+    let cardinality = crate::cardinality::cardinality_routes(state.querier.clone(), auth_enabled);
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        .merge(cardinality)
 }
 
 /// One axum handler per endpoint, all funnelled into [`serve`].

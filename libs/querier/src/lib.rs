@@ -12,6 +12,7 @@
 //! * [`http`] serves `/prometheus/api/v1/*` and `/api/v1/*` with
 //!   Prometheus's parameters, JSON shapes, status codes and error types.
 
+pub mod cardinality;
 mod config;
 pub mod error;
 pub mod exemplars;
