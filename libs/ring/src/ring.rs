@@ -416,6 +416,100 @@ impl RingSnapshot {
         None
     }
 
+    /// The tenant's shuffle shard: `size` members picked deterministically from the
+    /// tenant's ID (spread evenly over the zones with zone awareness), as a ring of its own
+    /// whose replication sets stay inside the shard. Members are picked by walking the ring
+    /// from positions drawn from a generator seeded by the tenant (and zone), so a member
+    /// joining or leaving changes only the picks that land on it: the shard changes by at
+    /// most the members that came or went. `size` 0, or at least the ring's size, is the
+    /// whole ring.
+    pub fn shuffle_shard(&self, tenant: &str, size: usize) -> RingSnapshot {
+        self.shuffle_shard_with_lookback(tenant, size, 0, 0)
+    }
+
+    /// [`RingSnapshot::shuffle_shard`] for reads: a member that registered after
+    /// `now_ms - lookback_ms` is taken without counting towards `size`, so the member it
+    /// displaced (which holds what the tenant wrote before it joined) stays in the shard.
+    pub fn shuffle_shard_with_lookback(
+        &self,
+        tenant: &str,
+        size: usize,
+        lookback_ms: i64,
+        now_ms: i64,
+    ) -> RingSnapshot {
+        let eligible = self
+            .members
+            .iter()
+            .filter(|m| m.desc.state != InstanceState::Pending)
+            .count();
+        if size == 0 || size >= eligible || self.tokens.is_empty() {
+            return self.clone();
+        }
+        let mut zones: Vec<&str> = if self.zone_awareness {
+            self.members.iter().map(|m| m.desc.zone.as_str()).collect()
+        } else {
+            vec![""]
+        };
+        zones.sort_unstable();
+        zones.dedup();
+        let per_zone = size.div_ceil(zones.len());
+        let mut chosen = vec![false; self.members.len()];
+        for zone in &zones {
+            let mut state = fnv64(tenant.as_bytes()) ^ fnv64(zone.as_bytes()).rotate_left(17);
+            let mut picked = 0;
+            // Every draw finds a member unless the zone has none left.
+            let mut draws = 0;
+            while picked < per_zone && draws < 4 * self.members.len() + 64 {
+                draws += 1;
+                let r = (splitmix64(&mut state) >> 32) as u32;
+                let start = self.tokens.partition_point(|e| e.token < r);
+                // The walk takes the first free member of the zone; a member that joined
+                // within the lookback is taken too, and the walk goes on to the member this
+                // draw found before it joined.
+                let mut found = false;
+                for step in 0..self.tokens.len() {
+                    let m = self.tokens[(start + step) % self.tokens.len()].member;
+                    let desc = &self.members[m].desc;
+                    if chosen[m]
+                        || (self.zone_awareness && desc.zone != *zone)
+                        || desc.state == InstanceState::Pending
+                    {
+                        continue;
+                    }
+                    chosen[m] = true;
+                    let recent =
+                        lookback_ms > 0 && desc.registered_ms > now_ms.saturating_sub(lookback_ms);
+                    if !recent {
+                        picked += 1;
+                        found = true;
+                        break;
+                    }
+                }
+                if !found {
+                    break;
+                }
+            }
+        }
+        let items = self
+            .members
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, c)| **c)
+            .map(|(m, _)| Versioned {
+                value: m.desc.clone(),
+                version: m.version,
+            })
+            .collect();
+        let config = RingConfig {
+            replication_factor: self.replication_factor,
+            zone_awareness: self.zone_awareness,
+            heartbeat_timeout: self.heartbeat_timeout,
+            ..RingConfig::default()
+        };
+        RingSnapshot::new(items, &config, self.taken_at_ms)
+            .with_outage_credit(self.outage_credit_ms)
+    }
+
     /// Every healthy member that may hold data for `op`, for requests that must ask all of
     /// them (for example a query over all series of a tenant).
     ///
@@ -799,4 +893,24 @@ async fn forget_stale(
         }
     }
     kept
+}
+
+/// FNV-1a, 64 bits: a stable hash (the shuffle shard of a tenant must not
+/// change between versions or processes).
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// SplitMix64: a small, stable pseudo-random sequence.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

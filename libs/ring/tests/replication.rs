@@ -615,3 +615,128 @@ fn first_healthy_skips_dead_and_transitional_members() {
     let empty = RingSnapshot::new(Vec::new(), &config(1), NOW);
     assert!(empty.first_healthy(1, Operation::Write, NOW).is_none());
 }
+
+fn member_ids(snap: &RingSnapshot) -> Vec<String> {
+    snap.members().iter().map(|m| m.desc.id.clone()).collect()
+}
+
+#[test]
+fn shuffle_shards_are_stable_sized_and_spread() {
+    let snap = RingSnapshot::new(random_ring(12, 64), &config(3), NOW);
+    let a = snap.shuffle_shard("tenant-a", 4);
+    assert_eq!(a.members().len(), 4);
+    // Deterministic: the same tenant always gets the same members.
+    assert_eq!(
+        member_ids(&a),
+        member_ids(&snap.shuffle_shard("tenant-a", 4))
+    );
+    // Replication stays inside the shard.
+    let inside: HashSet<String> = member_ids(&a).into_iter().collect();
+    for key in sample_keys().take(200) {
+        for i in a.get(key, Operation::Write, NOW).unwrap().instances {
+            assert!(inside.contains(&i.id));
+        }
+    }
+    // Tenants get different shards, and all members are used by someone.
+    let mut used = HashSet::new();
+    let mut distinct = HashSet::new();
+    for t in 0..50 {
+        let ids = member_ids(&snap.shuffle_shard(&format!("t{t}"), 4));
+        distinct.insert(ids.clone());
+        used.extend(ids);
+    }
+    assert!(
+        distinct.len() > 20,
+        "only {} distinct shards",
+        distinct.len()
+    );
+    assert_eq!(used.len(), 12);
+    // Size 0 or the whole ring: every member.
+    assert_eq!(snap.shuffle_shard("x", 0).members().len(), 12);
+    assert_eq!(snap.shuffle_shard("x", 12).members().len(), 12);
+}
+
+#[test]
+fn a_joining_member_changes_a_shard_by_at_most_one() {
+    let mut ring = random_ring(10, 64);
+    let before = RingSnapshot::new(ring.clone(), &config(3), NOW);
+    let taken: HashSet<u32> = ring.iter().flat_map(|m| m.value.tokens.clone()).collect();
+    ring.push(active("ing-new", generate_tokens(64, &taken)));
+    let after = RingSnapshot::new(ring, &config(3), NOW);
+    for t in 0..100 {
+        let tenant = format!("tenant-{t}");
+        let old: HashSet<String> = member_ids(&before.shuffle_shard(&tenant, 3))
+            .into_iter()
+            .collect();
+        let new: HashSet<String> = member_ids(&after.shuffle_shard(&tenant, 3))
+            .into_iter()
+            .collect();
+        let gone = old.difference(&new).count();
+        assert!(gone <= 1, "{tenant}: {old:?} -> {new:?}");
+        if gone == 1 {
+            assert!(new.contains("ing-new"), "{tenant}: {old:?} -> {new:?}");
+        }
+    }
+}
+
+#[test]
+fn zone_aware_shards_take_members_from_every_zone() {
+    let mut taken = HashSet::new();
+    let ring: Vec<_> = (0..9)
+        .map(|i| {
+            let tokens = generate_tokens(32, &taken);
+            taken.extend(tokens.iter().copied());
+            instance(
+                &format!("ing-{i}"),
+                ["a", "b", "c"][i % 3],
+                InstanceState::Active,
+                tokens,
+                FRESH,
+            )
+        })
+        .collect();
+    let snap = RingSnapshot::new(
+        ring,
+        &RingConfig {
+            zone_awareness: true,
+            ..config(3)
+        },
+        NOW,
+    );
+    let shard = snap.shuffle_shard("tenant", 3);
+    let zones: HashSet<String> = shard
+        .members()
+        .iter()
+        .map(|m| m.desc.zone.clone())
+        .collect();
+    assert_eq!(shard.members().len(), 3);
+    assert_eq!(zones.len(), 3);
+}
+
+#[test]
+fn reads_keep_the_member_a_newcomer_displaced() {
+    let mut ring = random_ring(10, 64);
+    let before = RingSnapshot::new(ring.clone(), &config(3), NOW);
+    let taken: HashSet<u32> = ring.iter().flat_map(|m| m.value.tokens.clone()).collect();
+    let mut newcomer = active("ing-new", generate_tokens(64, &taken));
+    newcomer.value.registered_ms = NOW - 60_000;
+    ring.push(newcomer);
+    let after = RingSnapshot::new(ring, &config(3), NOW);
+    for t in 0..100 {
+        let tenant = format!("tenant-{t}");
+        let old: HashSet<String> = member_ids(&before.shuffle_shard(&tenant, 3))
+            .into_iter()
+            .collect();
+        let read: HashSet<String> =
+            member_ids(&after.shuffle_shard_with_lookback(&tenant, 3, 10 * 60_000, NOW))
+                .into_iter()
+                .collect();
+        assert!(
+            old.is_subset(&read),
+            "{tenant}: wrote to {old:?}, reads {read:?}"
+        );
+        // Once the newcomer is older than the lookback, reads are the shard.
+        let settled = after.shuffle_shard_with_lookback(&tenant, 3, 30_000, NOW);
+        assert_eq!(settled.members().len(), 3);
+    }
+}
