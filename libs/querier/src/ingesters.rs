@@ -108,6 +108,8 @@ pub struct IngesterQuerier {
     pool: Arc<IngesterClientPool>,
     shard_by_all_labels: bool,
     metrics: IngesterReadMetrics,
+    /// Tenants with a shard size read only their shard of the ring.
+    shuffle: Option<Arc<strata_ring::ShuffleSharding>>,
 }
 
 impl IngesterQuerier {
@@ -122,6 +124,25 @@ impl IngesterQuerier {
             pool,
             shard_by_all_labels,
             metrics,
+            shuffle: None,
+        }
+    }
+
+    /// Reads of a tenant with a shard size ask only its shuffle shard (and
+    /// the members that joined within the sharding's lookback).
+    pub fn with_shuffle_sharding(mut self, shuffle: Arc<strata_ring::ShuffleSharding>) -> Self {
+        self.shuffle = Some(shuffle);
+        self
+    }
+
+    /// The ring as `tenant`'s reads see it, and the time to judge
+    /// heartbeats at.
+    fn tenant_ring(&self, tenant: &str) -> (Arc<strata_ring::RingSnapshot>, i64) {
+        let snapshot = self.ring.snapshot();
+        let now = snapshot.judged_at(strata_model::duration::now_ms());
+        match &self.shuffle {
+            Some(s) => (s.shard(&snapshot, tenant, now), now),
+            None => (snapshot, now),
         }
     }
 
@@ -147,13 +168,13 @@ impl IngesterQuerier {
             .map(|m| m.value.as_str());
         match metric {
             Some(name) if !self.shard_by_all_labels => Ok((self.set_for_key(tenant, name)?, true)),
-            _ => Ok((self.all_healthy()?, false)),
+            _ => Ok((self.all_healthy(tenant)?, false)),
         }
     }
 
     fn set_for_key(&self, tenant: &str, name: &str) -> Result<ReplicationSet, QuerierError> {
-        self.ring
-            .get(shard_key(tenant, name), Operation::Read)
+        let (ring, now) = self.tenant_ring(tenant);
+        ring.get(shard_key(tenant, name), Operation::Read, now)
             .map_err(|e| {
                 QuerierError::Unavailable(format!(
                     "not enough healthy ingesters hold metric {name:?}: {e}"
@@ -161,9 +182,9 @@ impl IngesterQuerier {
             })
     }
 
-    fn all_healthy(&self) -> Result<ReplicationSet, QuerierError> {
-        self.ring
-            .get_all_healthy(Operation::Read)
+    fn all_healthy(&self, tenant: &str) -> Result<ReplicationSet, QuerierError> {
+        let (ring, now) = self.tenant_ring(tenant);
+        ring.get_all_healthy(Operation::Read, now)
             .map_err(|e| QuerierError::Unavailable(format!("not enough healthy ingesters: {e}")))
     }
 
@@ -546,7 +567,7 @@ impl IngesterQuerier {
         let mut all: BTreeSet<String> = BTreeSet::new();
         for matchers in sets {
             let set = if matchers.is_empty() {
-                self.all_healthy()?
+                self.all_healthy(tenant)?
             } else {
                 self.replication_set(tenant, matchers)?
             };
@@ -616,7 +637,7 @@ impl IngesterQuerier {
         // Metadata is placed by family name whatever the series sharding.
         let set = match metric {
             Some(name) => self.set_for_key(tenant, name)?,
-            None => self.all_healthy()?,
+            None => self.all_healthy(tenant)?,
         };
         let metric_text = metric.unwrap_or("").to_string();
         let answers = self
