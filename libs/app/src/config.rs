@@ -30,6 +30,12 @@ pub struct Config {
     pub storage: StoreConfig,
     /// Recording and alerting rules (`docs/ruler.md`).
     pub ruler: RulerConfig,
+    /// The per-tenant overrides file, reloaded while running
+    /// (`docs/operations.md`, "Runtime overrides").
+    pub runtime_config: strata_overrides::RuntimeConfigSection,
+    /// Credentials at the HTTP edge (`docs/auth.md`): `mode: none | header |
+    /// tokens`; `auth_enabled: true` turns `none` into `header`.
+    pub auth: strata_auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -45,6 +51,8 @@ impl Default for Config {
             querier: QuerierConfig::default(),
             storage: StoreConfig::default(),
             ruler: RulerConfig::default(),
+            runtime_config: strata_overrides::RuntimeConfigSection::default(),
+            auth: strata_auth::AuthConfig::default(),
         }
     }
 }

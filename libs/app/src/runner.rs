@@ -110,6 +110,7 @@ mod tests {
         assert_eq!(
             order(Role::All),
             [
+                Overrides,
                 Ring,
                 Server,
                 Store,
@@ -117,19 +118,26 @@ mod tests {
                 Distributor,
                 PushApi,
                 Querier,
-                QueryApi
+                QueryApi,
+                Ruler
             ]
         );
         assert_eq!(
             order(Role::Distributor),
-            [Ring, Server, Distributor, PushApi]
+            [Overrides, Ring, Server, Distributor, PushApi]
         );
-        assert_eq!(order(Role::Ingester), [Ring, Server, Store, Ingester]);
+        assert_eq!(
+            order(Role::Ingester),
+            [Overrides, Ring, Server, Store, Ingester]
+        );
         assert_eq!(
             order(Role::Querier),
-            [Ring, Server, Store, Querier, QueryApi]
+            [Overrides, Ring, Server, Store, Querier, QueryApi]
         );
-        assert_eq!(order(Role::Ruler), [Ring, Server, Ruler]);
+        assert_eq!(
+            order(Role::Ruler),
+            [Overrides, Ring, Server, Distributor, Store, Querier, Ruler]
+        );
     }
 
     /// Every module comes after what it needs, and after what it uses
@@ -191,6 +199,9 @@ mod tests {
     #[test]
     fn distributor_and_querier_can_run_without_their_apis() {
         let order = init_order(&[Server, Distributor, Querier]).unwrap();
-        assert_eq!(order, [Ring, Server, Distributor, Store, Querier]);
+        assert_eq!(
+            order,
+            [Overrides, Ring, Server, Distributor, Store, Querier]
+        );
     }
 }

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use strata_overrides::{apply, Overrides, TenantOverrides};
 
 /// Limits applied per tenant by the distributor. Every field may be
 /// overridden for one tenant in `distributor.tenant_limits`.
@@ -27,6 +28,10 @@ pub struct DistributorLimits {
     /// Longest metric family name, help text or unit of a metadata entry,
     /// in bytes; longer entries are refused.
     pub max_metadata_length: usize,
+    /// Shuffle sharding: the tenant's series go to this many ingesters
+    /// (its shard, chosen deterministically from its ID, zone-balanced),
+    /// and its reads ask only those; 0 = every ingester.
+    pub ingestion_tenant_shard_size: usize,
 }
 
 impl Default for DistributorLimits {
@@ -40,6 +45,7 @@ impl Default for DistributorLimits {
             creation_grace_period: Duration::from_secs(600),
             reject_old_samples_max_age: Duration::ZERO,
             max_metadata_length: 1024,
+            ingestion_tenant_shard_size: 0,
         }
     }
 }
@@ -69,6 +75,8 @@ pub struct DistributorConfig {
     pub limits: DistributorLimits,
     /// Per-tenant replacements of `limits`.
     pub tenant_limits: BTreeMap<String, DistributorLimits>,
+    /// Deduplication of Prometheus HA pairs (`ha.rs`).
+    pub ha_tracker: crate::ha::HaTrackerConfig,
 }
 
 impl Default for DistributorConfig {
@@ -82,12 +90,104 @@ impl Default for DistributorConfig {
             remote_timeout: Duration::from_secs(5),
             limits: DistributorLimits::default(),
             tenant_limits: BTreeMap::new(),
+            ha_tracker: crate::ha::HaTrackerConfig::default(),
         }
     }
 }
 
+impl DistributorLimits {
+    /// These limits with the fields `o` sets replaced.
+    pub fn with_overrides(mut self, o: &TenantOverrides) -> Self {
+        apply(&mut self.ingestion_rate, &o.ingestion_rate);
+        apply(&mut self.ingestion_burst_size, &o.ingestion_burst_size);
+        apply(
+            &mut self.max_label_names_per_series,
+            &o.max_label_names_per_series,
+        );
+        apply(&mut self.max_label_name_length, &o.max_label_name_length);
+        apply(&mut self.max_label_value_length, &o.max_label_value_length);
+        apply(&mut self.creation_grace_period, &o.creation_grace_period);
+        apply(
+            &mut self.reject_old_samples_max_age,
+            &o.reject_old_samples_max_age,
+        );
+        apply(&mut self.max_metadata_length, &o.max_metadata_length);
+        apply(
+            &mut self.ingestion_tenant_shard_size,
+            &o.ingestion_tenant_shard_size,
+        );
+        self
+    }
+}
+
 impl DistributorConfig {
+    /// The static limits of `tenant`: its `tenant_limits` entry (a whole
+    /// replacement of `limits`), else `limits`.
     pub fn limits_for(&self, tenant: &str) -> &DistributorLimits {
         self.tenant_limits.get(tenant).unwrap_or(&self.limits)
+    }
+
+    /// The limits in force for `tenant`: the runtime overrides' fields,
+    /// over [`DistributorConfig::limits_for`].
+    pub fn effective_limits(&self, tenant: &str, overrides: &Overrides) -> DistributorLimits {
+        let limits = self.limits_for(tenant).clone();
+        match overrides.get(tenant) {
+            Some(o) => limits.with_overrides(&o),
+            None => limits,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_overrides::RuntimeConfigFile;
+
+    /// The runtime overrides file wins over `tenant_limits`, which wins
+    /// over `limits`, field by field for the file.
+    #[test]
+    fn overrides_file_over_tenant_limits_over_defaults() {
+        let config = DistributorConfig {
+            limits: DistributorLimits {
+                ingestion_rate: 100.0,
+                max_label_names_per_series: 10,
+                ..DistributorLimits::default()
+            },
+            tenant_limits: [(
+                "static".to_string(),
+                DistributorLimits {
+                    ingestion_rate: 200.0,
+                    ingestion_burst_size: 2000,
+                    ..DistributorLimits::default()
+                },
+            )]
+            .into(),
+            ..DistributorConfig::default()
+        };
+        let overrides = Overrides::from_file(
+            RuntimeConfigFile::parse(
+                "overrides:\n  static:\n    ingestion_rate: 300\n  file-only:\n    max_label_name_length: 7\n    creation_grace_period: 1m\n",
+            )
+            .unwrap(),
+        );
+        // Nothing for the tenant: `limits`.
+        let other = config.effective_limits("other", &overrides);
+        assert_eq!(other, config.limits);
+        // Static entry and the file: the file's rate, the static burst.
+        let s = config.effective_limits("static", &overrides);
+        assert_eq!(s.ingestion_rate, 300.0);
+        assert_eq!(s.ingestion_burst_size, 2000);
+        // Only the file: its fields over `limits`.
+        let f = config.effective_limits("file-only", &overrides);
+        assert_eq!(f.max_label_name_length, 7);
+        assert_eq!(f.creation_grace_period, Duration::from_secs(60));
+        assert_eq!(f.ingestion_rate, 100.0);
+        assert_eq!(f.max_label_names_per_series, 10);
+        // No file at all: the static precedence as before.
+        let none = Overrides::new();
+        assert_eq!(
+            config.effective_limits("static", &none).ingestion_rate,
+            200.0
+        );
     }
 }

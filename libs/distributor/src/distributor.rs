@@ -17,6 +17,7 @@ use strata_ring::{
 };
 use strata_server::admission::Admission;
 
+use crate::ha::{HaDecision, HaPending, HaStore, HaTracker, HaVerdict, MemoryHaStore};
 use crate::metrics::TenantLabel;
 use crate::validate::{
     exemplar_problem, series_text, validate_series, TimeWindow, TimestampProblem,
@@ -38,8 +39,15 @@ pub struct Distributor {
     metrics: DistributorMetrics,
     /// The ingester in this process, if any: batches for it skip gRPC.
     local: Option<Arc<dyn LocalIngester>>,
+    /// Deduplication of HA pairs, when `config.ha_tracker.enabled`.
+    ha: Option<Arc<HaTracker>>,
     /// Limits on push requests in flight.
     admission: Arc<Admission>,
+    /// Per-tenant runtime overrides of `config.limits`, read per request.
+    overrides: strata_overrides::Overrides,
+    /// Tenants with a shard size (`ingestion_tenant_shard_size`) write to
+    /// their shuffle shard of the ring only.
+    shuffle: Option<Arc<strata_ring::ShuffleSharding>>,
 }
 
 /// The series of one request destined for one ingester.
@@ -69,9 +77,13 @@ struct Plan {
     /// Why the first refused series or sample was refused.
     refused: Option<String>,
     refused_samples: u64,
+    /// A push of an HA replica the cache did not let through (`ha.rs`);
+    /// nothing else is planned then.
+    ha: Option<HaPending>,
 }
 
 /// A push body: snappy-compressed from HTTP, or already raw in process.
+#[derive(Clone)]
 enum Body {
     Snappy(Bytes),
     Raw(Bytes),
@@ -95,6 +107,14 @@ impl Distributor {
                 "distributor.max_inflight_push_bytes",
             ),
         );
+        // The one-process store; `with_ha_store` gives a shared one.
+        let ha = config.ha_tracker.enabled.then(|| {
+            Arc::new(HaTracker::new(
+                config.ha_tracker.clone(),
+                Arc::new(MemoryHaStore::new()),
+                metrics.clone(),
+            ))
+        });
         Self {
             config,
             ring,
@@ -102,8 +122,24 @@ impl Distributor {
             limiter: RateLimiter::new(),
             metrics,
             local: None,
+            ha,
             admission,
+            overrides: strata_overrides::Overrides::default(),
+            shuffle: None,
         }
+    }
+
+    /// Reads each tenant's limits through `overrides` (the runtime config
+    /// file) on every request.
+    pub fn with_overrides(mut self, overrides: strata_overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The limits in force for `tenant` now (runtime overrides, then
+    /// `tenant_limits`, then `limits`).
+    pub fn limits_for(&self, tenant: &str) -> crate::DistributorLimits {
+        self.config.effective_limits(tenant, &self.overrides)
     }
 
     /// Limits on push requests in flight: the HTTP handler admits each
@@ -117,6 +153,32 @@ impl Distributor {
     pub fn with_local_ingester(mut self, local: Arc<dyn LocalIngester>) -> Self {
         self.local = Some(local);
         self
+    }
+
+    /// Places each tenant's series on its shuffle shard of the ring (see
+    /// `ingestion_tenant_shard_size`).
+    pub fn with_shuffle_sharding(mut self, shuffle: Arc<strata_ring::ShuffleSharding>) -> Self {
+        self.shuffle = Some(shuffle);
+        self
+    }
+
+    /// Keeps the elected replicas of HA pairs in `store` (shared with the
+    /// other distributors) instead of this process's memory. Does nothing
+    /// unless `ha_tracker.enabled`.
+    pub fn with_ha_store(mut self, store: Arc<dyn HaStore>) -> Self {
+        if self.config.ha_tracker.enabled {
+            self.ha = Some(Arc::new(HaTracker::new(
+                self.config.ha_tracker.clone(),
+                store,
+                self.metrics.clone(),
+            )));
+        }
+        self
+    }
+
+    /// The HA tracker, when `ha_tracker.enabled`.
+    pub fn ha_tracker(&self) -> Option<&Arc<HaTracker>> {
+        self.ha.as_ref()
     }
 
     pub fn config(&self) -> &DistributorConfig {
@@ -182,16 +244,18 @@ impl Distributor {
         tenant: &str,
         body: Body,
     ) -> Result<PushSummary, PushError> {
-        let this = self.clone();
-        let tenant_owned = tenant.to_string();
-        let plan = strata_server::cpu::run(move || match &body {
-            Body::Snappy(b) => this.plan(&tenant_owned, b),
-            Body::Raw(raw) => this.plan_decoded(&tenant_owned, raw),
-        })
-        .await
-        .map_err(|e| PushError::Internal(format!("push task failed: {e}")))??;
+        // A push of an HA replica the cache did not let through is dropped
+        // (202), or planned again with the store's answer.
+        let mut answer = None;
+        let plan = loop {
+            let mut plan = self.plan_on_cpu(tenant, body.clone(), answer).await?;
+            match (plan.ha.take(), &self.ha) {
+                (Some(pending), Some(ha)) => answer = Some(ha.settle(tenant, pending).await?),
+                _ => break plan,
+            }
+        };
 
-        let limits = self.config.limits_for(tenant);
+        let limits = self.limits_for(tenant);
         // Exemplars count against the rate as samples do (as in Mimir).
         let units = plan.samples + plan.exemplars;
         if units > 0 {
@@ -241,9 +305,28 @@ impl Distributor {
         })
     }
 
+    /// [`Distributor::plan`] or [`Distributor::plan_decoded`] on the
+    /// blocking pool.
+    async fn plan_on_cpu(
+        self: &Arc<Self>,
+        tenant: &str,
+        body: Body,
+        ha: Option<HaDecision>,
+    ) -> Result<Plan, PushError> {
+        let this = self.clone();
+        let tenant = tenant.to_string();
+        strata_server::cpu::run(move || match &body {
+            Body::Snappy(b) => this.plan(&tenant, b, ha.as_ref()),
+            Body::Raw(raw) => this.plan_decoded(&tenant, raw, ha.as_ref()),
+        })
+        .await
+        .map_err(|e| PushError::Internal(format!("push task failed: {e}")))?
+    }
+
     /// Decompresses, decodes, validates and places every series (CPU work,
-    /// run on the blocking pool).
-    fn plan(&self, tenant: &str, body: &[u8]) -> Result<Plan, PushError> {
+    /// run on the blocking pool). `ha` is the HA tracker's answer for this
+    /// push, when it had to ask its store.
+    fn plan(&self, tenant: &str, body: &[u8], ha: Option<&HaDecision>) -> Result<Plan, PushError> {
         let raw = decompress(body, self.config.max_decompressed_size).map_err(|e| match e {
             e if e.is_too_large() => PushError::TooLarge(format!(
                 "{e}; send smaller batches (Prometheus: queue_config.max_samples_per_send)"
@@ -252,17 +335,44 @@ impl Distributor {
                 "cannot decompress body: {other}; remote write bodies are snappy block-compressed"
             )),
         })?;
-        self.plan_decoded(tenant, &raw)
+        self.plan_decoded(tenant, &raw, ha)
     }
 
     /// Decodes, validates and places every series of an uncompressed
     /// write request.
-    fn plan_decoded(&self, tenant: &str, raw: &[u8]) -> Result<Plan, PushError> {
+    fn plan_decoded(
+        &self,
+        tenant: &str,
+        raw: &[u8],
+        ha: Option<&HaDecision>,
+    ) -> Result<Plan, PushError> {
         let req = WriteRequestRef::decode(raw).map_err(|e| {
             PushError::BadRequest(format!("cannot decode remote write request: {e}"))
         })?;
 
-        let limits = self.config.limits_for(tenant);
+        let limits = &self.limits_for(tenant);
+        // HA pairs (ha.rs): only the elected replica's pushes are stored,
+        // without the replica label.
+        let ha_strip = match self
+            .ha
+            .as_ref()
+            .map(|t| t.verdict(tenant, &req, limits.max_label_value_length, ha, now_ms()))
+        {
+            None | Some(HaVerdict::Untouched) => None,
+            Some(HaVerdict::Accept { strip }) => Some(strip),
+            Some(HaVerdict::Pending(pending)) => {
+                return Ok(Plan {
+                    batches: Vec::new(),
+                    needs: Vec::new(),
+                    samples: 0,
+                    exemplars: 0,
+                    series: 0,
+                    refused: None,
+                    refused_samples: 0,
+                    ha: Some(pending),
+                })
+            }
+        };
         // Samples before 1970, too far in the future or (with
         // `reject_old_samples_max_age`) too old are refused.
         let window = TimeWindow::new(limits, now_ms());
@@ -270,6 +380,10 @@ impl Distributor {
         // Heartbeats are judged as of the last successful ring refresh, so an
         // outage of the ring store does not make every ingester look dead.
         let now = snapshot.judged_at(now_ms());
+        let snapshot = match &self.shuffle {
+            Some(shuffle) => shuffle.shard(&snapshot, tenant, now),
+            None => snapshot,
+        };
 
         let mut plan = Plan {
             batches: Vec::new(),
@@ -279,6 +393,7 @@ impl Distributor {
             series: 0,
             refused: None,
             refused_samples: 0,
+            ha: None,
         };
         let refuse = |plan: &mut Plan, reason: &str, n: u64, msg: &dyn Fn() -> String| {
             self.metrics.discarded(tenant, reason, n);
@@ -298,7 +413,12 @@ impl Distributor {
         for series in req.series() {
             let all_labels = series.labels();
             labels.clear();
-            labels.extend(all_labels.iter().filter(|l| !l.value.is_empty()).copied());
+            labels.extend(
+                all_labels
+                    .iter()
+                    .filter(|l| !l.value.is_empty() && Some(l.name) != ha_strip)
+                    .copied(),
+            );
             let sample_count = series.samples().len() as u64 + series.histogram_count() as u64;
             if let Err(e) = validate_series(&labels, limits) {
                 refuse(&mut plan, e.reason(), sample_count.max(1), &|| {
@@ -736,7 +856,7 @@ mod tests {
             &[with_sample.clone(), only_exemplars, only_invalid],
             &[],
         ));
-        let plan = d.plan("t", &body).unwrap();
+        let plan = d.plan("t", &body, None).unwrap();
         assert!(plan.refused.is_none(), "{:?}", plan.refused);
         assert_eq!((plan.series, plan.samples, plan.exemplars), (2, 1, 2));
         let [batch] = &plan.batches[..] else {
@@ -800,7 +920,7 @@ mod tests {
             ],
         );
         let body = compress(&encode_write_request(&[series], &[]));
-        let plan = d.plan("tenant-a", &body).unwrap();
+        let plan = d.plan("tenant-a", &body, None).unwrap();
         let msg = plan.refused.clone().expect("refused");
         assert!(msg.contains("before 1970"), "{msg}");
         assert_eq!((plan.samples, plan.refused_samples), (1, 3));
@@ -846,7 +966,7 @@ mod tests {
             ],
         );
         let plan = d
-            .plan("t", &compress(&encode_write_request(&[old], &[])))
+            .plan("t", &compress(&encode_write_request(&[old], &[])), None)
             .unwrap();
         let msg = plan.refused.expect("refused");
         assert!(msg.contains("reject_old_samples_max_age"), "{msg}");

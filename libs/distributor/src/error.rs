@@ -23,6 +23,11 @@ pub enum PushError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The push came from an HA replica that is not the elected one: it is
+    /// dropped and answered 202, so the sender does not retry it (as
+    /// Cortex does).
+    #[error("{0}")]
+    Deduplicated(String),
 }
 
 impl PushError {
@@ -35,6 +40,7 @@ impl PushError {
             PushError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             PushError::Unavailable(_) | PushError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             PushError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PushError::Deduplicated(_) => StatusCode::ACCEPTED,
         }
     }
 }

@@ -9,6 +9,7 @@
 mod config;
 mod distributor;
 mod error;
+mod ha;
 mod http;
 mod metrics;
 mod rate;
@@ -17,6 +18,10 @@ mod validate;
 pub use config::{DistributorConfig, DistributorLimits};
 pub use distributor::{Distributor, PushSummary};
 pub use error::PushError;
+pub use ha::{
+    CasOutcome, HaDecision, HaError, HaStore, HaStoreError, HaTracker, HaTrackerConfig,
+    MemoryHaStore, ReplicaDesc, VersionedReplica,
+};
 pub use http::push_routes;
 pub use metrics::DistributorMetrics;
 pub use rate::{RateLimitError, RateLimiter};

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use strata_overrides::{apply, Overrides, TenantOverrides};
 
 /// Per-tenant limits enforced by the ingester.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -14,6 +15,19 @@ pub struct Limits {
     /// keep in one ingester; metadata of further families is dropped
     /// (0 = unlimited).
     pub max_metadata_per_tenant: usize,
+}
+
+impl Limits {
+    /// These limits with the fields `o` sets replaced.
+    pub fn with_overrides(mut self, o: &TenantOverrides) -> Self {
+        apply(&mut self.max_series_per_tenant, &o.max_series_per_tenant);
+        apply(&mut self.max_series_per_metric, &o.max_series_per_metric);
+        apply(
+            &mut self.max_metadata_per_tenant,
+            &o.max_metadata_per_tenant,
+        );
+        self
+    }
 }
 
 impl Default for Limits {
@@ -145,6 +159,17 @@ impl Default for WalSection {
             sync_interval: Duration::from_millis(100),
             segment_bytes: 128 << 20,
             checkpoint_period: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl IngesterConfig {
+    /// The limits in force for `tenant`: the runtime overrides' fields over
+    /// `limits` (the ingester has no static per-tenant limits).
+    pub fn limits_for(&self, tenant: &str, overrides: &Overrides) -> Limits {
+        match overrides.get(tenant) {
+            Some(o) => self.limits.clone().with_overrides(&o),
+            None => self.limits.clone(),
         }
     }
 }

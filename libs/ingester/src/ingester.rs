@@ -64,6 +64,8 @@ pub struct Ingester {
     wal: Option<WalState>,
     /// Parts of time this ingester may lack samples for (see [`crate::gaps`]).
     read_gaps: parking_lot::RwLock<Vec<ReadGap>>,
+    /// Per-tenant runtime overrides of `config.limits`, read per push.
+    overrides: strata_overrides::Overrides,
 }
 
 /// The write-ahead log and the lock that orders a series' record before
@@ -102,7 +104,20 @@ impl Ingester {
             clock: Arc::new(unix_now_ms),
             wal: None,
             read_gaps: parking_lot::RwLock::new(Vec::new()),
+            overrides: strata_overrides::Overrides::default(),
         }
+    }
+
+    /// Reads each tenant's series limits through `overrides` (the runtime
+    /// config file) on every push.
+    pub fn with_overrides(mut self, overrides: strata_overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The limits in force for `tenant` now.
+    pub fn limits_for(&self, tenant: &str) -> crate::Limits {
+        self.config.limits_for(tenant, &self.overrides)
     }
 
     /// Replaces the parts of time this ingester may lack samples for (see
@@ -261,6 +276,7 @@ impl Ingester {
             }
         }
         let db = self.tenant_or_create(tenant)?;
+        let limits = self.limits_for(tenant);
         let max_samples = self.config.max_samples_per_chunk.max(1);
         let window_ms = self.window_ms();
         let now_ms = self.now_ms();
@@ -296,20 +312,19 @@ impl Ingester {
             let mut attempts = 0;
             let refused = loop {
                 attempts += 1;
-                let created = match db.get_or_create(fp, &labels, &self.config.limits, || {
-                    self.admit_series(tenant)
-                }) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Samples appended before the failure stay; count
-                        // them, and log them (queued before any retry's).
-                        self.note_cut(cut_bytes);
-                        db.add_appended(outcome.appended);
-                        self.metrics.samples_appended.inc_by(outcome.appended);
-                        self.log(tenant, &logged_series, &logged_samples, false)?;
-                        return Err(e);
-                    }
-                };
+                let created =
+                    match db.get_or_create(fp, &labels, &limits, || self.admit_series(tenant)) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Samples appended before the failure stay; count
+                            // them, and log them (queued before any retry's).
+                            self.note_cut(cut_bytes);
+                            db.add_appended(outcome.appended);
+                            self.metrics.samples_appended.inc_by(outcome.appended);
+                            self.log(tenant, &logged_series, &logged_samples, false)?;
+                            return Err(e);
+                        }
+                    };
                 let s = match created {
                     Ok(s) => s,
                     Err(err) => break Some(err),
@@ -469,15 +484,16 @@ impl Ingester {
                 WalRecord::Epoch => refs.clear(),
                 WalRecord::Series { tenant, series } => {
                     let db = self.tenant_or_create(&tenant)?;
+                    let limits = self.limits_for(&tenant);
                     for (reference, labels) in series {
                         let pairs: Vec<(&str, &str)> = labels
                             .iter()
                             .map(|(n, v)| (n.as_str(), v.as_str()))
                             .collect();
                         let fp = fingerprint(pairs.iter().copied());
-                        match db.get_or_create(fp, &pairs, &self.config.limits, || {
-                            self.admit_series(&tenant)
-                        })? {
+                        match db
+                            .get_or_create(fp, &pairs, &limits, || self.admit_series(&tenant))?
+                        {
                             Ok(s) => {
                                 stats.series += 1;
                                 refs.insert((tenant.clone(), reference), s);
@@ -646,7 +662,7 @@ impl Ingester {
     /// over the tenant's family limit are dropped and counted; they never
     /// fail the push (the samples matter more than their descriptions).
     fn store_metadata(&self, db: &TenantDb, req: &WriteRequestRef<'_>) {
-        let limit = self.config.limits.max_metadata_per_tenant;
+        let limit = self.limits_for(db.id()).max_metadata_per_tenant;
         for md in req.metadata() {
             if md.metric_family_name.is_empty() {
                 self.metrics

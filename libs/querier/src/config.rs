@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use strata_overrides::{apply, Overrides, TenantOverrides};
 
 /// The `querier` section of the configuration.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -26,6 +27,12 @@ pub struct QuerierConfig {
     /// metadata endpoints are not limited.
     #[serde(with = "strata_model::duration::serde")]
     pub max_query_length: Duration,
+    /// How far back from now queries may read (`0s` = no limit): the start
+    /// of what a query, series, labels or label values request reads is
+    /// moved up to `now - max_query_lookback`; what lies wholly before it
+    /// reads nothing. Cortex's `max_query_lookback`.
+    #[serde(with = "strata_model::duration::serde")]
+    pub max_query_lookback: Duration,
     /// Queries evaluated at the same time by one querier; further queries
     /// wait for a slot (within their timeout).
     pub max_concurrent: usize,
@@ -63,6 +70,13 @@ pub struct QuerierConfig {
     /// answer what they have with a warning instead of refusing with 503.
     /// The `partial_response` request parameter overrides it.
     pub partial_response: bool,
+    /// With shuffle sharding (`distributor.limits.ingestion_tenant_shard_size`),
+    /// reads also ask the ingesters that joined within this (with each, the
+    /// ingester it displaced from the tenant's shard, which still holds the
+    /// tenant's recent data). Keep it above the time ingesters keep data in
+    /// memory.
+    #[serde(with = "strata_model::duration::serde")]
+    pub shuffle_sharding_lookback: Duration,
 }
 
 impl Default for QuerierConfig {
@@ -73,6 +87,7 @@ impl Default for QuerierConfig {
             max_samples: 50_000_000,
             max_series: 0,
             max_query_length: Duration::ZERO,
+            max_query_lookback: Duration::ZERO,
             max_concurrent: 20,
             max_concurrent_per_tenant: 10,
             max_queued: 200,
@@ -82,11 +97,61 @@ impl Default for QuerierConfig {
             query_store_after: Duration::ZERO,
             query_ingesters_within: Duration::ZERO,
             partial_response: false,
+            shuffle_sharding_lookback: Duration::from_secs(12 * 3600),
         }
     }
 }
 
+/// The per-tenant query limits: this section's values, with the tenant's
+/// runtime overrides laid over them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// `max_samples` (override: `max_samples_per_query`).
+    pub max_samples: usize,
+    /// `max_series` (override: `max_series_per_query`); 0 = unlimited.
+    pub max_series: usize,
+    /// `max_query_memory`; 0 = only `max_samples` limits a query.
+    pub max_query_memory: usize,
+    /// 0 = unlimited.
+    pub max_query_length: Duration,
+    /// 0 = no limit.
+    pub max_query_lookback: Duration,
+}
+
+impl QueryLimits {
+    /// These limits with the fields `o` sets replaced.
+    pub fn with_overrides(mut self, o: &TenantOverrides) -> Self {
+        apply(&mut self.max_samples, &o.max_samples_per_query);
+        apply(&mut self.max_series, &o.max_series_per_query);
+        apply(&mut self.max_query_memory, &o.max_query_memory);
+        apply(&mut self.max_query_length, &o.max_query_length);
+        apply(&mut self.max_query_lookback, &o.max_query_lookback);
+        self
+    }
+}
+
 impl QuerierConfig {
+    /// The limits of a tenant without overrides.
+    pub fn default_limits(&self) -> QueryLimits {
+        QueryLimits {
+            max_samples: self.max_samples,
+            max_series: self.max_series,
+            max_query_memory: self.max_query_memory,
+            max_query_length: self.max_query_length,
+            max_query_lookback: self.max_query_lookback,
+        }
+    }
+
+    /// The limits in force for `tenant`: the runtime overrides' fields over
+    /// this section's (the querier has no static per-tenant limits).
+    pub fn limits_for(&self, tenant: &str, overrides: &Overrides) -> QueryLimits {
+        let limits = self.default_limits();
+        match overrides.get(tenant) {
+            Some(o) => limits.with_overrides(&o),
+            None => limits,
+        }
+    }
+
     /// `max_memory`, with `0` resolved against the memory available.
     pub fn effective_max_memory(&self) -> usize {
         if self.max_memory > 0 {

@@ -473,7 +473,7 @@ async fn handle_query_range(
     let overrides = overrides(params)?;
     let query = params.get("query");
     check_query_async(query).await?;
-    s.querier.check_length(start_ms, end_ms)?;
+    s.querier.check_length(&tenant, start_ms, end_ms)?;
     let output = s
         .querier
         .query(
@@ -491,11 +491,11 @@ async fn handle_query_range(
 }
 
 /// `start` and `end` of the metadata endpoints, defaulting to all time.
-fn time_range(s: &ApiState, params: &Params) -> Result<(i64, i64), ApiError> {
+fn time_range(s: &ApiState, tenant: &str, params: &Params) -> Result<(i64, i64), ApiError> {
     let start_ms = time_param(params, "start", MIN_TIME_MS)?;
     let end_ms = time_param(params, "end", MAX_TIME_MS)?;
     if !params.get("start").is_empty() && !params.get("end").is_empty() {
-        s.querier.check_length(start_ms, end_ms)?;
+        s.querier.check_length(tenant, start_ms, end_ms)?;
     }
     Ok((start_ms, end_ms))
 }
@@ -526,7 +526,7 @@ async fn handle_series(
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
     let limit = limit_param(params)?;
-    let (start_ms, end_ms) = time_range(s, params)?;
+    let (start_ms, end_ms) = time_range(s, &tenant, params)?;
     let sets = matcher_sets(params)?;
     let series = s
         .querier
@@ -551,7 +551,7 @@ async fn handle_labels(
 ) -> Result<Answer, ApiError> {
     let tenant = tenant(s, headers)?;
     let limit = limit_param(params)?;
-    let (start_ms, end_ms) = time_range(s, params)?;
+    let (start_ms, end_ms) = time_range(s, &tenant, params)?;
     let sets = matcher_sets(params)?;
     let names = s
         .querier
@@ -574,7 +574,7 @@ async fn handle_label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let limit = limit_param(params)?;
-    let (start_ms, end_ms) = time_range(s, params)?;
+    let (start_ms, end_ms) = time_range(s, &tenant, params)?;
     let sets = matcher_sets(params)?;
     let values = s
         .querier

@@ -24,7 +24,7 @@ pub mod params;
 mod querier;
 pub mod storage;
 
-pub use config::QuerierConfig;
+pub use config::{QuerierConfig, QueryLimits};
 pub use error::{ApiError, ErrorType, QuerierError};
 pub use http::{api_routes, ApiMetrics};
 pub use ingesters::{FetchLimits, IngesterQuerier, IngesterReadMetrics, MetadataEntry};

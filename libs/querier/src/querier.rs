@@ -23,7 +23,7 @@ use crate::ingesters::{
     merge_answers, named_ingesters, FetchLimits, IngesterQuerier, MetadataEntry, SeriesList,
 };
 use crate::storage::{plan_fetches, PrefetchedStorage};
-use crate::QuerierConfig;
+use crate::{QuerierConfig, QueryLimits};
 
 /// What to evaluate a query over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub struct Querier {
     /// What all queries of this process may hold together.
     memory: Arc<MemoryPool>,
     metrics: QueryMetrics,
+    /// Per-tenant runtime overrides of the query limits, read per request.
+    overrides: strata_overrides::Overrides,
 }
 
 /// Query slots and a bounded queue of queries waiting for one.
@@ -182,7 +184,20 @@ impl Querier {
             tenants: Mutex::new(HashMap::new()),
             memory,
             metrics,
+            overrides: strata_overrides::Overrides::default(),
         }
+    }
+
+    /// Reads each tenant's query limits through `overrides` (the runtime
+    /// config file) on every request.
+    pub fn with_overrides(mut self, overrides: strata_overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The query limits in force for `tenant` now.
+    pub fn limits_for(&self, tenant: &str) -> QueryLimits {
+        self.config.limits_for(tenant, &self.overrides)
     }
 
     pub fn register_metrics(&self, registry: &mut Registry) {
@@ -345,9 +360,9 @@ impl Querier {
         &self.ingesters
     }
 
-    /// Refuses time ranges longer than `max_query_length`.
-    pub fn check_length(&self, start_ms: i64, end_ms: i64) -> Result<(), ApiError> {
-        let limit = self.config.max_query_length;
+    /// Refuses time ranges longer than the tenant's `max_query_length`.
+    pub fn check_length(&self, tenant: &str, start_ms: i64, end_ms: i64) -> Result<(), ApiError> {
+        let limit = self.limits_for(tenant).max_query_length;
         if limit.is_zero() {
             return Ok(());
         }
@@ -378,6 +393,7 @@ impl Querier {
             .timeout
             .map_or(self.config.timeout, |t| t.min(self.config.timeout));
         let deadline = Instant::now() + timeout;
+        let tenant_limits = self.limits_for(tenant);
         let permit = self.admit(tenant, deadline).await?;
         // Dropping this future (the client went away, or the timeout below)
         // cancels evaluation on the blocking pool at its next check.
@@ -387,8 +403,8 @@ impl Querier {
             lookback_delta: overrides
                 .lookback_delta
                 .unwrap_or(self.config.lookback_delta),
-            max_samples: self.config.max_samples,
-            max_bytes: self.config.max_query_memory,
+            max_samples: tenant_limits.max_samples,
+            max_bytes: tenant_limits.max_query_memory,
             memory_pool: Some(self.memory.clone()),
             cancel: Some(cancel.clone()),
             timeout: remaining,
@@ -402,17 +418,29 @@ impl Querier {
             .map_err(ApiError::from)?;
 
         let fetches = plan_fetches(requests);
-        let max_series = self.config.max_series;
+        let max_series = tenant_limits.max_series;
         let limits = FetchLimits {
             max_series,
-            max_chunk_bytes: self.config.max_query_memory,
+            max_chunk_bytes: tenant_limits.max_query_memory,
         };
         let partial = overrides
             .partial_response
             .unwrap_or(self.config.partial_response);
-        let reads = fetches
-            .iter()
-            .map(|request| self.select(tenant, request, limits, partial));
+        let lookback = tenant_limits.max_query_lookback;
+        let reads = fetches.iter().map(|request| async move {
+            // Only what `max_query_lookback` lets the tenant read.
+            match within_lookback(lookback, request.start_ms, request.end_ms) {
+                Some((start_ms, end_ms)) => {
+                    let allowed = SelectRequest {
+                        matchers: request.matchers.clone(),
+                        start_ms,
+                        end_ms,
+                    };
+                    self.select(tenant, &allowed, limits, partial).await
+                }
+                None => Ok((Vec::new(), None)),
+            }
+        });
         let answers =
             match tokio::time::timeout_at(deadline, futures::future::try_join_all(reads)).await {
                 Ok(result) => result?,
@@ -473,6 +501,10 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<Labels>, ApiError> {
+        let lookback = self.limits_for(tenant).max_query_lookback;
+        let Some((start_ms, end_ms)) = within_lookback(lookback, start_ms, end_ms) else {
+            return Ok(Vec::new());
+        };
         self.union_with_store(
             (start_ms, end_ms),
             matcher_sets,
@@ -491,6 +523,10 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
+        let lookback = self.limits_for(tenant).max_query_lookback;
+        let Some((start_ms, end_ms)) = within_lookback(lookback, start_ms, end_ms) else {
+            return Ok(Vec::new());
+        };
         self.union_with_store(
             (start_ms, end_ms),
             matcher_sets,
@@ -514,6 +550,10 @@ impl Querier {
         matcher_sets: &[Vec<Matcher>],
         limit: usize,
     ) -> Result<Vec<String>, ApiError> {
+        let lookback = self.limits_for(tenant).max_query_lookback;
+        let Some((start_ms, end_ms)) = within_lookback(lookback, start_ms, end_ms) else {
+            return Ok(Vec::new());
+        };
         self.union_with_store(
             (start_ms, end_ms),
             matcher_sets,
@@ -600,6 +640,17 @@ impl Querier {
     }
 }
 
+/// `[start_ms, end_ms]` cut to what a lookback limit lets a tenant read
+/// (`now - lookback` on; a zero lookback is no limit), `None` when all of it
+/// lies before.
+fn within_lookback(lookback: Duration, start_ms: i64, end_ms: i64) -> Option<(i64, i64)> {
+    if lookback.is_zero() {
+        return Some((start_ms, end_ms));
+    }
+    let earliest = now_ms().saturating_sub(duration_ms(lookback));
+    (end_ms >= earliest).then(|| (start_ms.max(earliest), end_ms))
+}
+
 /// Runs a closure when dropped.
 struct OnDrop<F: FnMut()>(F);
 
@@ -642,6 +693,20 @@ fn store_series(series: Vec<StoreSeries>) -> SeriesList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookback_cuts_the_start_or_everything() {
+        let day = Duration::from_secs(86_400);
+        let now = now_ms();
+        let day_ms = duration_ms(day);
+        assert_eq!(within_lookback(Duration::ZERO, 5, 10), Some((5, 10)));
+        let (start, end) = within_lookback(day, now - 3 * day_ms, now).unwrap();
+        assert!((now - day_ms..=now_ms() - day_ms).contains(&start));
+        assert_eq!(end, now);
+        let inside = now - day_ms / 2;
+        assert_eq!(within_lookback(day, inside, now), Some((inside, now)));
+        assert_eq!(within_lookback(day, 0, now - 2 * day_ms), None);
+    }
 
     #[tokio::test]
     async fn slot_queue_refuses_beyond_its_queue_and_forgets_abandoned_waiters() {

@@ -51,8 +51,12 @@ use aws_sdk_dynamodb::Client;
 use strata_ring::{InstanceDesc, RingError, RingStore, Versioned};
 
 mod error;
+mod ha;
 
 pub use error::RingStoreError;
+pub use ha::{
+    cluster_key, DynamoHaStore, DynamoHaStoreConfig, HaRecord, HaWrite, HA_PARTITION_PREFIX,
+};
 use strata_aws::{dynamodb_client, AwsConfig};
 
 const ATTR_RING: &str = "ring";

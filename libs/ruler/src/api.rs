@@ -160,7 +160,7 @@ fn check_limits(
     other_groups: usize,
 ) -> Result<(), String> {
     let config = &manager.deps().config;
-    let limits = config.limits_for(tenant);
+    let limits = manager.limits_for(tenant);
     if limits.max_rules_per_group > 0 && group.rules.len() > limits.max_rules_per_group {
         return Err(format!(
             "group {:?} has {} rules, more than this tenant's limit of {} per group (ruler.limits.max_rules_per_group)",
@@ -495,8 +495,15 @@ fn groups_json(views: &[Arc<GroupView>], f: &Filters) -> Vec<Json> {
     out
 }
 
-/// The tenant's groups as every ruler replica runs them.
-async fn gather(s: &ApiState, tenant: &str, query: Option<&str>) -> Result<Vec<Json>, Response> {
+/// The tenant's groups as every ruler replica runs them. The request's
+/// `Authorization` goes along to the other replicas, so that in `auth.mode:
+/// tokens` their edge authenticates the same tenant.
+async fn gather(
+    s: &ApiState,
+    tenant: &str,
+    authorization: Option<&http::HeaderValue>,
+    query: Option<&str>,
+) -> Result<Vec<Json>, Response> {
     let filters =
         parse_filters(query).map_err(|e| error(StatusCode::BAD_REQUEST, "bad_data", e))?;
     let mut groups = groups_json(&s.manager.local_groups(tenant), &filters);
@@ -515,10 +522,13 @@ async fn gather(s: &ApiState, tenant: &str, query: Option<&str>) -> Result<Vec<J
                 "http://{addr}/ruler/internal/rules{}",
                 query.map(|q| format!("?{q}")).unwrap_or_default()
             );
-            let request = s
+            let mut request = s
                 .client
                 .get(url)
                 .header(strata_server::tenant::TENANT_HEADER, tenant);
+            if let Some(credentials) = authorization {
+                request = request.header(http::header::AUTHORIZATION, credentials.clone());
+            }
             async move {
                 let answer = request.send().await.map_err(|e| format!("{addr}: {e}"))?;
                 if !answer.status().is_success() {
@@ -564,16 +574,23 @@ fn success(data: Json) -> Response {
 async fn prometheus_rules(
     State(s): State<ApiState>,
     Tenant(tenant): Tenant,
+    headers: http::HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match gather(&s, &tenant, query.as_deref()).await {
+    let authorization = headers.get(http::header::AUTHORIZATION);
+    match gather(&s, &tenant, authorization, query.as_deref()).await {
         Ok(groups) => success(json!({ "groups": groups })),
         Err(r) => r,
     }
 }
 
-async fn prometheus_alerts(State(s): State<ApiState>, Tenant(tenant): Tenant) -> Response {
-    match gather(&s, &tenant, Some("type=alert")).await {
+async fn prometheus_alerts(
+    State(s): State<ApiState>,
+    Tenant(tenant): Tenant,
+    headers: http::HeaderMap,
+) -> Response {
+    let authorization = headers.get(http::header::AUTHORIZATION);
+    match gather(&s, &tenant, authorization, Some("type=alert")).await {
         Ok(groups) => {
             let alerts: Vec<Json> = groups
                 .iter()

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use strata_overrides::{apply, Overrides, TenantOverrides};
 
 /// The `ruler:` section of the configuration file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -75,8 +76,20 @@ impl Default for RulerConfig {
 }
 
 impl RulerConfig {
+    /// The static limits of `tenant`: its `tenant_limits` entry (a whole
+    /// replacement of `limits`), else `limits`.
     pub fn limits_for(&self, tenant: &str) -> &RulerLimits {
         self.tenant_limits.get(tenant).unwrap_or(&self.limits)
+    }
+
+    /// The limits in force for `tenant`: the runtime overrides' fields over
+    /// [`RulerConfig::limits_for`].
+    pub fn effective_limits(&self, tenant: &str, overrides: &Overrides) -> RulerLimits {
+        let limits = self.limits_for(tenant).clone();
+        match overrides.get(tenant) {
+            Some(o) => limits.with_overrides(&o),
+            None => limits,
+        }
     }
 }
 
@@ -94,6 +107,20 @@ pub struct RulerLimits {
     /// This tenant's Alertmanagers instead of `ruler.alertmanager_urls`
     /// (empty = the shared list).
     pub alertmanager_urls: Vec<String>,
+}
+
+impl RulerLimits {
+    /// These limits with the fields `o` sets replaced.
+    pub fn with_overrides(mut self, o: &TenantOverrides) -> Self {
+        apply(&mut self.max_rule_groups, &o.ruler_max_rule_groups);
+        apply(&mut self.max_rules_per_group, &o.ruler_max_rules_per_group);
+        apply(
+            &mut self.min_evaluation_interval,
+            &o.ruler_min_evaluation_interval,
+        );
+        apply(&mut self.alertmanager_urls, &o.alertmanager_urls);
+        self
+    }
 }
 
 impl Default for RulerLimits {
@@ -155,5 +182,53 @@ impl Default for RulerRingConfig {
             heartbeat_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_overrides::RuntimeConfigFile;
+
+    /// The runtime overrides file wins over `tenant_limits`, which wins
+    /// over `limits`, field by field for the file.
+    #[test]
+    fn overrides_file_over_tenant_limits_over_defaults() {
+        let config = RulerConfig {
+            limits: RulerLimits {
+                max_rule_groups: 5,
+                ..RulerLimits::default()
+            },
+            tenant_limits: [(
+                "static".to_string(),
+                RulerLimits {
+                    max_rule_groups: 50,
+                    alertmanager_urls: vec!["http://static:9093".into()],
+                    ..RulerLimits::default()
+                },
+            )]
+            .into(),
+            ..RulerConfig::default()
+        };
+        let overrides = Overrides::from_file(
+            RuntimeConfigFile::parse(
+                "overrides:\n  static:\n    ruler_max_rule_groups: 500\n  file-only:\n    ruler_min_evaluation_interval: 1m\n    alertmanager_urls: [http://own:9093]\n",
+            )
+            .unwrap(),
+        );
+        assert_eq!(config.effective_limits("other", &overrides), config.limits);
+        let s = config.effective_limits("static", &overrides);
+        assert_eq!(s.max_rule_groups, 500);
+        assert_eq!(s.alertmanager_urls, ["http://static:9093"]);
+        let f = config.effective_limits("file-only", &overrides);
+        assert_eq!(f.max_rule_groups, 5);
+        assert_eq!(f.min_evaluation_interval, Duration::from_secs(60));
+        assert_eq!(f.alertmanager_urls, ["http://own:9093"]);
+        assert_eq!(
+            config
+                .effective_limits("static", &Overrides::new())
+                .max_rule_groups,
+            50
+        );
     }
 }

@@ -43,6 +43,10 @@ pub struct RulerManager {
     wake: Notify,
     /// Serialises syncs.
     sync_lock: tokio::sync::Mutex<()>,
+    /// Per-tenant runtime overrides of `config.limits`.
+    overrides: strata_overrides::Overrides,
+    /// The Alertmanager URLs last given to the notifier, per tenant.
+    tenant_urls: Mutex<HashMap<String, Option<Vec<String>>>>,
 }
 
 impl RulerManager {
@@ -55,6 +59,40 @@ impl RulerManager {
             known: Mutex::new(Vec::new()),
             wake: Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
+            overrides: strata_overrides::Overrides::default(),
+            tenant_urls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads each tenant's limits through `overrides` (the runtime config
+    /// file): on every upload, and its Alertmanager URLs at every sync.
+    pub fn with_overrides(mut self, overrides: strata_overrides::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The limits in force for `tenant` now (runtime overrides, then
+    /// `tenant_limits`, then `limits`).
+    pub fn limits_for(&self, tenant: &str) -> crate::RulerLimits {
+        self.deps.config.effective_limits(tenant, &self.overrides)
+    }
+
+    /// Gives the notifier `tenant`'s own Alertmanager URLs (`None`: the
+    /// shared ones) if they changed since it was last told.
+    fn set_tenant_urls(&self, tenant: &str) {
+        let urls = self.limits_for(tenant).alertmanager_urls;
+        let urls = (!urls.is_empty()).then_some(urls);
+        let mut told = self.tenant_urls.lock();
+        if told.get(tenant) == Some(&urls) {
+            return;
+        }
+        match self.deps.notifier.set_tenant_urls(tenant, urls.clone()) {
+            Ok(()) => {
+                told.insert(tenant.to_string(), urls);
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "cannot use the tenant's Alertmanager URLs");
+            }
         }
     }
 
@@ -200,6 +238,17 @@ impl RulerManager {
             };
             self.start_group(key, group, previous);
         }
+        // Alertmanager URLs changed in the runtime config apply to groups
+        // already running.
+        let tenants: HashSet<String> = self
+            .running
+            .lock()
+            .keys()
+            .map(|k| k.tenant.clone())
+            .collect();
+        for tenant in &tenants {
+            self.set_tenant_urls(tenant);
+        }
         self.deps
             .metrics
             .set_groups_loaded(self.running.lock().len());
@@ -209,11 +258,7 @@ impl RulerManager {
     /// unchanged rules keep their alerts and series, as Prometheus's
     /// `CopyState` does.
     fn start_group(&self, key: GroupKey, spec: RuleGroup, previous: Option<Arc<GroupView>>) {
-        let urls = &self.deps.config.limits_for(&key.tenant).alertmanager_urls;
-        let urls = (!urls.is_empty()).then(|| urls.clone());
-        if let Err(e) = self.deps.notifier.set_tenant_urls(&key.tenant, urls) {
-            tracing::warn!(tenant = %key.tenant, error = %e, "cannot use the tenant's Alertmanager URLs");
-        }
+        self.set_tenant_urls(&key.tenant);
         let mut runner = GroupRunner::new(
             key.clone(),
             spec.clone(),

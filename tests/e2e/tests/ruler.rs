@@ -343,6 +343,8 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
     let mut in_alertmanager = None;
     let mut resolved = false;
     let mut cooled_at = None;
+    // (sample timestamp, when its push had reached both systems).
+    let mut pushed: Vec<(i64, i64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(90) {
         let wait = t_ms - 300 - now_ms();
         if wait > 0 {
@@ -400,6 +402,7 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
             t_ms,
         )
         .await;
+        pushed.push((t_ms, now_ms()));
 
         // Alert state as our API shows it.
         let alerts = api_get(
@@ -497,7 +500,20 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
             "max by (room) (demo_temperature) * 2",
         ),
     ];
+    // Whether every sample up to `t` had arrived by `deadline` (wall
+    // clock): an evaluation at `t` that ran before then read a second
+    // that was still arriving (the push loop fell behind on a loaded
+    // machine), which says nothing about either engine.
+    let arrived = |t: i64, deadline: i64| {
+        pushed
+            .iter()
+            .rev()
+            .find(|(ts, _)| *ts <= t)
+            .is_none_or(|(_, done)| *done <= deadline)
+    };
     let mut compared = 0;
+    let mut compared_theirs = 0;
+    let mut late = 0;
     for (record, expr) in rules {
         let recorded =
             matrix(&query_at(&client, &base, "team-a", &format!("{record}[2m]"), end).await);
@@ -517,6 +533,11 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                 // Prometheus 3) do not: a sample exactly at the window's
                 // start would count for one and not the other.
                 if (t - 337).rem_euclid(1000) == 0 {
+                    continue;
+                }
+                // Evaluated one second (query_offset) after `t`.
+                if !arrived(t, t + 1000) {
+                    late += 1;
                     continue;
                 }
                 let theirs = vector(&prom.query(&client, expr, t).await);
@@ -559,6 +580,11 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                 .iter()
                 .filter(|(t, _)| (t - 337).rem_euclid(1000) != 0)
             {
+                // Prometheus evaluates at `t`, without an offset.
+                if !arrived(t, t) {
+                    late += 1;
+                    continue;
+                }
                 let ours = vector(&query_at(&client, &base, "team-a", expr, t).await);
                 let got = ours
                     .iter()
@@ -573,10 +599,15 @@ async fn rules_match_prometheus_and_alerts_reach_alertmanager() {
                     "{labels} at {t}: Prometheus recorded {v}, our query gives {got}"
                 );
                 compared += 1;
+                compared_theirs += 1;
             }
         }
     }
-    assert!(compared > 100, "only {compared} samples compared");
+    eprintln!("{compared} recorded samples compared ({compared_theirs} of Prometheus's), {late} left out as evaluated before their data arrived");
+    assert!(
+        compared > 100 && compared_theirs > 20,
+        "only {compared} samples compared ({compared_theirs} of Prometheus's; {late} evaluated before their data arrived)"
+    );
 
     // ALERTS and ALERTS_FOR_STATE were written for the tenant.
     let alerts_series = matrix(&query_at(&client, &base, "team-a", "ALERTS[2m]", end).await);

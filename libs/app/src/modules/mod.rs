@@ -8,18 +8,19 @@
 //! runs in this process, and then starts after it):
 //!
 //! ```text
-//! Server ─────→ Ring
+//! Overrides
+//! Server ─────→ Overrides, Ring
 //! Store
-//! Ingester ───→ Ring, Server, Store
-//! Distributor → Ring        ⇢ Ingester (pushes to it are function calls)
+//! Ingester ───→ Ring, Server, Store, Overrides
+//! Distributor → Ring, Overrides ⇢ Ingester (pushes to it are function calls)
 //! PushApi ────→ Server, Distributor
-//! Querier ────→ Ring, Store
+//! Querier ────→ Ring, Store, Overrides
 //! QueryApi ───→ Server, Querier
-//! Ruler ──────→ Distributor, Querier (results written and read in process)
+//! Ruler ──────→ Distributor, Querier, Overrides (results written and read in process)
 //! ```
 //!
-//! Every process runs `Server` (and so `Ring`); a role adds its targets
-//! (`Role::targets`).
+//! Every process runs `Server` (and so `Overrides` and `Ring`); a role adds
+//! its targets (`Role::targets`).
 //!
 //! `Distributor` and `Querier` build the objects; `PushApi` and `QueryApi`
 //! serve them over HTTP. A module can thus use a distributor and a querier
@@ -34,6 +35,7 @@
 
 mod distributor;
 mod ingester;
+mod overrides;
 mod querier;
 mod ring;
 mod ruler;
@@ -48,6 +50,7 @@ use anyhow::Context as _;
 use axum::Router;
 use strata_distributor::Distributor;
 use strata_ingester_client::LocalIngester;
+use strata_overrides::Overrides;
 use strata_querier::Querier;
 use strata_ring::{Ring, RingStore};
 use strata_server::http::ReadyCheck;
@@ -63,6 +66,9 @@ use crate::roles::Role;
 /// dependencies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModuleName {
+    /// The runtime overrides file (per-tenant limits), its reloading and
+    /// `/runtime_config`.
+    Overrides,
     /// The ring client (and its store): status page, replica placement.
     Ring,
     /// The HTTP listener; serves every module's routes, `/metrics`,
@@ -86,7 +92,8 @@ pub enum ModuleName {
 
 impl ModuleName {
     #[cfg(test)]
-    pub const ALL: [ModuleName; 9] = [
+    pub const ALL: [ModuleName; 10] = [
+        ModuleName::Overrides,
         ModuleName::Ring,
         ModuleName::Server,
         ModuleName::Store,
@@ -100,6 +107,7 @@ impl ModuleName {
 
     pub fn name(self) -> &'static str {
         match self {
+            ModuleName::Overrides => "overrides",
             ModuleName::Ring => "ring",
             ModuleName::Server => "server",
             ModuleName::Store => "store",
@@ -121,16 +129,20 @@ impl ModuleName {
             // After the ring: every service's `/ring` page and readiness
             // read it, and a misconfigured ring store fails before the port
             // is taken.
-            Server => &[Ring],
-            Ring | Store => &[],
-            Ingester => &[Ring, Server, Store],
-            Distributor => &[Ring],
+            //
+            // After the overrides too: every process serves
+            // `/runtime_config`, and a broken overrides file fails the
+            // start before anything else.
+            Server => &[Overrides, Ring],
+            Overrides | Ring | Store => &[],
+            Ingester => &[Ring, Server, Store, Overrides],
+            Distributor => &[Ring, Overrides],
             PushApi => &[Server, Distributor],
-            Querier => &[Ring, Store],
+            Querier => &[Ring, Store, Overrides],
             QueryApi => &[Server, Querier],
             // Writes results through the distributor (in process) and reads
             // through the querier; neither's HTTP API is served for it.
-            Ruler => &[Distributor, Querier],
+            Ruler => &[Distributor, Querier, Overrides],
         }
     }
 
@@ -147,6 +159,7 @@ impl ModuleName {
     /// Initialises this module; what it built is in `ctx` afterwards.
     pub async fn init(self, ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
         match self {
+            ModuleName::Overrides => overrides::init(ctx).await,
             ModuleName::Ring => ring::init(ctx).await,
             ModuleName::Server => server::init(ctx).await,
             ModuleName::Store => store::init(ctx).await,
@@ -203,6 +216,9 @@ pub struct Context {
     pub leave_requested: Arc<AtomicBool>,
 
     // Built by the modules.
+    /// The runtime overrides every component reads its per-tenant limits
+    /// through.
+    pub overrides: Option<Overrides>,
     pub ring: Option<Arc<Ring>>,
     pub ring_store: Option<Arc<dyn RingStore>>,
     pub store: Option<Arc<Store>>,
@@ -240,6 +256,7 @@ impl Context {
             shutdown: terminate.child_token(),
             terminate,
             leave_requested: Arc::new(AtomicBool::new(false)),
+            overrides: None,
             ring: None,
             ring_store: None,
             store: None,
@@ -278,6 +295,10 @@ impl Context {
             self.ring_quorum_checked = true;
         }
         Ok(())
+    }
+
+    pub fn overrides(&self) -> anyhow::Result<Overrides> {
+        built(&self.overrides, ModuleName::Overrides)
     }
 
     pub fn ring(&self) -> anyhow::Result<Arc<Ring>> {

@@ -26,8 +26,14 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
         pool.clone(),
         config.distributor.shard_by_all_labels,
         read_metrics,
-    );
-    let querier = Querier::new(config.querier.clone(), ingesters).with_store(store);
+    )
+    .with_shuffle_sharding(super::ring::shuffle_sharding(
+        ctx,
+        config.querier.shuffle_sharding_lookback,
+    )?);
+    let querier = Querier::new(config.querier.clone(), ingesters)
+        .with_store(store)
+        .with_overrides(ctx.overrides()?);
     ctx.metrics
         .register(|r| querier.register_metrics(r.sub_registry_with_prefix("strata")));
     ctx.querier = Some(Arc::new(querier));

@@ -109,3 +109,20 @@ pub fn retain_ring_clients(
         }
     })
 }
+
+/// Each tenant's shuffle shard of the ingester ring, sized by its
+/// `ingestion_tenant_shard_size` (static limits and runtime overrides);
+/// `lookback` for reads, zero for writes.
+pub fn shuffle_sharding(
+    ctx: &Context,
+    lookback: Duration,
+) -> anyhow::Result<Arc<strata_ring::ShuffleSharding>> {
+    let config = ctx.config.distributor.clone();
+    let overrides = ctx.overrides()?;
+    let sizes: strata_ring::ShardSizeFn = Arc::new(move |tenant: &str| {
+        config
+            .effective_limits(tenant, &overrides)
+            .ingestion_tenant_shard_size
+    });
+    Ok(Arc::new(strata_ring::ShuffleSharding::new(sizes, lookback)))
+}

@@ -166,7 +166,7 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
         };
         (Some(ruler_ring), Some(lc))
     };
-    let manager = Arc::new(RulerManager::new(store, deps, ring));
+    let manager = Arc::new(RulerManager::new(store, deps, ring).with_overrides(ctx.overrides()?));
     ctx.add_routes(strata_ruler::ruler_routes(
         manager.clone(),
         ctx.config.auth_enabled,
