@@ -77,6 +77,27 @@ pub struct DistributorConfig {
     pub tenant_limits: BTreeMap<String, DistributorLimits>,
     /// Deduplication of Prometheus HA pairs (`ha.rs`).
     pub ha_tracker: crate::ha::HaTrackerConfig,
+    /// `local`: each distributor enforces a tenant's `ingestion_rate` on
+    /// its own (the tenant's real limit grows with the number of
+    /// distributors). `global`: each enforces the rate divided by the
+    /// number of healthy distributors in the distributor ring, so the
+    /// tenant gets its rate however many there are (the burst stays per
+    /// distributor).
+    pub ingestion_rate_strategy: RateStrategy,
+    /// The distributor ring (global strategy): how often a distributor
+    /// renews its heartbeat; one without a heartbeat for
+    /// `ring.heartbeat_timeout` no longer counts.
+    #[serde(with = "strata_model::duration::serde")]
+    pub ring_heartbeat_period: Duration,
+}
+
+/// How a tenant's `ingestion_rate` is shared among distributors.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RateStrategy {
+    #[default]
+    Local,
+    Global,
 }
 
 impl Default for DistributorConfig {
@@ -91,6 +112,8 @@ impl Default for DistributorConfig {
             limits: DistributorLimits::default(),
             tenant_limits: BTreeMap::new(),
             ha_tracker: crate::ha::HaTrackerConfig::default(),
+            ingestion_rate_strategy: RateStrategy::Local,
+            ring_heartbeat_period: Duration::from_secs(5),
         }
     }
 }

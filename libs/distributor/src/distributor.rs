@@ -48,6 +48,9 @@ pub struct Distributor {
     /// Tenants with a shard size (`ingestion_tenant_shard_size`) write to
     /// their shuffle shard of the ring only.
     shuffle: Option<Arc<strata_ring::ShuffleSharding>>,
+    /// Healthy distributors (the global rate strategy divides by it); set
+    /// once the push API serves.
+    distributors: std::sync::OnceLock<Arc<strata_ring::Ring>>,
 }
 
 /// The series of one request destined for one ingester.
@@ -126,6 +129,7 @@ impl Distributor {
             admission,
             overrides: strata_overrides::Overrides::default(),
             shuffle: None,
+            distributors: std::sync::OnceLock::new(),
         }
     }
 
@@ -153,6 +157,25 @@ impl Distributor {
     pub fn with_local_ingester(mut self, local: Arc<dyn LocalIngester>) -> Self {
         self.local = Some(local);
         self
+    }
+
+    /// The distributor ring: with `ingestion_rate_strategy: global`, each
+    /// tenant's rate is divided by its healthy members.
+    pub fn set_distributor_ring(&self, ring: Arc<strata_ring::Ring>) {
+        let _ = self.distributors.set(ring);
+    }
+
+    /// The share of a tenant's ingestion rate this distributor enforces.
+    fn local_rate(&self, rate: f64) -> f64 {
+        match (
+            &self.config.ingestion_rate_strategy,
+            self.distributors.get(),
+        ) {
+            (crate::config::RateStrategy::Global, Some(ring)) => {
+                rate / ring.healthy_count().max(1) as f64
+            }
+            _ => rate,
+        }
     }
 
     /// Places each tenant's series on its shuffle shard of the ring (see
@@ -262,7 +285,7 @@ impl Distributor {
             if let Err(err) = self.limiter.allow(
                 tenant,
                 units,
-                limits.ingestion_rate,
+                self.local_rate(limits.ingestion_rate),
                 limits.ingestion_burst_size,
             ) {
                 return Err(if err.is_retryable() {

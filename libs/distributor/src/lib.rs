@@ -15,7 +15,7 @@ mod metrics;
 mod rate;
 mod validate;
 
-pub use config::{DistributorConfig, DistributorLimits};
+pub use config::{DistributorConfig, DistributorLimits, RateStrategy};
 pub use distributor::{Distributor, PushSummary};
 pub use error::PushError;
 pub use ha::{

@@ -88,7 +88,76 @@ pub async fn init_push_api(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>>
         ctx.add_link("/distributor/ha_tracker", "HA tracker: elected replicas");
     }
     ctx.require_ring_quorum()?;
-    Ok(Box::new(Nothing))
+    // The global rate strategy: distributors count each other in a ring of
+    // their own (one process is alone).
+    let lifecycler = if ctx.config.distributor.ingestion_rate_strategy
+        == strata_distributor::RateStrategy::Global
+        && !ctx.single_process()
+    {
+        let store = super::ring::ring_store(ctx, "distributor").await?;
+        let ring = Arc::new(
+            strata_ring::Ring::new(
+                strata_ring::RingConfig {
+                    heartbeat_timeout: ctx.config.ring.heartbeat_timeout,
+                    forget_timeout: Some(ctx.config.ring.heartbeat_timeout.saturating_mul(2)),
+                    replication_factor: 1,
+                    zone_awareness: false,
+                    poll_interval: ctx.config.ring.poll_interval,
+                },
+                store.clone(),
+            )
+            .context("starting the distributor ring client")?,
+        );
+        let lc = strata_ring::Lifecycler::start(
+            strata_ring::LifecyclerConfig {
+                id: ctx.instance_id.clone(),
+                addr: ctx.config.server.advertised_grpc_addr(),
+                http_addr: ctx.config.server.advertised_http_addr(),
+                zone: String::new(),
+                num_tokens: 1,
+                tokens_file: None,
+                heartbeat_period: ctx.config.distributor.ring_heartbeat_period,
+                join_after: Duration::ZERO,
+                unregister_on_shutdown: true,
+            },
+            store,
+        )
+        .await
+        .context("joining the distributor ring")?;
+        if let Err(e) = ring.refresh().await {
+            tracing::warn!(error = %e, "distributor ring refresh failed");
+        }
+        // strata_distributor_ring_members{state} and friends.
+        ctx.metrics
+            .register(|r| ring.register_metrics(r.sub_registry_with_prefix("strata_distributor")));
+        tracing::info!(
+            members = ring.healthy_count(),
+            "joined the distributor ring (global ingestion rate strategy)"
+        );
+        distributor.set_distributor_ring(ring);
+        Some(lc)
+    } else {
+        None
+    };
+    Ok(Box::new(PushApi { lifecycler }))
+}
+
+/// The push API; with the global rate strategy, this distributor's place in
+/// the distributor ring.
+struct PushApi {
+    lifecycler: Option<strata_ring::Lifecycler>,
+}
+
+#[async_trait::async_trait]
+impl Module for PushApi {
+    /// Leaves the distributor ring, so the others take up its share.
+    async fn stop_intake(&mut self, _ctx: &Context) {
+        if let Some(lc) = self.lifecycler.take() {
+            if let Err(e) = lc.shutdown_and_leave().await {
+                tracing::warn!(error = %e, "leaving the distributor ring failed");
+            }
+        }
+    }
 }
 
 /// The HA tracker's records in the ring's DynamoDB table.
