@@ -15,9 +15,55 @@ pub struct Limits {
     /// keep in one ingester; metadata of further families is dropped
     /// (0 = unlimited).
     pub max_metadata_per_tenant: usize,
+    /// Series one tenant may hold in the whole cluster; each ingester
+    /// enforces its share, this × replication factor ÷ the ingesters the
+    /// tenant's series spread over (its shuffle shard, or every healthy
+    /// ingester), under `max_series_per_tenant` (0 = no global limit).
+    pub max_global_series_per_tenant: usize,
+    /// The same for the series of one metric name.
+    pub max_global_series_per_metric: usize,
+}
+
+/// How a tenant's series spread: over how many ingesters, each series on
+/// how many (the replication factor).
+pub type SeriesSpreadFn = std::sync::Arc<dyn Fn(&str) -> (usize, usize) + Send + Sync>;
+
+/// This ingester's share of a cluster-wide series limit.
+pub fn local_share(global: usize, ingesters: usize, replication_factor: usize) -> usize {
+    if global == 0 {
+        return 0;
+    }
+    let ingesters = ingesters.max(1);
+    let share = (global as u128 * replication_factor.max(1) as u128).div_ceil(ingesters as u128);
+    usize::try_from(share).unwrap_or(usize::MAX).max(1)
+}
+
+/// The tighter of a local limit and a global limit's share (0 = none).
+fn tighter(local: usize, share: usize) -> usize {
+    match (local, share) {
+        (0, s) => s,
+        (l, 0) => l,
+        (l, s) => l.min(s),
+    }
 }
 
 impl Limits {
+    /// These limits with the global series limits turned into this
+    /// ingester's share (`spread`: ingesters of the tenant, replication
+    /// factor).
+    pub fn with_global_shares(mut self, spread: (usize, usize)) -> Self {
+        let (ingesters, rf) = spread;
+        self.max_series_per_tenant = tighter(
+            self.max_series_per_tenant,
+            local_share(self.max_global_series_per_tenant, ingesters, rf),
+        );
+        self.max_series_per_metric = tighter(
+            self.max_series_per_metric,
+            local_share(self.max_global_series_per_metric, ingesters, rf),
+        );
+        self
+    }
+
     /// These limits with the fields `o` sets replaced.
     pub fn with_overrides(mut self, o: &TenantOverrides) -> Self {
         apply(&mut self.max_series_per_tenant, &o.max_series_per_tenant);
@@ -25,6 +71,14 @@ impl Limits {
         apply(
             &mut self.max_metadata_per_tenant,
             &o.max_metadata_per_tenant,
+        );
+        apply(
+            &mut self.max_global_series_per_tenant,
+            &o.max_global_series_per_tenant,
+        );
+        apply(
+            &mut self.max_global_series_per_metric,
+            &o.max_global_series_per_metric,
         );
         self
     }
@@ -36,6 +90,8 @@ impl Default for Limits {
             max_series_per_tenant: 5_000_000,
             max_series_per_metric: 1_000_000,
             max_metadata_per_tenant: 10_000,
+            max_global_series_per_tenant: 0,
+            max_global_series_per_metric: 0,
         }
     }
 }
@@ -214,5 +270,39 @@ impl Default for IngesterConfig {
             limits: Limits::default(),
             wal: WalSection::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod global_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_global_series_limit_becomes_each_ingesters_share() {
+        // 1000 series, replication factor 3, over 6 ingesters: each holds
+        // about half of them.
+        assert_eq!(local_share(1000, 6, 3), 500);
+        // Over a shard of 3 at RF 3: every ingester holds every series.
+        assert_eq!(local_share(1000, 3, 3), 1000);
+        assert_eq!(local_share(10, 7, 1), 2, "rounded up");
+        assert_eq!(local_share(0, 6, 3), 0, "no global limit");
+        assert_eq!(local_share(5, 0, 3), 15, "no ingesters counts as one");
+        let limits = Limits {
+            max_series_per_tenant: 400,
+            max_series_per_metric: 0,
+            max_global_series_per_tenant: 1000,
+            max_global_series_per_metric: 300,
+            ..Limits::default()
+        }
+        .with_global_shares((6, 3));
+        assert_eq!(limits.max_series_per_tenant, 400, "the tighter of the two");
+        assert_eq!(limits.max_series_per_metric, 150);
+        let loose = Limits {
+            max_series_per_tenant: 5_000_000,
+            max_global_series_per_tenant: 1000,
+            ..Limits::default()
+        }
+        .with_global_shares((6, 3));
+        assert_eq!(loose.max_series_per_tenant, 500);
     }
 }

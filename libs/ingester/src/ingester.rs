@@ -66,6 +66,10 @@ pub struct Ingester {
     read_gaps: parking_lot::RwLock<Vec<ReadGap>>,
     /// Per-tenant runtime overrides of `config.limits`, read per push.
     overrides: strata_overrides::Overrides,
+    /// Over how many ingesters (and at which replication factor) a
+    /// tenant's series spread: global series limits become this
+    /// ingester's share.
+    spread: Option<crate::config::SeriesSpreadFn>,
 }
 
 /// The write-ahead log and the lock that orders a series' record before
@@ -105,7 +109,15 @@ impl Ingester {
             wal: None,
             read_gaps: parking_lot::RwLock::new(Vec::new()),
             overrides: strata_overrides::Overrides::default(),
+            spread: None,
         }
+    }
+
+    /// Enforces global series limits: `spread` tells over how many
+    /// ingesters, at which replication factor, a tenant's series go.
+    pub fn with_series_spread(mut self, spread: crate::config::SeriesSpreadFn) -> Self {
+        self.spread = Some(spread);
+        self
     }
 
     /// Reads each tenant's series limits through `overrides` (the runtime
@@ -117,7 +129,16 @@ impl Ingester {
 
     /// The limits in force for `tenant` now.
     pub fn limits_for(&self, tenant: &str) -> crate::Limits {
-        self.config.limits_for(tenant, &self.overrides)
+        let limits = self.config.limits_for(tenant, &self.overrides);
+        match &self.spread {
+            Some(spread)
+                if limits.max_global_series_per_tenant > 0
+                    || limits.max_global_series_per_metric > 0 =>
+            {
+                limits.with_global_shares(spread(tenant))
+            }
+            _ => limits,
+        }
     }
 
     /// Replaces the parts of time this ingester may lack samples for (see

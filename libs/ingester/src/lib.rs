@@ -22,7 +22,7 @@ pub mod service;
 mod tenant;
 pub mod wal_records;
 
-pub use config::{IngesterConfig, Limits, WalSection, WalSync};
+pub use config::{local_share, IngesterConfig, Limits, SeriesSpreadFn, WalSection, WalSync};
 pub use error::IngesterError;
 pub use flush::{
     ChunkSink, FlushBatch, FlushError, FlushOutcome, FlushRank, FlushSeries, SoleReplica,

@@ -53,6 +53,14 @@ pub struct TenantOverrides {
     pub max_series_per_metric: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_metadata_per_tenant: Option<usize>,
+    /// Series the tenant may hold in the whole cluster (each ingester
+    /// enforces its share: this × replication factor ÷ the ingesters of the
+    /// tenant's shard); 0 = no global limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_global_series_per_tenant: Option<usize>,
+    /// The same for the series of one metric name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_global_series_per_metric: Option<usize>,
 
     // Querier (`querier`).
     /// `querier.max_samples` for the tenant's queries.

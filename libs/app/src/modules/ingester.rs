@@ -67,8 +67,9 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
     let store = ctx.store()?;
     let ingester_metrics = IngesterMetrics::default();
     ctx.metrics.register(|r| ingester_metrics.register(r));
-    let mut built =
-        Ingester::new(config.ingester.clone(), ingester_metrics).with_overrides(ctx.overrides()?);
+    let mut built = Ingester::new(config.ingester.clone(), ingester_metrics)
+        .with_overrides(ctx.overrides()?)
+        .with_series_spread(super::ring::series_spread(ctx)?);
     let rank: Arc<dyn strata_ingester::FlushRank> = if config.ring.replication_factor > 1 {
         Arc::new(RingRank {
             ring: ring.clone(),

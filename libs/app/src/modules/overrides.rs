@@ -181,6 +181,8 @@ fn flat(
         max_series_per_tenant: Some(i.max_series_per_tenant),
         max_series_per_metric: Some(i.max_series_per_metric),
         max_metadata_per_tenant: Some(i.max_metadata_per_tenant),
+        max_global_series_per_tenant: Some(i.max_global_series_per_tenant),
+        max_global_series_per_metric: Some(i.max_global_series_per_metric),
         max_samples_per_query: Some(q.max_samples),
         max_series_per_query: Some(q.max_series),
         max_query_memory: Some(q.max_query_memory),
@@ -295,7 +297,7 @@ mod tests {
             t1["max_samples_per_query"],
             serde_yaml::Value::from(50_000_000)
         );
-        assert_eq!(t1.len(), 22);
+        assert_eq!(t1.len(), 24);
 
         let diff = page(&view.render(true));
         let t1 = &diff["t1"];

@@ -126,3 +126,25 @@ pub fn shuffle_sharding(
     });
     Ok(Arc::new(strata_ring::ShuffleSharding::new(sizes, lookback)))
 }
+
+/// Over how many ingesters a tenant's series spread (its shuffle shard, or
+/// every healthy ingester), and the replication factor: global series
+/// limits become each ingester's share of them.
+pub fn series_spread(ctx: &Context) -> anyhow::Result<strata_ingester::SeriesSpreadFn> {
+    let ring = ctx.ring()?;
+    let config = ctx.config.distributor.clone();
+    let overrides = ctx.overrides()?;
+    let rf = ctx.config.ring.replication_factor;
+    Ok(Arc::new(move |tenant: &str| {
+        let healthy = ring.healthy_count().max(1);
+        let shard = config
+            .effective_limits(tenant, &overrides)
+            .ingestion_tenant_shard_size;
+        let ingesters = if shard > 0 {
+            shard.min(healthy)
+        } else {
+            healthy
+        };
+        (ingesters, rf.min(ingesters))
+    }))
+}
