@@ -760,37 +760,11 @@ mod tests {
     use crate::DistributorLimits;
     use strata_ingester_client::PoolConfig;
     use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
-    use strata_ring::{InstanceDesc, InstanceState, MemoryRingStore, RingConfig, RingStore};
 
     /// A distributor over a one-member ring whose ingester is never reached:
     /// the rate limit is charged before anything is sent.
     async fn distributor(rate: f64, burst: u64) -> Arc<Distributor> {
-        let store = Arc::new(MemoryRingStore::new());
-        store
-            .put(
-                &InstanceDesc {
-                    id: "ing-1".to_string(),
-                    addr: "127.0.0.1:1".to_string(),
-                    http_addr: "127.0.0.1:2".to_string(),
-                    zone: String::new(),
-                    state: InstanceState::Active,
-                    tokens: vec![1 << 31],
-                    heartbeat_ms: now_ms(),
-                    registered_ms: now_ms(),
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let ring = Ring::new(
-            RingConfig {
-                replication_factor: 1,
-                ..RingConfig::default()
-            },
-            store,
-        )
-        .unwrap();
-        ring.refresh().await.unwrap();
+        let ring = crate::test_support::one_member_ring().await;
         let config = DistributorConfig {
             limits: DistributorLimits {
                 ingestion_rate: rate,

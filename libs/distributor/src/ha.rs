@@ -1106,9 +1106,7 @@ mod push_tests {
     use strata_ingester_client::{IngesterClientPool, LocalIngester, PoolConfig};
     use strata_proto::ingester::PushResponse;
     use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
-    use strata_ring::{
-        now_ms, InstanceDesc, InstanceState, MemoryRingStore, Ring, RingConfig, RingStore,
-    };
+    use strata_ring::now_ms;
 
     use super::*;
     use crate::{Distributor, DistributorConfig};
@@ -1152,32 +1150,7 @@ mod push_tests {
         config: HaTrackerConfig,
         store: Arc<MemoryHaStore>,
     ) -> (Arc<Distributor>, Arc<Recorder>) {
-        let ring_store = Arc::new(MemoryRingStore::new());
-        ring_store
-            .put(
-                &InstanceDesc {
-                    id: "ing-1".to_string(),
-                    addr: "127.0.0.1:1".to_string(),
-                    http_addr: "127.0.0.1:2".to_string(),
-                    zone: String::new(),
-                    state: InstanceState::Active,
-                    tokens: vec![1 << 31],
-                    heartbeat_ms: now_ms(),
-                    registered_ms: now_ms(),
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let ring = Ring::new(
-            RingConfig {
-                replication_factor: 1,
-                ..RingConfig::default()
-            },
-            ring_store,
-        )
-        .unwrap();
-        ring.refresh().await.unwrap();
+        let ring = crate::test_support::one_member_ring().await;
         let recorder = Arc::new(Recorder::default());
         let d = Distributor::new(
             DistributorConfig {

@@ -26,3 +26,41 @@ pub use http::push_routes;
 pub use metrics::DistributorMetrics;
 pub use rate::{RateLimitError, RateLimiter};
 pub use validate::{validate_series, ValidationError};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use strata_ring::{InstanceDesc, InstanceState, MemoryRingStore, Ring, RingConfig, RingStore};
+
+    /// A ring of one ACTIVE ingester (`ing-1`) at replication factor 1,
+    /// read once; its address is never reached by the tests using it.
+    pub(crate) async fn one_member_ring() -> Ring {
+        let store = std::sync::Arc::new(MemoryRingStore::new());
+        let now = strata_model::duration::now_ms();
+        store
+            .put(
+                &InstanceDesc {
+                    id: "ing-1".to_string(),
+                    addr: "127.0.0.1:1".to_string(),
+                    http_addr: "127.0.0.1:2".to_string(),
+                    zone: String::new(),
+                    state: InstanceState::Active,
+                    tokens: vec![1 << 31],
+                    heartbeat_ms: now,
+                    registered_ms: now,
+                },
+                None,
+            )
+            .await
+            .expect("memory ring store");
+        let ring = Ring::new(
+            RingConfig {
+                replication_factor: 1,
+                ..RingConfig::default()
+            },
+            store,
+        )
+        .expect("ring client");
+        ring.refresh().await.expect("ring refresh");
+        ring
+    }
+}
