@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strata_server::admission::Admission;
 
 use futures::Stream;
-use strata_model::{MatchOp, Matcher};
+use strata_model::Matcher;
 use strata_proto::ingester::{
     self as pb, ingester_server::Ingester as IngesterRpc, AllTenantStatsRequest,
     AllTenantStatsResponse, LabelNamesRequest, LabelNamesResponse, LabelValuesRequest,
@@ -95,47 +95,15 @@ pub fn tenant_of<T>(req: &Request<T>) -> Result<String, Status> {
     Ok(id.to_string())
 }
 
-/// Converts matchers from their protobuf form.
+/// Converts matchers from their protobuf form (a bad one is the caller's
+/// error).
 pub fn matchers_from_pb(ms: &[pb::LabelMatcher]) -> Result<Vec<Matcher>, Status> {
-    ms.iter()
-        .map(|m| {
-            let op = match pb::MatchType::try_from(m.r#type) {
-                Ok(pb::MatchType::Equal) => MatchOp::Equal,
-                Ok(pb::MatchType::NotEqual) => MatchOp::NotEqual,
-                Ok(pb::MatchType::RegexMatch) => MatchOp::RegexMatch,
-                Ok(pb::MatchType::RegexNoMatch) => MatchOp::RegexNoMatch,
-                Err(_) => {
-                    return Err(Status::invalid_argument(format!(
-                        "unknown matcher type {}",
-                        m.r#type
-                    )))
-                }
-            };
-            Matcher::new(op, m.name.clone(), m.value.clone())
-                .map_err(|e| Status::invalid_argument(e.to_string()))
-        })
-        .collect()
+    strata_proto::convert::matchers_from_pb(ms).map_err(Status::invalid_argument)
 }
 
 /// Converts matcher sets from their protobuf form.
 fn matcher_sets_from_pb(sets: &[pb::MatcherSet]) -> Result<Vec<Vec<Matcher>>, Status> {
     sets.iter().map(|s| matchers_from_pb(&s.matchers)).collect()
-}
-
-/// Converts matchers to their protobuf form.
-pub fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
-    ms.iter()
-        .map(|m| pb::LabelMatcher {
-            r#type: match m.op {
-                MatchOp::Equal => pb::MatchType::Equal,
-                MatchOp::NotEqual => pb::MatchType::NotEqual,
-                MatchOp::RegexMatch => pb::MatchType::RegexMatch,
-                MatchOp::RegexNoMatch => pb::MatchType::RegexNoMatch,
-            } as i32,
-            name: m.name.clone(),
-            value: m.value.clone(),
-        })
-        .collect()
 }
 
 /// Converts a label set to its protobuf form.

@@ -24,6 +24,8 @@ pub mod strata {
 
 pub use strata::ingester;
 
+pub mod convert;
+
 /// The metadata key that carries the tenant ID between services.
 pub const TENANT_METADATA_KEY: &str = "x-scope-orgid";
 

@@ -688,20 +688,7 @@ pub(crate) fn labels_from_pb(labels: Vec<strata_proto::prometheus::Label>) -> La
     Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
 }
 
-pub(crate) fn matchers_to_pb(ms: &[Matcher]) -> Vec<pb::LabelMatcher> {
-    ms.iter()
-        .map(|m| pb::LabelMatcher {
-            r#type: match m.op {
-                MatchOp::Equal => pb::MatchType::Equal,
-                MatchOp::NotEqual => pb::MatchType::NotEqual,
-                MatchOp::RegexMatch => pb::MatchType::RegexMatch,
-                MatchOp::RegexNoMatch => pb::MatchType::RegexNoMatch,
-            } as i32,
-            name: m.name.clone(),
-            value: m.value.clone(),
-        })
-        .collect()
-}
+pub(crate) use strata_proto::convert::matchers_to_pb;
 
 /// Names ingester answers `ingester <id>` for error messages.
 pub(crate) fn named_ingesters(answers: Vec<(String, SeriesList)>) -> Vec<(String, SeriesList)> {
