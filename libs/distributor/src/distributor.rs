@@ -83,6 +83,9 @@ struct Plan {
     /// A push of an HA replica the cache did not let through (`ha.rs`);
     /// nothing else is planned then.
     ha: Option<HaPending>,
+    /// The tenant's limits the plan was made under (the rate check uses
+    /// them too: looked up once per push).
+    limits: crate::DistributorLimits,
 }
 
 /// A push body: snappy-compressed from HTTP, or already raw in process.
@@ -278,7 +281,7 @@ impl Distributor {
             }
         };
 
-        let limits = self.limits_for(tenant);
+        let limits = &plan.limits;
         // Exemplars count against the rate as samples do (as in Mimir).
         let units = plan.samples + plan.exemplars;
         if units > 0 {
@@ -393,6 +396,7 @@ impl Distributor {
                     refused: None,
                     refused_samples: 0,
                     ha: Some(pending),
+                    limits: limits.clone(),
                 })
             }
         };
@@ -404,7 +408,9 @@ impl Distributor {
         // outage of the ring store does not make every ingester look dead.
         let now = snapshot.judged_at(now_ms());
         let snapshot = match &self.shuffle {
-            Some(shuffle) => shuffle.shard(&snapshot, tenant, now),
+            Some(shuffle) => {
+                shuffle.shard_sized(&snapshot, tenant, limits.ingestion_tenant_shard_size, now)
+            }
             None => snapshot,
         };
 
@@ -417,6 +423,7 @@ impl Distributor {
             refused: None,
             refused_samples: 0,
             ha: None,
+            limits: limits.clone(),
         };
         let refuse = |plan: &mut Plan, reason: &str, n: u64, msg: &dyn Fn() -> String| {
             self.metrics.discarded(tenant, reason, n);

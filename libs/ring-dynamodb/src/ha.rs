@@ -33,7 +33,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use strata_aws::{dynamodb_client, AwsConfig};
 
-use crate::{creation_version, DynamoRingStore, RingStoreError, ATTR_INSTANCE, ATTR_RING};
+use crate::{
+    creation_version, DynamoRingStore, RingStoreError, ATTR_INSTANCE, ATTR_RING, ATTR_VERSION,
+};
 
 /// Prefix of the partitions holding HA tracker records; the tenant follows.
 pub const HA_PARTITION_PREFIX: &str = "ha-tracker/";
@@ -43,7 +45,6 @@ pub const MAX_SORT_KEY: usize = 1000;
 
 const ATTR_REPLICA: &str = "replica";
 const ATTR_RECEIVED_AT: &str = "received_at";
-const ATTR_VERSION: &str = "version";
 
 /// Configuration of a [`DynamoHaStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,15 +215,7 @@ impl DynamoHaStore {
                 AttributeValue::N(record.received_at_ms.to_string()),
             )
             .item(ATTR_VERSION, AttributeValue::N(version.to_string()));
-        request = match expected_version {
-            None => request
-                .condition_expression("attribute_not_exists(#i)")
-                .expression_attribute_names("#i", ATTR_INSTANCE),
-            Some(expected) => request
-                .condition_expression("#v = :expected")
-                .expression_attribute_names("#v", ATTR_VERSION)
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string())),
-        };
+        request = crate::only_at_version(request, expected_version);
         match request.send().await {
             Ok(_) => Ok(HaWrite::Written { version }),
             Err(err)

@@ -62,7 +62,7 @@ use strata_aws::{dynamodb_client, AwsConfig};
 const ATTR_RING: &str = "ring";
 const ATTR_INSTANCE: &str = "instance";
 const ATTR_DESC: &str = "desc";
-const ATTR_VERSION: &str = "version";
+pub(crate) const ATTR_VERSION: &str = "version";
 const ATTR_TOKENS: &str = "tokens";
 const ATTR_TOKENS_HASH: &str = "tokens_hash";
 
@@ -515,15 +515,7 @@ impl RingStore for DynamoRingStore {
             .item(ATTR_DESC, AttributeValue::S(json))
             .item(ATTR_TOKENS_HASH, AttributeValue::N(hash.to_string()))
             .item(ATTR_VERSION, AttributeValue::N(new_version.to_string()));
-        request = match expected_version {
-            None => request
-                .condition_expression("attribute_not_exists(#i)")
-                .expression_attribute_names("#i", ATTR_INSTANCE),
-            Some(version) => request
-                .condition_expression("#v = :expected")
-                .expression_attribute_names("#v", ATTR_VERSION)
-                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
-        };
+        request = only_at_version(request, expected_version);
         match request.send().await {
             Ok(_) => Ok(new_version),
             Err(err)
@@ -608,4 +600,22 @@ fn key_schema(name: &str, key_type: KeyType) -> Result<KeySchemaElement, RingSto
             table: String::new(),
             message: err.to_string(),
         })
+}
+
+/// A put that succeeds only if the item is absent (`expected` `None`) or
+/// still at version `expected`: the conditional write every item here is
+/// updated with.
+pub(crate) fn only_at_version(
+    request: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    expected: Option<u64>,
+) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+    match expected {
+        None => request
+            .condition_expression("attribute_not_exists(#i)")
+            .expression_attribute_names("#i", ATTR_INSTANCE),
+        Some(version) => request
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", ATTR_VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+    }
 }

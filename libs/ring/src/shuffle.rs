@@ -64,7 +64,18 @@ impl ShuffleSharding {
         tenant: &str,
         now_ms: i64,
     ) -> Arc<RingSnapshot> {
-        let size = (self.sizes)(tenant);
+        self.shard_sized(snapshot, tenant, (self.sizes)(tenant), now_ms)
+    }
+
+    /// [`ShuffleSharding::shard`] for a caller that already knows the
+    /// tenant's shard size (the distributor has its limits at hand).
+    pub fn shard_sized(
+        &self,
+        snapshot: &Arc<RingSnapshot>,
+        tenant: &str,
+        size: usize,
+        now_ms: i64,
+    ) -> Arc<RingSnapshot> {
         if size == 0 || size >= snapshot.members().len() {
             return snapshot.clone();
         }
