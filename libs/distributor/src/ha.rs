@@ -1103,7 +1103,7 @@ mod push_tests {
 
     use axum::http::StatusCode;
     use bytes::Bytes;
-    use strata_ingester_client::{IngesterClientPool, LocalIngester, PoolConfig};
+    use strata_ingester_client::{IngesterClientPool, LocalIngester, LocalQueryAnswer, PoolConfig};
     use strata_proto::ingester::PushResponse;
     use strata_remote_write::{compress, encode_write_request, OwnedTimeSeries, Sample};
     use strata_ring::now_ms;
@@ -1143,6 +1143,21 @@ mod push_tests {
                 got.push((labels.join(","), s.samples().len()));
             }
             Box::pin(async { Ok(PushResponse::default()) })
+        }
+
+        fn query<'a, 'b, 'f>(
+            &'a self,
+            _tenant: &'b str,
+            _matchers: Vec<strata_model::Matcher>,
+            _start_ms: i64,
+            _end_ms: i64,
+        ) -> Pin<Box<dyn Future<Output = Result<LocalQueryAnswer, tonic::Status>> + Send + 'f>>
+        where
+            'a: 'f,
+            'b: 'f,
+            Self: 'f,
+        {
+            Box::pin(async { Ok(LocalQueryAnswer::default()) })
         }
     }
 

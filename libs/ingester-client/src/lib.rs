@@ -106,6 +106,30 @@ pub trait LocalIngester: Send + Sync {
         tenant: &str,
         body: bytes::Bytes,
     ) -> Result<strata_proto::ingester::PushResponse, tonic::Status>;
+
+    /// The series matching `matchers` with their chunks over
+    /// `[start_ms, end_ms]`: the `QueryStream` RPC without encoding,
+    /// framing or copying the answer (chunk data is shared, not copied).
+    async fn query(
+        &self,
+        tenant: &str,
+        matchers: Vec<strata_model::Matcher>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<LocalQueryAnswer, tonic::Status>;
+}
+
+/// What [`LocalIngester::query`] answers: what one `QueryStream` call
+/// would stream, in one piece.
+#[derive(Debug, Default)]
+pub struct LocalQueryAnswer {
+    /// Matching series, each with its chunks in time order.
+    pub series: Vec<(strata_model::Labels, Vec<strata_proto::ingester::Chunk>)>,
+    /// Parts of the range this ingester may lack data for, although it
+    /// was a member then (see `QueryStreamResponse.missing`).
+    pub missing: Vec<(i64, i64)>,
+    /// Parts of the range from before it joined the ring.
+    pub before_join: Vec<(i64, i64)>,
 }
 
 /// A gRPC request carrying the tenant in its metadata.

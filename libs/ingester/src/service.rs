@@ -79,6 +79,43 @@ impl IngesterService {
             rejection: outcome.first_rejection.unwrap_or_default(),
         })
     }
+
+    /// The query RPC without gRPC, for a querier in this process: the
+    /// matching series (labels and chunk data shared, nothing encoded),
+    /// then the parts of the range this ingester may lack as a member and
+    /// from before it joined.
+    pub async fn query_local(
+        &self,
+        tenant: String,
+        matchers: Vec<Matcher>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<LocalQuery, Status> {
+        strata_model::validate_tenant_id(&tenant)
+            .map_err(|e| Status::invalid_argument(format!("invalid tenant ID: {e}")))?;
+        let (joined, member): (Vec<_>, Vec<_>) = self
+            .ingester
+            .missing_in(start_ms, end_ms)
+            .into_iter()
+            .partition(|g| g.joined);
+        let spans = |gaps: Vec<crate::ReadGap>| -> Vec<(i64, i64)> {
+            gaps.into_iter().map(|g| (g.start_ms, g.end_ms)).collect()
+        };
+        let ingester = self.ingester.clone();
+        let series = blocking(move || ingester.query(&tenant, &matchers, start_ms, end_ms)).await?;
+        Ok(LocalQuery {
+            series,
+            missing: spans(member),
+            before_join: spans(joined),
+        })
+    }
+}
+
+/// What [`IngesterService::query_local`] answers.
+pub struct LocalQuery {
+    pub series: Vec<crate::QueriedSeries>,
+    pub missing: Vec<(i64, i64)>,
+    pub before_join: Vec<(i64, i64)>,
 }
 
 /// The tenant of a call, from its `x-scope-orgid` metadata.

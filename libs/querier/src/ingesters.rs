@@ -17,7 +17,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use strata_ingester_client::{Client, IngesterClientPool};
+use strata_ingester_client::{Client, IngesterClientPool, LocalIngester};
 use strata_model::{Labels, MatchOp, Matcher, METRIC_NAME};
 use strata_promql::{SelectRequest, StoredSeries};
 use strata_proto::ingester::{
@@ -110,6 +110,8 @@ pub struct IngesterQuerier {
     metrics: IngesterReadMetrics,
     /// Tenants with a shard size read only their shard of the ring.
     shuffle: Option<Arc<strata_ring::ShuffleSharding>>,
+    /// This process's ingester, read by function calls rather than gRPC.
+    local: Option<Arc<dyn LocalIngester>>,
 }
 
 impl IngesterQuerier {
@@ -125,7 +127,16 @@ impl IngesterQuerier {
             shard_by_all_labels,
             metrics,
             shuffle: None,
+            local: None,
         }
+    }
+
+    /// Selections read `local` (the ingester in this process, when it is
+    /// in the read set) by function calls: its series and chunks arrive
+    /// without being encoded, framed and decoded again.
+    pub fn with_local_ingester(mut self, local: Arc<dyn LocalIngester>) -> Self {
+        self.local = Some(local);
+        self
     }
 
     /// Reads of a tenant with a shard size ask only its shuffle shard (and
@@ -217,10 +228,16 @@ impl IngesterQuerier {
         F: Fn(Client, TenantValue) -> CallFuture<T>,
     {
         let covered = self
-            .fan_out_covering(tenant, set, None, |client, tenant_value| {
-                let fut = call(client, tenant_value);
-                Box::pin(async move { fut.await.map(|answer| (answer, Vec::new())) })
-            })
+            .fan_out_covering(
+                tenant,
+                set,
+                None,
+                |client, tenant_value| {
+                    let fut = call(client, tenant_value);
+                    Box::pin(async move { fut.await.map(|answer| (answer, Vec::new())) })
+                },
+                None,
+            )
             .await?;
         Ok(covered.answers)
     }
@@ -232,12 +249,14 @@ impl IngesterQuerier {
     /// of the range, the ingesters that answered with data for it are
     /// enough. The parts where they are not, once every ingester answered,
     /// come back in [`Covered::incomplete`]; the caller refuses or warns.
+    /// `local`, when given, answers for its instance instead of `call`.
     async fn fan_out_covering<T, F>(
         &self,
         tenant: &str,
         set: &ReplicationSet,
         range: Option<(i64, i64)>,
         call: F,
+        mut local: Option<LocalCall<T>>,
     ) -> Result<Covered<T>, QuerierError>
     where
         T: Send + 'static,
@@ -251,13 +270,17 @@ impl IngesterQuerier {
         for instance in &set.instances {
             pending.insert(instance.id.clone());
             let id = instance.id.clone();
-            let fut: CallFuture<WithMissing<T>> = match self.pool.get(&instance.addr) {
-                Ok(client) => call(client, tenant_value.clone()),
-                Err(e) => {
-                    let msg = e.to_string();
-                    Box::pin(async move { Err(CallError::Failed(msg)) })
-                }
-            };
+            let fut: CallFuture<WithMissing<T>> =
+                match local.take_if(|(local_id, _)| *local_id == id) {
+                    Some((_, local_call)) => local_call(),
+                    None => match self.pool.get(&instance.addr) {
+                        Ok(client) => call(client, tenant_value.clone()),
+                        Err(e) => {
+                            let msg = e.to_string();
+                            Box::pin(async move { Err(CallError::Failed(msg)) })
+                        }
+                    },
+                };
             calls.push(Box::pin(async move { (id, fut.await) }));
         }
         let mut answers = Vec::with_capacity(set.instances.len());
@@ -376,6 +399,11 @@ fn uncovered(
 pub(crate) type WithMissing<T> = (T, Vec<(i64, i64)>);
 type TenantValue = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
 type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, CallError>> + Send>>;
+/// The ID of the ingester in this process and how to ask it.
+type LocalCall<T> = (
+    String,
+    Box<dyn FnOnce() -> CallFuture<WithMissing<T>> + Send>,
+);
 type NamedCall<T> = Pin<Box<dyn Future<Output = (String, Result<T, CallError>)> + Send>>;
 
 /// A request carrying the tenant.
@@ -426,6 +454,47 @@ impl IngesterQuerier {
         let max_series = limits.max_series;
         let max_bytes = limits.max_chunk_bytes;
         let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let memory_limit = move || {
+            CallError::Fatal(QuerierError::MemoryLimit(format!(
+                "the query would fetch more than {} of chunks from ingesters, over the per-query memory limit (querier.max_query_memory); narrow the selectors or shorten the range",
+                strata_promql::memory::human_bytes(max_bytes)
+            )))
+        };
+        let local_call: Option<LocalCall<SeriesList>> = self.local.clone().map(|local| {
+            let id = local.instance_id().to_string();
+            let tenant = tenant.to_string();
+            let matchers = request.matchers.clone();
+            let received = received.clone();
+            let call: Box<dyn FnOnce() -> CallFuture<WithMissing<SeriesList>> + Send> =
+                Box::new(move || {
+                    Box::pin(async move {
+                        let answer = local
+                            .query(&tenant, matchers, start, end)
+                            .await
+                            .map_err(CallError::from)?;
+                        let mut missing = answer.missing;
+                        if one_key {
+                            missing.extend(answer.before_join);
+                        }
+                        let bytes: usize = answer
+                            .series
+                            .iter()
+                            .flat_map(|(_, chunks)| chunks.iter().map(|c| c.data.len()))
+                            .sum();
+                        let total = received
+                            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+                            .saturating_add(bytes);
+                        if max_bytes > 0 && total > max_bytes {
+                            return Err(memory_limit());
+                        }
+                        if max_series > 0 && answer.series.len() > max_series {
+                            return Err(CallError::Fatal(too_many_series(max_series)));
+                        }
+                        Ok((answer.series, missing))
+                    })
+                });
+            (id, call)
+        });
         self.fan_out_covering(
             tenant,
             &set,
@@ -458,10 +527,7 @@ impl IngesterQuerier {
                             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
                             .saturating_add(bytes);
                         if max_bytes > 0 && total > max_bytes {
-                            return Err(CallError::Fatal(QuerierError::MemoryLimit(format!(
-                                "the query would fetch more than {} of chunks from ingesters, over the per-query memory limit (querier.max_query_memory); narrow the selectors or shorten the range",
-                                strata_promql::memory::human_bytes(max_bytes)
-                            ))));
+                            return Err(memory_limit());
                         }
                         for s in msg.series {
                             list.push((labels_from_pb(s.labels), s.chunks));
@@ -473,6 +539,7 @@ impl IngesterQuerier {
                     Ok((list, missing))
                 })
             },
+            local_call,
         )
         .await
     }
@@ -706,6 +773,17 @@ pub(crate) async fn merge_answers(
 ) -> Result<Vec<StoredSeries>, QuerierError> {
     let max_series = limits.max_series;
     tokio::task::spawn_blocking(move || {
+        if answers.len() == 1 {
+            let Some((id, list)) = answers.into_iter().next() else {
+                return Ok(Vec::new());
+            };
+            let out = SeriesMerger::single(id.clone(), list)
+                .map_err(|e| QuerierError::Internal(format!("{id}: {e}")))?;
+            if max_series > 0 && out.len() > max_series {
+                return Err(too_many_series(max_series));
+            }
+            return Ok(out);
+        }
         let names = answers.iter().map(|(id, _)| id.clone()).collect();
         let mut merger = SeriesMerger::new(names);
         for (replica, (id, list)) in answers.into_iter().enumerate() {

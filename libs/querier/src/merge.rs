@@ -35,7 +35,6 @@ struct SourceChunk {
 /// chunks once; decoded on demand.
 #[derive(Debug)]
 pub struct ChunkSource {
-    labels: Labels,
     chunks: Vec<SourceChunk>,
     /// Names of the ingesters the chunks came from, for error messages.
     replicas: Arc<Vec<String>>,
@@ -48,8 +47,8 @@ impl ChunkSource {
             .get(chunk.replica)
             .map_or("an ingester", String::as_str);
         StorageError::Internal(format!(
-            "corrupt chunk from {from} in series {}: {e}",
-            self.labels
+            "corrupt chunk from {from} (samples {} to {} ms): {e}",
+            chunk.start_ms, chunk.end_ms
         ))
     }
 }
@@ -143,7 +142,8 @@ impl ChunkIter<'_> {
         for (chunk, e) in corrupt {
             if good_replicas.iter().any(|r| *r != chunk.replica) {
                 tracing::warn!(
-                    series = %self.source.labels,
+                    start_ms = chunk.start_ms,
+                    end_ms = chunk.end_ms,
                     error = %e,
                     "corrupt chunk left out, another replica holds its time span"
                 );
@@ -257,23 +257,87 @@ impl SeriesMerger {
                 continue;
             }
             out.push(StoredSeries {
-                labels: labels.clone(),
+                labels,
                 source: Arc::new(ChunkSource {
-                    labels,
                     chunks,
                     replicas: self.replicas.clone(),
                 }),
             });
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out
+    }
+
+    /// The series of one source alone (one ingester, as in the one-process
+    /// mode), sorted by labels: no map is built, since each series comes
+    /// once; a series listed twice all the same gets its chunks merged.
+    pub fn single(
+        name: String,
+        list: Vec<(Labels, Vec<Chunk>)>,
+    ) -> Result<Vec<StoredSeries>, String> {
+        let replicas = Arc::new(vec![name]);
+        let mut sorted: Vec<(Labels, Vec<Chunk>)> = list;
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<StoredSeries> = Vec::with_capacity(sorted.len());
+        let mut pending: Option<(Labels, Vec<SourceChunk>)> = None;
+        let flush = |out: &mut Vec<StoredSeries>, (labels, chunks): (Labels, Vec<SourceChunk>)| {
+            let chunks = distinct_sorted(chunks);
+            if !chunks.is_empty() {
+                out.push(StoredSeries {
+                    labels,
+                    source: Arc::new(ChunkSource {
+                        chunks,
+                        replicas: replicas.clone(),
+                    }),
+                });
+            }
+        };
+        for (labels, chunks) in sorted {
+            if let Some(c) = chunks
+                .iter()
+                .find(|c| c.encoding != u32::from(ENCODING_XOR))
+            {
+                return Err(format!(
+                    "series {labels}: unsupported chunk encoding {}",
+                    c.encoding
+                ));
+            }
+            let chunks = chunks.into_iter().map(|c| SourceChunk {
+                start_ms: c.start_ms,
+                end_ms: c.end_ms,
+                data: c.data,
+                replica: 0,
+            });
+            match &mut pending {
+                Some((held, held_chunks)) if *held == labels => held_chunks.extend(chunks),
+                _ => {
+                    if let Some(done) = pending.take() {
+                        flush(&mut out, done);
+                    }
+                    pending = Some((labels, chunks.collect()));
+                }
+            }
+        }
+        if let Some(done) = pending {
+            flush(&mut out, done);
+        }
+        Ok(out)
     }
 }
 
 /// Chunks sorted by time; identical chunks of several replicas once (the
 /// first replica's).
 fn distinct_sorted(mut chunks: Vec<SourceChunk>) -> Vec<SourceChunk> {
-    chunks.sort_by_key(|c| (c.start_ms, c.end_ms, c.replica));
+    if chunks.is_sorted_by_key(|c| (c.start_ms, c.end_ms, c.replica)) {
+        if chunks
+            .windows(2)
+            .all(|w| w[0].start_ms != w[1].start_ms || w[0].end_ms != w[1].end_ms)
+        {
+            return chunks;
+        }
+    } else {
+        chunks.sort_by_key(|c| (c.start_ms, c.end_ms, c.replica));
+    }
     chunks.dedup_by(|b, a| a.start_ms == b.start_ms && a.end_ms == b.end_ms && a.data == b.data);
     chunks
 }
@@ -314,6 +378,31 @@ mod tests {
             m.add(i, labels, chunks).unwrap();
         }
         m.finish()
+    }
+
+    #[test]
+    fn one_source_is_sorted_and_a_repeated_series_merged() {
+        let name = |n: &str| Labels::from_pairs([("__name__", n)]);
+        let out = SeriesMerger::single(
+            "ingester x".to_string(),
+            vec![
+                (name("b"), vec![chunk(&[(1, 1.0)])]),
+                (name("a"), vec![chunk(&[(1, 1.0), (2, 2.0)])]),
+                (name("b"), vec![chunk(&[(3, 3.0)]), chunk(&[(1, 1.0)])]),
+                (name("c"), vec![]),
+            ],
+        )
+        .unwrap();
+        let labels: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
+        assert_eq!(labels, [&name("a"), &name("b")]);
+        assert_eq!(read_all(&out[0], 0, 10).unwrap(), [(1, 1.0), (2, 2.0)]);
+        assert_eq!(read_all(&out[1], 0, 10).unwrap(), [(1, 1.0), (3, 3.0)]);
+        let bad = Chunk {
+            encoding: 9,
+            ..chunk(&[(1, 1.0)])
+        };
+        let err = SeriesMerger::single("x".into(), vec![(name("a"), vec![bad])]).unwrap_err();
+        assert!(err.contains("unsupported chunk encoding 9"), "{err}");
     }
 
     fn one(chunks: Vec<Chunk>) -> StoredSeries {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use strata_ingester::service::IngesterService;
 use strata_ingester::{Ingester, IngesterMetrics};
-use strata_ingester_client::LocalIngester;
+use strata_ingester_client::{LocalIngester, LocalQueryAnswer};
 use strata_ring::{Lifecycler, LifecyclerConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -44,6 +44,40 @@ impl LocalIngester for InProcessIngester {
         body: bytes::Bytes,
     ) -> Result<strata_proto::ingester::PushResponse, tonic::Status> {
         self.service.push_body(tenant.to_string(), body).await
+    }
+
+    async fn query(
+        &self,
+        tenant: &str,
+        matchers: Vec<strata_model::Matcher>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<LocalQueryAnswer, tonic::Status> {
+        let answer = self
+            .service
+            .query_local(tenant.to_string(), matchers, start_ms, end_ms)
+            .await?;
+        Ok(LocalQueryAnswer {
+            series: answer
+                .series
+                .into_iter()
+                .map(|s| {
+                    let chunks = s
+                        .chunks
+                        .into_iter()
+                        .map(|c| strata_proto::ingester::Chunk {
+                            start_ms: c.min_time,
+                            end_ms: c.max_time,
+                            encoding: c.encoding,
+                            data: c.data,
+                        })
+                        .collect();
+                    (s.labels, chunks)
+                })
+                .collect(),
+            missing: answer.missing,
+            before_join: answer.before_join,
+        })
     }
 }
 

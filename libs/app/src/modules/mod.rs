@@ -152,6 +152,8 @@ impl ModuleName {
         match self {
             // Pushes to this process's own ingester are function calls.
             ModuleName::Distributor => &[ModuleName::Ingester],
+            // So are reads of it.
+            ModuleName::Querier => &[ModuleName::Ingester],
             _ => &[],
         }
     }
@@ -222,8 +224,8 @@ pub struct Context {
     pub ring: Option<Arc<Ring>>,
     pub ring_store: Option<Arc<dyn RingStore>>,
     pub store: Option<Arc<Store>>,
-    /// This process's ingester as its distributor reaches it (by function
-    /// calls), when the ingester runs here.
+    /// This process's ingester as its distributor and querier reach it
+    /// (by function calls), when the ingester runs here.
     pub local_ingester: Option<Arc<dyn LocalIngester>>,
     pub distributor: Option<Arc<Distributor>>,
     pub querier: Option<Arc<Querier>>,

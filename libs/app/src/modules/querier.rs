@@ -21,7 +21,7 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
         request_timeout: config.querier.timeout,
         ..PoolConfig::default()
     }));
-    let ingesters = IngesterQuerier::new(
+    let mut ingesters = IngesterQuerier::new(
         ring.clone(),
         pool.clone(),
         config.distributor.shard_by_all_labels,
@@ -31,6 +31,9 @@ pub async fn init(ctx: &mut Context) -> anyhow::Result<Box<dyn Module>> {
         ctx,
         config.querier.shuffle_sharding_lookback,
     )?);
+    if let Some(local) = ctx.local_ingester.clone() {
+        ingesters = ingesters.with_local_ingester(local);
+    }
     let querier = Querier::new(config.querier.clone(), ingesters)
         .with_store(store)
         .with_overrides(ctx.overrides()?);
