@@ -102,7 +102,7 @@ impl IngesterService {
             gaps.into_iter().map(|g| (g.start_ms, g.end_ms)).collect()
         };
         let ingester = self.ingester.clone();
-        let series = blocking(move || ingester.query(&tenant, &matchers, start_ms, end_ms)).await?;
+        let series = read(move || ingester.query(&tenant, &matchers, start_ms, end_ms)).await?;
         Ok(LocalQuery {
             series,
             missing: spans(member),
@@ -169,6 +169,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| Status::internal(format!("ingester task failed: {e}")))
 }
 
+/// Reads run on the read pool, behind pushes (see `strata_server::reads`).
+async fn read<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    strata_server::reads::run(f)
+        .await
+        .map_err(|e| Status::internal(format!("ingester read failed: {e}")))
+}
+
 type QueryStream = Pin<Box<dyn Stream<Item = Result<QueryStreamResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -216,7 +223,7 @@ impl IngesterRpc for IngesterService {
         let mut missing = ranges(member);
         let mut before_join = ranges(joined);
         let series =
-            blocking(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
+            read(move || ingester.query(&tenant, &matchers, req.start_ms, req.end_ms)).await?;
         // Batches are encoded as the client reads them, so the answer is
         // never held twice (snapshot and messages) and a client that stops
         // reading stops the work. The first message carries the missing
@@ -264,7 +271,7 @@ impl IngesterRpc for IngesterService {
         let matchers = matchers_from_pb(&req.matchers)?;
         let ingester = self.ingester.clone();
         let mut names =
-            blocking(move || ingester.label_names(&tenant, &matchers, req.start_ms, req.end_ms))
+            read(move || ingester.label_names(&tenant, &matchers, req.start_ms, req.end_ms))
                 .await?;
         if req.limit > 0 {
             names.truncate(req.limit as usize);
@@ -281,7 +288,7 @@ impl IngesterRpc for IngesterService {
         let matchers = matchers_from_pb(&req.matchers)?;
         let ingester = self.ingester.clone();
         let name = req.name.clone();
-        let mut values = blocking(move || {
+        let mut values = read(move || {
             ingester.label_values(&tenant, &name, &matchers, req.start_ms, req.end_ms)
         })
         .await?;
@@ -300,7 +307,7 @@ impl IngesterRpc for IngesterService {
         let sets = matcher_sets_from_pb(&req.matcher_sets)?;
         let ingester = self.ingester.clone();
         let limit = req.limit as usize;
-        let series = blocking(move || {
+        let series = read(move || {
             let mut all: Vec<strata_model::Labels> = sets
                 .iter()
                 .flat_map(|ms| ingester.series(&tenant, ms, req.start_ms, req.end_ms, 0))
@@ -378,7 +385,7 @@ impl IngesterRpc for IngesterService {
         let sets = matcher_sets_from_pb(&req.matcher_sets)?;
         let ingester = self.ingester.clone();
         let series =
-            blocking(move || ingester.query_exemplars(&tenant, &sets, req.start_ms, req.end_ms))
+            read(move || ingester.query_exemplars(&tenant, &sets, req.start_ms, req.end_ms))
                 .await?;
         Ok(Response::new(crate::exemplars::to_pb(series)))
     }

@@ -403,7 +403,7 @@ async fn query_answer(output: QueryOutput, limit: usize) -> Result<Answer, ApiEr
     let warnings = cap_annotations(warnings, "warning");
     let infos = cap_annotations(infos, "info");
     // Large results take a while to write out: off the async threads.
-    let data = tokio::task::spawn_blocking(move || {
+    let data = strata_server::reads::run(move || {
         let mut out = String::new();
         push_query_data(&mut out, &value);
         out

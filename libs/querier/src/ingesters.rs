@@ -772,7 +772,7 @@ pub(crate) async fn merge_answers(
     limits: FetchLimits,
 ) -> Result<Vec<StoredSeries>, QuerierError> {
     let max_series = limits.max_series;
-    tokio::task::spawn_blocking(move || {
+    strata_server::reads::run(move || {
         if answers.len() == 1 {
             let Some((id, list)) = answers.into_iter().next() else {
                 return Ok(Vec::new());

@@ -663,7 +663,7 @@ impl<F: FnMut()> Drop for OnDrop<F> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
+    strata_server::reads::run(f).await.map_err(|e| {
         ApiError::from(QuerierError::Internal(format!(
             "query evaluation failed unexpectedly: {e}"
         )))

@@ -9,6 +9,7 @@ pub mod http;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod reads;
 pub mod shutdown;
 pub mod tenant;
 
