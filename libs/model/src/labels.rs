@@ -136,6 +136,48 @@ pub fn fingerprint<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     })
 }
 
+/// `items` sorted by their label sets, in [`Labels`]'s order (ties keep
+/// their order).
+///
+/// Comparing two label sets pair by pair calls `memcmp` twice per label up
+/// to the first difference, and the series of one selection share most of
+/// their labels. Here each label set is written once into one buffer as
+/// `name 0 value 0 ...` and the sort compares those byte strings: one
+/// `memcmp` per comparison, over contiguous memory. Names and values without
+/// NUL bytes order exactly like [`Labels`] that way (the terminator sorts a
+/// prefix first); when some label holds a NUL byte the label sets are
+/// compared directly instead.
+pub fn sorted_by_labels<T>(items: Vec<T>, labels: impl Fn(&T) -> &Labels) -> Vec<T> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(items.len());
+    let mut has_nul = false;
+    for item in &items {
+        for l in labels(item).iter() {
+            has_nul |= l.name.as_bytes().contains(&0) || l.value.as_bytes().contains(&0);
+            buf.extend_from_slice(l.name.as_bytes());
+            buf.push(0);
+            buf.extend_from_slice(l.value.as_bytes());
+            buf.push(0);
+        }
+        ends.push(buf.len());
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    if has_nul {
+        order.sort_by(|&a, &b| labels(&items[a]).cmp(labels(&items[b])));
+    } else {
+        let key = |i: usize| {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            &buf[start..ends[i]]
+        };
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    }
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +222,47 @@ mod tests {
             Labels::from_pairs([("a", "1")]).fingerprint(),
             fingerprint([("a", "1")])
         );
+    }
+
+    #[test]
+    fn sorted_by_labels_orders_like_labels() {
+        let sets = [
+            vec![("__name__", "ab")],
+            vec![("__name__", "a")],
+            vec![("__name__", "a"), ("b", "1")],
+            vec![("__name__", "a"), ("a", "2")],
+            vec![("__name__", "a"), ("aa", "1")],
+            vec![("__name__", "a"), ("a", "10")],
+            vec![("__name__", "a"), ("a", "1"), ("z", "z")],
+            vec![("__name__", "a"), ("a", "1")],
+            vec![("__name__", "b")],
+            vec![("x", "1")],
+        ];
+        let items: Vec<(usize, Labels)> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, Labels::from_pairs(s.iter().copied())))
+            .collect();
+        let mut expected = items.clone();
+        expected.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(sorted_by_labels(items.clone(), |i| &i.1), expected);
+        // Ties keep their order.
+        let twice: Vec<(usize, Labels)> = items.iter().chain(&items).cloned().collect();
+        let mut expected = twice.clone();
+        expected.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(sorted_by_labels(twice, |i| &i.1), expected);
+        // A NUL byte in a value falls back to comparing label sets.
+        let nul: Vec<(usize, Labels)> = [
+            vec![("a", "x\0y")],
+            vec![("a", "x")],
+            vec![("a", "x"), ("b", "1")],
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, Labels::from_pairs(s.iter().copied())))
+        .collect();
+        let mut expected = nul.clone();
+        expected.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(sorted_by_labels(nul, |i| &i.1), expected);
     }
 }

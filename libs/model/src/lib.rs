@@ -10,7 +10,7 @@ mod matcher;
 mod tenant;
 
 pub use exemplar::{Exemplar, SeriesExemplars};
-pub use labels::{fingerprint, Label, Labels, METRIC_NAME};
+pub use labels::{fingerprint, sorted_by_labels, Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use tenant::{validate_tenant_id, TenantError, DEFAULT_TENANT, MAX_TENANT_ID_LEN};
 

@@ -773,17 +773,12 @@ pub(crate) async fn merge_answers(
 ) -> Result<Vec<StoredSeries>, QuerierError> {
     let max_series = limits.max_series;
     strata_server::reads::run(move || {
-        if answers.len() == 1 {
-            let Some((id, list)) = answers.into_iter().next() else {
-                return Ok(Vec::new());
-            };
-            let out = SeriesMerger::single(id.clone(), list)
-                .map_err(|e| QuerierError::Internal(format!("{id}: {e}")))?;
-            if max_series > 0 && out.len() > max_series {
-                return Err(too_many_series(max_series));
-            }
-            return Ok(out);
-        }
+        // Sources without series (the store before anything was flushed)
+        // cost nothing.
+        let answers: Vec<(String, SeriesList)> = answers
+            .into_iter()
+            .filter(|(_, list)| !list.is_empty())
+            .collect();
         let names = answers.iter().map(|(id, _)| id.clone()).collect();
         let mut merger = SeriesMerger::new(names);
         for (replica, (id, list)) in answers.into_iter().enumerate() {
@@ -792,11 +787,12 @@ pub(crate) async fn merge_answers(
                     .add(replica, labels, chunks)
                     .map_err(|e| QuerierError::Internal(format!("{id}: {e}")))?;
             }
-            if max_series > 0 && merger.len() > max_series {
-                return Err(too_many_series(max_series));
-            }
         }
-        Ok(merger.finish())
+        let merged = merger.finish();
+        if max_series > 0 && merged.len() > max_series {
+            return Err(too_many_series(max_series));
+        }
+        Ok(merged)
     })
     .await
     .map_err(|e| QuerierError::Internal(format!("merging task failed: {e}")))?

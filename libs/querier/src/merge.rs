@@ -12,7 +12,6 @@
 //! range it asks for, only from the range's first sample, and stops at its
 //! last.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -197,9 +196,13 @@ impl Iterator for ChunkIter<'_> {
 
 /// Collects the series of several replicas' answers, keeping each distinct
 /// chunk of a series once.
+///
+/// Answers are gathered as they come and sorted by labels once at the end
+/// ([`strata_model::sorted_by_labels`]); a series' entries from several
+/// replicas are then neighbours and merge without a map of label sets.
 pub struct SeriesMerger {
     replicas: Arc<Vec<String>>,
-    series: HashMap<Labels, Vec<SourceChunk>>,
+    entries: Vec<(Labels, Vec<SourceChunk>)>,
 }
 
 impl SeriesMerger {
@@ -208,7 +211,7 @@ impl SeriesMerger {
     pub fn new(replicas: Vec<String>) -> Self {
         Self {
             replicas: Arc::new(replicas),
-            series: HashMap::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -229,99 +232,65 @@ impl SeriesMerger {
                 c.encoding
             ));
         }
-        let list = self.series.entry(labels).or_default();
-        list.extend(chunks.into_iter().map(|c| SourceChunk {
-            start_ms: c.start_ms,
-            end_ms: c.end_ms,
-            data: c.data,
-            replica,
-        }));
-        Ok(())
-    }
-
-    /// Series collected so far.
-    pub fn len(&self) -> usize {
-        self.series.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-    }
-
-    /// The merged series, sorted by labels.
-    pub fn finish(self) -> Vec<StoredSeries> {
-        let mut out: Vec<StoredSeries> = Vec::with_capacity(self.series.len());
-        for (labels, chunks) in self.series {
-            let chunks = distinct_sorted(chunks);
-            if chunks.is_empty() {
-                continue;
-            }
-            out.push(StoredSeries {
-                labels,
-                source: Arc::new(ChunkSource {
-                    chunks,
-                    replicas: self.replicas.clone(),
-                }),
-            });
-        }
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        out
-    }
-
-    /// The series of one source alone (one ingester, as in the one-process
-    /// mode), sorted by labels: no map is built, since each series comes
-    /// once; a series listed twice all the same gets its chunks merged.
-    pub fn single(
-        name: String,
-        list: Vec<(Labels, Vec<Chunk>)>,
-    ) -> Result<Vec<StoredSeries>, String> {
-        let replicas = Arc::new(vec![name]);
-        let mut sorted: Vec<(Labels, Vec<Chunk>)> = list;
-        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<StoredSeries> = Vec::with_capacity(sorted.len());
-        let mut pending: Option<(Labels, Vec<SourceChunk>)> = None;
-        let flush = |out: &mut Vec<StoredSeries>, (labels, chunks): (Labels, Vec<SourceChunk>)| {
-            let chunks = distinct_sorted(chunks);
-            if !chunks.is_empty() {
-                out.push(StoredSeries {
-                    labels,
-                    source: Arc::new(ChunkSource {
-                        chunks,
-                        replicas: replicas.clone(),
-                    }),
-                });
-            }
-        };
-        for (labels, chunks) in sorted {
-            if let Some(c) = chunks
-                .iter()
-                .find(|c| c.encoding != u32::from(ENCODING_XOR))
-            {
-                return Err(format!(
-                    "series {labels}: unsupported chunk encoding {}",
-                    c.encoding
-                ));
-            }
-            let chunks = chunks.into_iter().map(|c| SourceChunk {
+        let chunks = chunks
+            .into_iter()
+            .map(|c| SourceChunk {
                 start_ms: c.start_ms,
                 end_ms: c.end_ms,
                 data: c.data,
-                replica: 0,
-            });
+                replica,
+            })
+            .collect();
+        self.entries.push((labels, chunks));
+        Ok(())
+    }
+
+    /// Entries added so far (a series counts once per replica).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The merged series, sorted by labels; series without chunks are left
+    /// out.
+    pub fn finish(self) -> Vec<StoredSeries> {
+        let sorted = strata_model::sorted_by_labels(self.entries, |e| &e.0);
+        let mut out: Vec<StoredSeries> = Vec::with_capacity(sorted.len());
+        let mut pending: Option<(Labels, Vec<SourceChunk>)> = None;
+        for (labels, chunks) in sorted {
             match &mut pending {
                 Some((held, held_chunks)) if *held == labels => held_chunks.extend(chunks),
                 _ => {
-                    if let Some(done) = pending.take() {
-                        flush(&mut out, done);
+                    if let Some(done) = pending.replace((labels, chunks)) {
+                        push_merged(&mut out, done, &self.replicas);
                     }
-                    pending = Some((labels, chunks.collect()));
                 }
             }
         }
         if let Some(done) = pending {
-            flush(&mut out, done);
+            push_merged(&mut out, done, &self.replicas);
         }
-        Ok(out)
+        out
+    }
+}
+
+fn push_merged(
+    out: &mut Vec<StoredSeries>,
+    (labels, chunks): (Labels, Vec<SourceChunk>),
+    replicas: &Arc<Vec<String>>,
+) {
+    let chunks = distinct_sorted(chunks);
+    if !chunks.is_empty() {
+        out.push(StoredSeries {
+            labels,
+            source: Arc::new(ChunkSource {
+                chunks,
+                replicas: replicas.clone(),
+            }),
+        });
     }
 }
 
@@ -383,26 +352,16 @@ mod tests {
     #[test]
     fn one_source_is_sorted_and_a_repeated_series_merged() {
         let name = |n: &str| Labels::from_pairs([("__name__", n)]);
-        let out = SeriesMerger::single(
-            "ingester x".to_string(),
-            vec![
-                (name("b"), vec![chunk(&[(1, 1.0)])]),
-                (name("a"), vec![chunk(&[(1, 1.0), (2, 2.0)])]),
-                (name("b"), vec![chunk(&[(3, 3.0)]), chunk(&[(1, 1.0)])]),
-                (name("c"), vec![]),
-            ],
-        )
-        .unwrap();
+        let out = merged(vec![
+            (name("b"), vec![chunk(&[(1, 1.0)])]),
+            (name("a"), vec![chunk(&[(1, 1.0), (2, 2.0)])]),
+            (name("b"), vec![chunk(&[(3, 3.0)]), chunk(&[(1, 1.0)])]),
+            (name("c"), vec![]),
+        ]);
         let labels: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
         assert_eq!(labels, [&name("a"), &name("b")]);
         assert_eq!(read_all(&out[0], 0, 10).unwrap(), [(1, 1.0), (2, 2.0)]);
         assert_eq!(read_all(&out[1], 0, 10).unwrap(), [(1, 1.0), (3, 3.0)]);
-        let bad = Chunk {
-            encoding: 9,
-            ..chunk(&[(1, 1.0)])
-        };
-        let err = SeriesMerger::single("x".into(), vec![(name("a"), vec![bad])]).unwrap_err();
-        assert!(err.contains("unsupported chunk encoding 9"), "{err}");
     }
 
     fn one(chunks: Vec<Chunk>) -> StoredSeries {
@@ -478,10 +437,12 @@ mod tests {
         for r in 0..3 {
             m.add(r, l.clone(), vec![c.clone()]).unwrap();
         }
-        let kept = distinct_sorted(m.series[&l].clone());
+        let all: Vec<SourceChunk> = m.entries.iter().flat_map(|e| e.1.clone()).collect();
+        let kept = distinct_sorted(all);
         assert_eq!(kept.len(), 1, "three identical replicas kept once");
         assert_eq!(kept[0].replica, 0);
         let out = m.finish();
+        assert_eq!(out.len(), 1);
         assert_eq!(
             read_all(&out[0], i64::MIN, i64::MAX).unwrap(),
             vec![(1, 1.0), (2, 2.0), (3, 3.0)]

@@ -15,8 +15,10 @@
 //! The pool has a fixed number of threads ([`threads`]); work beyond that
 //! waits in a queue, holding no thread.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// `nice` value of read threads (0 is the default, 19 the lowest).
 pub const READ_NICE: i32 = 10;
@@ -87,12 +89,53 @@ fn lower_priority() {
     }
 }
 
+/// Reads running now, and when the last one ended (milliseconds since
+/// [`epoch`]).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static LAST_ENDED_MS: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Whether no read ran for at least `quiet` (the heap trimmer leaves the
+/// memory of a busy query load in place: see [`crate::memory`]).
+pub fn quiet_for(quiet: Duration) -> bool {
+    if RUNNING.load(Ordering::Acquire) > 0 {
+        return false;
+    }
+    let last = LAST_ENDED_MS.load(Ordering::Acquire);
+    let now = epoch().elapsed().as_millis() as u64;
+    last == 0 || now.saturating_sub(last) >= quiet.as_millis() as u64
+}
+
+/// Counts a read from start to end, even when it panics.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::AcqRel);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let now = (epoch().elapsed().as_millis() as u64).max(1);
+        LAST_ENDED_MS.fetch_max(now, Ordering::AcqRel);
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Runs `f` on a read thread. Fails only if `f` panicked or the pool is
 /// gone (the message says which).
 pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
+        let running = Running::start();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        drop(running);
         // The caller may have gone away (a cancelled request).
         let _ = tx.send(out);
     });
@@ -138,5 +181,7 @@ mod tests {
         assert!(err.contains("boom"), "{err}");
         // The pool survives a panic.
         assert_eq!(super::run(|| 7).await.unwrap(), 7);
+        assert!(!super::quiet_for(std::time::Duration::from_secs(60)));
+        assert!(super::quiet_for(std::time::Duration::ZERO));
     }
 }
