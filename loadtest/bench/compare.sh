@@ -18,8 +18,18 @@
 #   INGEST_DURATION      P1 max-rate phase                        (20s)
 #   INGEST_CONCURRENCY   P1 requests in flight (shards); a list ("4 16") runs one
 #                        P1 step per value, each INGEST_DURATION long, best one counts (8)
-#   QUERY_DURATION       P4 query mix                             (15s)
-#   QUERY_CONCURRENCY    P4 queries in flight                     (2)
+#   QUERY_DURATION       P4 query mix, at least                   (15s)
+#   MIN_PER_KIND         P4 goes on after QUERY_DURATION until every kind ran
+#                        this many times (kinds are taken in turn)  (5)
+#   QUERY_MAX_DURATION   ... or until this passes, whichever first (120s)
+#   QUERY_CONCURRENCY    P4 and P5 queries in flight              (2)
+#   P5_RATE              P5 push rate, samples/s, the same for every system (100000)
+#   P5_DURATION          P5: each half (pushes alone, then with heavy queries),
+#                        rounded up to whole rounds of all series   (15s)
+#   P5_CONCURRENCY       P5 push shards (requests in flight)        (4)
+#   P5_KINDS             P5 queries    (http_p99_1h,cpu_by_mode_1h,error_ratio_1h,pod_phases)
+#   RUNS                 repetitions of every system from scratch; >1 reports
+#                        medians with min–max ranges              (1)
 #   BATCH_SIZE           series per remote write request          (2000)
 #   GENERATOR_DURATION   generator-alone measurement per series count (10s)
 #   TIME_BUDGET          seconds for the whole run, build included (1550)
@@ -38,8 +48,9 @@ cd "$ROOT"
 # The knobs set for this run, to record the exact command in the report.
 SET_KNOBS=""
 for k in SERIES SYSTEMS WARMUP_ROUNDS WARMUP_MAX_SAMPLES WARMUP_MAX WARMUP_CONCURRENCY \
-  INGEST_DURATION INGEST_CONCURRENCY QUERY_DURATION QUERY_CONCURRENCY BATCH_SIZE \
-  GENERATOR_DURATION TIME_BUDGET FLUSH_TIMEOUT; do
+  INGEST_DURATION INGEST_CONCURRENCY QUERY_DURATION MIN_PER_KIND QUERY_MAX_DURATION \
+  QUERY_CONCURRENCY P5_RATE P5_DURATION P5_CONCURRENCY P5_KINDS RUNS BATCH_SIZE \
+  GENERATOR_DURATION TIME_BUDGET FLUSH_TIMEOUT STRATA_EXTRA_FLAGS; do
   if [ -n "${!k+x}" ]; then SET_KNOBS+=" $k=\"${!k}\""; fi
 done
 if [ -n "${BENCH_VIA_MAKE:-}" ]; then
@@ -58,7 +69,14 @@ WARMUP_CONCURRENCY=${WARMUP_CONCURRENCY:-8}
 INGEST_DURATION=${INGEST_DURATION:-20s}
 INGEST_CONCURRENCY=${INGEST_CONCURRENCY:-8}
 QUERY_DURATION=${QUERY_DURATION:-15s}
+MIN_PER_KIND=${MIN_PER_KIND:-5}
+QUERY_MAX_DURATION=${QUERY_MAX_DURATION:-120s}
 QUERY_CONCURRENCY=${QUERY_CONCURRENCY:-2}
+P5_RATE=${P5_RATE:-100000}
+P5_DURATION=${P5_DURATION:-15s}
+P5_CONCURRENCY=${P5_CONCURRENCY:-4}
+P5_KINDS=${P5_KINDS:-http_p99_1h,cpu_by_mode_1h,error_ratio_1h,pod_phases}
+RUNS=${RUNS:-1}
 BATCH_SIZE=${BATCH_SIZE:-2000}
 GENERATOR_DURATION=${GENERATOR_DURATION:-10s}
 TIME_BUDGET=${TIME_BUDGET:-1550}
@@ -182,8 +200,8 @@ du_bytes() { # allocated bytes on disk of the given paths (0 when missing)
   echo "$total"
 }
 
-# What the system keeps at rest for the samples written so far (warm-up and
-# P1), measured after P1 and before the read-back check; writes storage.json.
+# What the system keeps at rest for the samples written so far (warm-up, P5
+# and P1), measured after P1 and before the read-back check; writes storage.json.
 # Strata: POST /ingester/flush on every ingester (closes and writes every
 # chunk, open ones too), then its long-term store counters and the size of
 # <data_dir>/chunks and <data_dir>/index. Prometheus: its data directory
@@ -193,7 +211,7 @@ du_bytes() { # allocated bytes on disk of the given paths (0 when missing)
 # /internal/force_flush (data/ and indexdb/ hold everything then).
 measure_storage() { # system workdir outdir
   local sys=$1 work=$2 out=$3 samples=0 f
-  for f in "$out/warmup.json" "$out"/ingest-c*.json; do
+  for f in "$out/warmup.json" "$out/p5.json" "$out"/ingest-c*.json; do
     [ -f "$f" ] || continue
     samples=$((samples + $(jq '.samples_accepted // 0' "$f" 2>/dev/null || echo 0)))
   done
@@ -443,11 +461,11 @@ stop_system() {
 }
 
 # ---------------------------------------------------------------- one system
-run_system() { # system series outdir
-  local sys=$1 series=$2 out=$3
-  local work=$RESULTS/work/$sys-$series
+run_system() { # system series outdir run
+  local sys=$1 series=$2 out=$3 run=$4
+  local work=$RESULTS/work/$sys-$series-$run
   mkdir -p "$out" "$work"
-  log "== $sys, $series series"
+  log "== $sys, $series series$([ "$RUNS" -gt 1 ] && echo ", run $run of $RUNS")"
   if ! "start_$sys" "$work" "$out"; then
     echo "did not start (see $out/*.log)" >"$out/skipped.txt"
     stop_system
@@ -474,7 +492,7 @@ run_system() { # system series outdir
   local end_ms next_round
   end_ms=$(jq '.last_timestamp_ms' "$out/warmup.json" 2>/dev/null || echo 0)
   next_round=$(jq '.next_round' "$out/warmup.json" 2>/dev/null || echo "$rounds")
-  log "P4 query mix for $QUERY_DURATION"
+  log "P4 query mix for $QUERY_DURATION, then until every kind ran $MIN_PER_KIND times (at most $QUERY_MAX_DURATION)"
   # Evaluation times spread over the last 5 minutes of data, or over the
   # newest quarter of it when the warm-up wrote less (1M series: 12 rounds),
   # so queries never land before the data starts.
@@ -482,9 +500,29 @@ run_system() { # system series outdir
   [ "$jitter_s" -le 300 ] || jitter_s=300
   [ "$jitter_s" -ge 1 ] || jitter_s=1
   "$LOADGEN" query --url "$QUERY_URL" --series "$series" --time "$end_ms" --time-jitter "${jitter_s}s" \
-    --duration "$QUERY_DURATION" --concurrency "$QUERY_CONCURRENCY" --timeout 60s --json \
+    --duration "$QUERY_DURATION" --min-per-kind "$MIN_PER_KIND" --max-duration "$QUERY_MAX_DURATION" \
+    --concurrency "$QUERY_CONCURRENCY" --timeout 60s --json \
     >"$out/query.json" 2>>"$out/loadgen.log" || log "query mix failed (see $out/loadgen.log)"
-  log "P4: $(jq -c '{ok, queries, p50: .latency.p50_ms, p99: .latency.p99_ms, errors}' "$out/query.json" 2>/dev/null)"
+  log "P4: $(jq -c '{ok, queries, p50: .latency.p50_ms, p99: .latency.p99_ms, errors, fewest_per_kind, elapsed_s: (.elapsed_s | floor), stopped_by}' "$out/query.json" 2>/dev/null)"
+
+  # P5: the same fixed-rate pushes alone, then while the heavy queries run
+  # (same tenant), continuing the synthetic clock.
+  log "P5 pushes at $P5_RATE samples/s for $P5_DURATION alone, then as long with $P5_KINDS"
+  "$LOADGEN" mixed --write-url "$WRITE_URL" --query-url "$QUERY_URL" --series "$series" \
+    --batch-size "$BATCH_SIZE" --start-time "$T0" --start-round "$next_round" --rate "$P5_RATE" \
+    --duration "$P5_DURATION" --push-concurrency "$P5_CONCURRENCY" \
+    --query-concurrency "$QUERY_CONCURRENCY" --kinds "$P5_KINDS" --time-jitter "${jitter_s}s" \
+    --query-timeout 60s --json >"$out/p5.json" 2>>"$out/loadgen.log" || log "P5 failed (see $out/loadgen.log)"
+  if jq -e '.next_round' "$out/p5.json" >/dev/null 2>&1; then
+    log "P5: $(jq -c '{alone_p99: .without_queries.latency.p99_ms, with_p99: .with_queries.latency.p99_ms,
+      p99_ratio, queries: .queries.queries, ok: .queries.ok, lag_p99: .with_queries.schedule_lag.p99_ms,
+      errors: (.without_queries.errors + .with_queries.errors)}' "$out/p5.json")"
+    next_round=$(jq '.next_round' "$out/p5.json")
+  else
+    # Part of it may have been written: carry on well past it.
+    rm -f "$out/p5.json"
+    next_round=$((next_round + 100 + 2 * $(p5_rounds "$series")))
+  fi
 
   local c best=-1 rate
   for c in $INGEST_CONCURRENCY; do
@@ -523,6 +561,18 @@ run_system() { # system series outdir
   rm -rf "$work"
 }
 
+# Whole rounds of all series in one P5 half (as strata-loadgen mixed does).
+p5_rounds() { # series
+  awk -v d="$(secs "$P5_DURATION")" -v r="$P5_RATE" -v n="$1" \
+    'BEGIN { x = d * r / n; k = int(x); if (k < x) k++; if (k < 1) k = 1; print k }'
+}
+# Expected seconds of P5 at a series count: two halves of whole rounds, the
+# pause and lead between them, building the series twice.
+p5_seconds() { # series
+  awk -v k="$(p5_rounds "$1")" -v r="$P5_RATE" -v n="$1" \
+    'BEGIN { printf "%d\n", 2 * k * n / r + 5 + 2 * n / 250000 + 0.999 }'
+}
+
 # ---------------------------------------------------------------- main
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
@@ -556,39 +606,53 @@ done
 T0=$(($(date +%s) * 1000 - 24 * 3600 * 1000))
 T0=$((T0 - T0 % 60000))
 
+[ "$RUNS" -ge 1 ] 2>/dev/null || die "RUNS must be a positive integer"
 steps=$(wc -w <<<"$INGEST_CONCURRENCY")
-declare -A LAST_RUN_SECONDS=()
-# Fixed phases, plus about a minute for the storage measurement (Strata's
-# flush of 1M series) and a minute for start, verify and stop.
-per_system_worst=$(($(secs "$WARMUP_MAX") + $(secs "$QUERY_DURATION") + steps * $(secs "$INGEST_DURATION") + 120))
+declare -A LAST_RUN_SECONDS=() LAST_RUN_SERIES=()
 for series in $SERIES; do
+  # Worst case of one system at this series count: the phases' caps (P4
+  # plus a slow query still in flight at its cap), plus about a minute for
+  # the storage measurement (Strata's flush of 1M series) and a minute for
+  # start, verify and stop.
+  per_system_worst=$(($(secs "$WARMUP_MAX") + $(secs "$QUERY_MAX_DURATION") + 30 + $(p5_seconds "$series") +
+    steps * $(secs "$INGEST_DURATION") + 120))
   log "generator alone: $series series, null receiver, $GENERATOR_DURATION"
   "$LOADGEN" write --null-sink --series "$series" --batch-size "$BATCH_SIZE" --max-rate \
     --start-time "$T0" --concurrency "${INGEST_CONCURRENCY%% *}" --duration "$GENERATOR_DURATION" \
     --progress 0 --json >"$RESULTS/generator-$series.json" 2>>"$RESULTS/loadgen.log" || true
   log "generator: $(jq -c '{accepted_samples_per_s, generator_cpu_s_per_million_samples}' "$RESULTS/generator-$series.json" 2>/dev/null)"
-  for sys in $SYSTEMS; do
-    out=$RESULTS/$series/$sys
-    mkdir -p "$out"
-    elapsed=$(($(date +%s) - START_EPOCH))
-    # Expected time: twice what this system took at the previous series
-    # count (most phases are fixed-length; the warm-up grows), at most the
-    # worst case of the fixed phases.
-    expect=$per_system_worst
-    prev=${LAST_RUN_SECONDS[$sys]:-}
-    if [ -n "$prev" ] && [ $((prev * 2)) -lt "$expect" ]; then expect=$((prev * 2)); fi
-    if [ $((elapsed + expect)) -gt "$TIME_BUDGET" ]; then
-      log "skipping $sys at $series series: ${elapsed}s elapsed, about ${expect}s more would pass TIME_BUDGET=${TIME_BUDGET}s"
-      echo "time budget" >"$out/skipped.txt"
-      continue
-    fi
-    run_started=$(date +%s)
-    run_system "$sys" "$series" "$out"
-    LAST_RUN_SECONDS[$sys]=$(($(date +%s) - run_started))
+  for run in $(seq 1 "$RUNS"); do
+    for sys in $SYSTEMS; do
+      out=$RESULTS/$series/$sys
+      if [ "$RUNS" -gt 1 ]; then out=$out/run-$run; fi
+      mkdir -p "$out"
+      elapsed=$(($(date +%s) - START_EPOCH))
+      # Expected time: what this system took last time, a quarter more
+      # for a repeat at the same series count and twice that at a bigger
+      # one (the warm-up, P4 and the flush grow), at most the worst case.
+      expect=$per_system_worst
+      prev=${LAST_RUN_SECONDS[$sys]:-}
+      if [ -n "$prev" ]; then
+        if [ "${LAST_RUN_SERIES[$sys]}" = "$series" ]; then prev=$((prev * 5 / 4)); else prev=$((prev * 2)); fi
+        if [ "$prev" -lt "$expect" ]; then expect=$prev; fi
+      fi
+      if [ $((elapsed + expect)) -gt "$TIME_BUDGET" ]; then
+        log "skipping $sys at $series series (run $run): ${elapsed}s elapsed, about ${expect}s more would pass TIME_BUDGET=${TIME_BUDGET}s"
+        echo "time budget" >"$out/skipped.txt"
+        continue
+      fi
+      run_started=$(date +%s)
+      run_system "$sys" "$series" "$out" "$run"
+      LAST_RUN_SECONDS[$sys]=$(($(date +%s) - run_started))
+      LAST_RUN_SERIES[$sys]=$series
+    done
   done
 done
 
 FINISHED_EPOCH=$(date +%s)
+# Strata's WAL is on unless STRATA_EXTRA_FLAGS turns it off.
+strata_wal=on
+case " ${STRATA_EXTRA_FLAGS:-} " in *" --ingester.wal.enabled=false "*) strata_wal=off ;; esac
 load_note="Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 if [ -n "${BENCH_NOTE:-}" ]; then load_note="$load_note $BENCH_NOTE"; fi
 series_json=$(printf '%s\n' $SERIES | jq -s -c 'map(tonumber)')
@@ -607,6 +671,9 @@ jq -n \
   --arg warmup_rounds "$WARMUP_ROUNDS (fewer if that exceeds $WARMUP_MAX_SAMPLES samples; at most $WARMUP_MAX)" \
   --argjson warmup_conc "$WARMUP_CONCURRENCY" \
   --arg query_duration "$QUERY_DURATION" --argjson query_conc "$QUERY_CONCURRENCY" \
+  --argjson min_per_kind "$MIN_PER_KIND" --arg query_max_duration "$QUERY_MAX_DURATION" \
+  --argjson p5_rate "$P5_RATE" --arg p5_duration "$P5_DURATION" --argjson p5_conc "$P5_CONCURRENCY" \
+  --arg p5_kinds "$P5_KINDS" --argjson runs "$RUNS" --arg strata_wal "$strata_wal" \
   --arg ingest_duration "$INGEST_DURATION" --arg ingest_conc "$INGEST_CONCURRENCY" \
   --arg flags "Strata: ingestion rate and series limits off (${STRATA_LIMITS[*]}); long-term storage and flushing with their defaults (chunk objects in <data-dir>/chunks, the embedded index in <data-dir>/index, flush loop every 1m); distributed mode rings through dynalite (its memory is not counted) and each ingester writes to its own local store under its own --data-dir. Prometheus: --web.enable-remote-write-receiver and --web.enable-admin-api (for the snapshot), defaults otherwise. VictoriaMetrics: -search.disableCache (no result cache, so repeated dashboard queries are evaluated like everywhere else) and -search.latencyOffset=0s, defaults otherwise." \
   --arg notes "${BENCH_NOTES:-}" \
@@ -614,7 +681,10 @@ jq -n \
     machine: $machine, prometheus_version: $prom, victoriametrics_version: $vm,
     load_note: $load_note, series: $series, batch_size: $batch, warmup_rounds: $warmup_rounds,
     warmup_concurrency: $warmup_conc, query_duration: $query_duration,
-    query_concurrency: $query_conc, ingest_duration: $ingest_duration,
+    query_concurrency: $query_conc, min_per_kind: $min_per_kind,
+    query_max_duration: $query_max_duration, p5_rate: $p5_rate, p5_duration: $p5_duration,
+    p5_concurrency: $p5_conc, p5_kinds: $p5_kinds, runs: $runs, strata_wal: $strata_wal,
+    ingest_duration: $ingest_duration,
     ingest_concurrency: $ingest_conc, flags_note: $flags, notes: $notes}' >"$RESULTS/meta.json"
 
 RESULTS_REL=${RESULTS#"$ROOT"/}

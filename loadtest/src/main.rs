@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod mixed;
 mod model;
 mod query;
 mod report;
@@ -31,6 +32,8 @@ enum Command {
     Write(write::WriteArgs),
     /// Run a dashboard-like PromQL query mix and measure latency.
     Query(query::QueryArgs),
+    /// Push at a fixed rate, alone and then while heavy queries run.
+    Mixed(mixed::MixedArgs),
     /// Write known series, read them back, report mismatches (exit 1).
     Verify(verify::VerifyArgs),
     /// A remote write receiver that discards everything.
@@ -67,6 +70,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 print_json(&r)?;
             } else {
                 query::print_human(&r);
+            }
+            Ok(true)
+        }
+        Command::Mixed(args) => {
+            let json = args.json;
+            let r = mixed::run(args).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                mixed::print_human(&r);
             }
             Ok(true)
         }

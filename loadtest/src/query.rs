@@ -1,6 +1,12 @@
 //! `query`: a dashboard-like mix of instant and range PromQL queries over
 //! the series `write` generates, against any Prometheus-compatible query
 //! API, with latency percentiles per kind of query.
+//!
+//! Kinds are taken in turn (round robin over the workers), so every kind
+//! gets the same share of the run whatever its latency. With
+//! `--min-per-kind`, the run goes on after `--duration`, starting only the
+//! kinds that ran fewer times than that, until none is short or
+//! `--max-duration` passes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::model;
 use crate::util::{
@@ -36,9 +43,17 @@ pub struct QueryArgs {
     /// so no two queries are identical (as on refreshing dashboards).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub time_jitter: Duration,
-    /// Stop after this long.
+    /// Stop after this long (at the earliest, with --min-per-kind).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// After --duration, go on until every kind ran at least this many
+    /// times (0: stop at --duration), starting only the kinds still short.
+    #[arg(long, default_value_t = 0)]
+    pub min_per_kind: u64,
+    /// With --min-per-kind: start no query after this long (default
+    /// --duration). Queries in flight then finish (within --timeout).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Option<Duration>,
     /// Stop after this many queries.
     #[arg(long, default_value_t = 100_000)]
     pub max_queries: u64,
@@ -185,6 +200,15 @@ pub struct QueryReport {
     pub concurrency: usize,
     pub time_ms: i64,
     pub elapsed_s: f64,
+    /// `duration`; `max_duration` (with --min-per-kind, the cap passed
+    /// while some kind was short); `max_queries`; `stopped` (by the caller).
+    #[serde(default)]
+    pub stopped_by: String,
+    #[serde(default)]
+    pub min_per_kind: u64,
+    /// Fewest queries any kind ran (kinds that never ran count as 0).
+    #[serde(default)]
+    pub fewest_per_kind: u64,
     pub queries: u64,
     pub ok: u64,
     pub queries_per_s: f64,
@@ -209,6 +233,7 @@ struct KindStats {
 struct WorkerStats {
     kinds: BTreeMap<&'static str, KindStats>,
     examples: Vec<String>,
+    hit_max_queries: bool,
 }
 
 struct Ctx {
@@ -216,8 +241,41 @@ struct Ctx {
     args: QueryArgs,
     kinds: Vec<&'static Kind>,
     instances: Vec<String>,
-    deadline: Instant,
+    /// Queries start in turn until here ...
+    soft_deadline: Instant,
+    /// ... then only kinds short of --min-per-kind, until here.
+    hard_deadline: Instant,
     started: AtomicU64,
+    /// Round-robin position over `kinds`.
+    next_kind: AtomicU64,
+    /// Queries started per kind (index into `kinds`).
+    started_per_kind: Vec<AtomicU64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// The next kind to run (an index into `kinds`), or `None` when the
+    /// run is over.
+    fn pick(&self, now: Instant) -> Option<usize> {
+        let n = self.kinds.len();
+        if now >= self.hard_deadline {
+            return None;
+        }
+        let base = self.next_kind.fetch_add(1, Ordering::Relaxed) as usize;
+        if now < self.soft_deadline {
+            let i = base % n;
+            self.started_per_kind[i].fetch_add(1, Ordering::Relaxed);
+            return Some(i);
+        }
+        let min = self.args.min_per_kind;
+        (0..n).map(|j| (base + j) % n).find(|&i| {
+            self.started_per_kind[i]
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    (v < min).then_some(v + 1)
+                })
+                .is_ok()
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -316,13 +374,17 @@ async fn worker(ctx: Arc<Ctx>, id: usize) -> WorkerStats {
     let mut rng = Rng::new(0x51ed_0000 + id as u64);
     let jitter_ms = ctx.args.time_jitter.as_millis() as u64;
     loop {
-        if Instant::now() >= ctx.deadline {
+        if *ctx.stop.borrow() {
             break;
         }
         if ctx.started.fetch_add(1, Ordering::Relaxed) >= ctx.args.max_queries {
+            st.hit_max_queries = true;
             break;
         }
-        let kind = ctx.kinds[rng.below(ctx.kinds.len() as u64) as usize];
+        let Some(index) = ctx.pick(Instant::now()) else {
+            break;
+        };
+        let kind = ctx.kinds[index];
         let query = if kind.template.contains("$instance") {
             let inst = &ctx.instances[rng.below(ctx.instances.len() as u64) as usize];
             kind.template.replace("$instance", inst)
@@ -331,7 +393,7 @@ async fn worker(ctx: Arc<Ctx>, id: usize) -> WorkerStats {
         };
         let end_ms = ctx.args.time - (rng.below(jitter_ms + 1) / 1000 * 1000) as i64;
         let started = Instant::now();
-        let remaining = ctx.deadline.saturating_duration_since(started) + ctx.args.timeout;
+        let remaining = ctx.hard_deadline.saturating_duration_since(started) + ctx.args.timeout;
         let outcome = tokio::time::timeout(remaining, run_query(&ctx, kind, &query, end_ms))
             .await
             .unwrap_or_else(|_| Err(("transport_timeout".to_string(), "timed out".to_string())));
@@ -371,7 +433,24 @@ pub fn list() {
 }
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<QueryReport> {
+    let (_keep, stop) = watch::channel(false);
+    run_until(args, stop).await
+}
+
+/// [`run`] that the caller can also end early by sending `true` on `stop`:
+/// no query starts after that, and the ones in flight finish.
+pub async fn run_until(
+    args: QueryArgs,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<QueryReport> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be positive");
+    if let Some(unknown) = args
+        .kinds
+        .iter()
+        .find(|n| !MIX.iter().any(|k| k.name == n.as_str()))
+    {
+        anyhow::bail!("--kinds: no query kind {unknown:?} (see --list)");
+    }
     let kinds: Vec<&'static Kind> = MIX
         .iter()
         .filter(|k| args.kinds.is_empty() || args.kinds.iter().any(|n| n == k.name))
@@ -386,21 +465,38 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<QueryReport> {
         .user_agent(concat!("strata-loadgen/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let start = Instant::now();
+    let hard = if args.min_per_kind > 0 {
+        args.max_duration
+            .unwrap_or(args.duration)
+            .max(args.duration)
+    } else {
+        args.duration
+    };
     let ctx = Arc::new(Ctx {
         client,
         args: args.clone(),
+        started_per_kind: kinds.iter().map(|_| AtomicU64::new(0)).collect(),
         kinds,
         instances,
-        deadline: start + args.duration,
+        soft_deadline: start + args.duration,
+        hard_deadline: start + hard,
         started: AtomicU64::new(0),
+        next_kind: AtomicU64::new(0),
+        stop: stop.clone(),
     });
     let workers: Vec<_> = (0..args.concurrency)
         .map(|i| tokio::spawn(worker(ctx.clone(), i)))
         .collect();
-    let mut merged: BTreeMap<&'static str, KindStats> = BTreeMap::new();
+    let mut merged: BTreeMap<&'static str, KindStats> = ctx
+        .kinds
+        .iter()
+        .map(|k| (k.name, KindStats::default()))
+        .collect();
     let mut examples = Vec::new();
+    let mut hit_max_queries = false;
     for w in workers {
         let st = w.await?;
+        hit_max_queries |= st.hit_max_queries;
         for (name, ks) in st.kinds {
             let m = merged.entry(name).or_default();
             m.queries += ks.queries;
@@ -417,12 +513,25 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<QueryReport> {
         }
     }
     let elapsed_s = start.elapsed().as_secs_f64().max(1e-9);
+    let fewest_per_kind = merged.values().map(|k| k.queries).min().unwrap_or(0);
+    let stopped_by = if *stop.borrow() {
+        "stopped"
+    } else if hit_max_queries {
+        "max_queries"
+    } else if args.min_per_kind > 0 && fewest_per_kind < args.min_per_kind {
+        "max_duration"
+    } else {
+        "duration"
+    };
     let mut report = QueryReport {
         url: args.url.clone(),
         series: args.series,
         concurrency: args.concurrency,
         time_ms: args.time,
         elapsed_s,
+        stopped_by: stopped_by.to_string(),
+        min_per_kind: args.min_per_kind,
+        fewest_per_kind,
         error_examples: examples,
         ..Default::default()
     };
@@ -466,6 +575,10 @@ pub fn print_human(r: &QueryReport) {
         r.elapsed_s, r.queries, r.queries_per_s, r.ok, r.latency
     );
     println!(
+        "  stopped by {}; fewest runs of one kind {}",
+        r.stopped_by, r.fewest_per_kind
+    );
+    println!(
         "  {:<26} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}  errors",
         "kind", "n", "ok", "p50 ms", "p90 ms", "p99 ms", "max ms", "series"
     );
@@ -489,5 +602,79 @@ pub fn print_human(r: &QueryReport) {
     }
     for e in &r.error_examples {
         println!("  e.g. {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: QueryArgs,
+    }
+
+    fn ctx(extra: &[&str], soft_in: Duration, hard_in: Duration) -> Ctx {
+        let mut v = vec!["x"];
+        v.extend_from_slice(extra);
+        let args = Wrap::parse_from(v).args;
+        let kinds: Vec<&'static Kind> = MIX
+            .iter()
+            .filter(|k| args.kinds.is_empty() || args.kinds.iter().any(|n| n == k.name))
+            .collect();
+        let now = Instant::now();
+        Ctx {
+            client: reqwest::Client::new(),
+            started_per_kind: kinds.iter().map(|_| AtomicU64::new(0)).collect(),
+            kinds,
+            instances: vec![],
+            soft_deadline: now + soft_in,
+            hard_deadline: now + hard_in,
+            started: AtomicU64::new(0),
+            next_kind: AtomicU64::new(0),
+            stop: watch::channel(false).1,
+            args,
+        }
+    }
+
+    const HEAVY: &str = "http_p99_1h,cpu_by_mode_1h,error_ratio_1h,pod_phases";
+
+    #[test]
+    fn kinds_take_turns() {
+        let c = ctx(
+            &["--kinds", HEAVY],
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let now = Instant::now();
+        let picks: Vec<usize> = (0..8).map(|_| c.pick(now).unwrap()).collect();
+        assert_eq!(picks, vec![0, 1, 2, 3, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn after_the_duration_only_short_kinds_run_until_the_cap() {
+        let c = ctx(
+            &["--kinds", HEAVY, "--min-per-kind", "2"],
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        c.started_per_kind[0].store(2, Ordering::Relaxed);
+        c.started_per_kind[2].store(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut picks: Vec<usize> = std::iter::from_fn(|| c.pick(now)).collect();
+        picks.sort_unstable();
+        assert_eq!(picks, vec![1, 1, 2, 3, 3]);
+        // Past the cap nothing starts, short or not.
+        let capped = ctx(
+            &["--kinds", HEAVY, "--min-per-kind", "2"],
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        assert_eq!(capped.pick(Instant::now()), None);
+        // Without --min-per-kind the run ends at --duration.
+        let plain = ctx(&["--kinds", HEAVY], Duration::ZERO, Duration::from_secs(60));
+        assert_eq!(plain.pick(Instant::now()), None);
     }
 }

@@ -10,7 +10,9 @@
 //! Timestamps either follow the wall clock (one sample per series per
 //! `--interval`, requests spread over the interval) or, with `--max-rate`,
 //! advance by `--interval` per round of synthetic time, as fast as the
-//! target accepts them.
+//! target accepts them. With `--rate`, timestamps are synthetic as with
+//! `--max-rate` but rounds are sent at a fixed number of samples per second,
+//! each round's requests spread evenly over its period.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,8 +53,14 @@ pub struct WriteArgs {
     pub interval: Duration,
     /// Send as fast as the target accepts: timestamps advance by --interval
     /// of synthetic time per round instead of following the clock.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rate")]
     pub max_rate: bool,
+    /// Send at this many samples per second, with synthetic timestamps as
+    /// with --max-rate: one round of all series every series/rate seconds,
+    /// each shard's requests spread evenly over the round. A request a shard
+    /// cannot send on time goes out late (`schedule_lag` in the report).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Synthetic time of round 0 with --max-rate (`now`, `now-12h` or Unix
     /// milliseconds). The generator stops when synthetic time reaches the
     /// present.
@@ -122,6 +130,9 @@ pub struct WriteReport {
     pub tenants: usize,
     pub churn_percent: f64,
     pub interval_ms: u64,
+    /// Samples per second asked for with --rate (0 otherwise).
+    #[serde(default)]
+    pub target_samples_per_s: f64,
     pub elapsed_s: f64,
     pub prebuild_s: f64,
     pub requests: u64,
@@ -131,6 +142,10 @@ pub struct WriteReport {
     pub accepted_samples_per_s: f64,
     pub bytes_sent: u64,
     pub latency: LatencySummary,
+    /// How late requests went out against their schedule (--rate and real
+    /// time; empty with --max-rate).
+    #[serde(default)]
+    pub schedule_lag: LatencySummary,
     pub errors: ErrorCounts,
     pub error_examples: Vec<String>,
     pub series_created_by_churn: u64,
@@ -183,6 +198,8 @@ struct Request {
     round: u64,
     timestamp: i64,
     send_at: Option<Instant>,
+    /// With --rate: when to send, counted from the start of sending.
+    send_after: Option<Duration>,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -380,6 +397,8 @@ struct Shared {
 #[derive(Clone, Copy)]
 struct Timing {
     max_rate: bool,
+    /// With --rate: the period of one round.
+    pace: Option<Duration>,
     interval_ms: i64,
     /// Timestamp of round `start_round` (max-rate) or of the first round
     /// (real time).
@@ -390,8 +409,11 @@ struct Timing {
     churn_fraction: f64,
 }
 
+/// `phase` (0..1): where in each slot between two of its requests a paced
+/// shard sends (shard k of n at k/n), so shards do not send in lockstep.
 fn run_encoder(
     mut shard: Shard,
+    phase: f64,
     timing: Timing,
     tx: mpsc::Sender<Request>,
     shared: Arc<Shared>,
@@ -411,19 +433,26 @@ fn run_encoder(
         } else {
             0
         };
-        let round_ts = if timing.max_rate {
+        let synthetic = timing.max_rate || timing.pace.is_some();
+        let round_ts = if synthetic {
             timing.t0_ms + global_round as i64 * timing.interval_ms
         } else {
             timing.t0_ms + r as i64 * timing.interval_ms
         };
-        if timing.max_rate && round_ts > now_ms() {
+        if synthetic && round_ts > now_ms() {
             shared.caught_up_with_now.store(true, Ordering::Relaxed);
             break;
         }
         for (i, batch) in shard.batches.iter().enumerate() {
             // In real time, spread a shard's requests over the interval, as
             // scrapes of different targets are.
-            let (timestamp, send_at) = if timing.max_rate {
+            let mut send_after = None;
+            let (timestamp, send_at) = if let Some(period) = timing.pace {
+                let round_start = period.as_secs_f64() * r as f64;
+                let offset = period.as_secs_f64() * (i as f64 + phase) / nbatches as f64;
+                send_after = Some(Duration::from_secs_f64(round_start + offset));
+                (round_ts, None)
+            } else if timing.max_rate {
                 (round_ts, None)
             } else {
                 let offset_ms = timing.interval_ms * i as i64 / nbatches as i64;
@@ -440,6 +469,7 @@ fn run_encoder(
                 round: global_round,
                 timestamp,
                 send_at,
+                send_after,
             };
             if tx.blocking_send(req).is_err() {
                 break 'rounds;
@@ -458,6 +488,7 @@ struct SenderStats {
     samples_accepted: u64,
     bytes_sent: u64,
     latencies: Latencies,
+    lag: Latencies,
     errors: ErrorCounts,
     error_examples: Vec<String>,
     first_ts: Option<i64>,
@@ -470,6 +501,7 @@ struct SenderStats {
 struct SendConfig {
     client: reqwest::Client,
     url: String,
+    start: Instant,
     deadline: Instant,
     max_requests: u64,
     dry_run: bool,
@@ -489,12 +521,16 @@ async fn run_sender(
                 break;
             }
         };
-        if let Some(at) = req.send_at {
+        if let Some(at) = req
+            .send_at
+            .or_else(|| req.send_after.map(|d| cfg.start + d))
+        {
             if at >= cfg.deadline {
                 st.hit_deadline = true;
                 break;
             }
             tokio::time::sleep_until(at.into()).await;
+            st.lag.record(Instant::now().saturating_duration_since(at));
         }
         if Instant::now() >= cfg.deadline {
             st.hit_deadline = true;
@@ -580,6 +616,12 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         args.interval >= Duration::from_millis(1),
         "--interval must be at least 1ms"
     );
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be a positive number of samples per second"
+        );
+    }
     let mut url = args.url.clone();
     if args.null_sink && !args.dry_run {
         let (addr, _) = crate::sink::spawn("127.0.0.1:0".parse()?, false).await?;
@@ -615,14 +657,13 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
     );
 
     let shared = Arc::new(Shared::default());
+    let pace = args.rate.map(|rate| round_period(args.series, rate));
+    let synthetic = args.max_rate || pace.is_some();
     let timing = Timing {
         max_rate: args.max_rate,
+        pace,
         interval_ms: args.interval.as_millis() as i64,
-        t0_ms: if args.max_rate {
-            args.start_time
-        } else {
-            now_ms()
-        },
+        t0_ms: if synthetic { args.start_time } else { now_ms() },
         t0: Instant::now(),
         start_round: args.start_round,
         rounds: args.rounds,
@@ -631,7 +672,8 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
     let mut receivers = Vec::new();
     let mut encoders = Vec::new();
     let mut done_flags = Vec::new();
-    for shard in shards {
+    for (k, shard) in shards.into_iter().enumerate() {
+        let phase = k as f64 / shards_n as f64;
         let depth = (shard.batches.len() * args.prebuild_rounds.max(1)).max(1);
         let (tx, rx) = mpsc::channel(depth);
         let done = Arc::new(AtomicBool::new(false));
@@ -640,15 +682,15 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         encoders.push(
             std::thread::Builder::new()
                 .name("loadgen-encoder".to_string())
-                .spawn(move || run_encoder(shard, timing, tx, shared, d))?,
+                .spawn(move || run_encoder(shard, phase, timing, tx, shared, d))?,
         );
         receivers.push(rx);
         done_flags.push(done);
     }
 
-    // With --max-rate, fill the queues before the clock starts.
+    // With synthetic time, fill the queues before the clock starts.
     let prebuild_started = Instant::now();
-    if args.max_rate {
+    if synthetic {
         let limit = Instant::now() + Duration::from_secs(600);
         while Instant::now() < limit {
             let ready = receivers
@@ -674,6 +716,7 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
     let cfg = Arc::new(SendConfig {
         client,
         url: url.clone(),
+        start,
         deadline: start + args.duration,
         max_requests: args.max_requests,
         dry_run: args.dry_run,
@@ -693,6 +736,7 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         total.samples_accepted += st.samples_accepted;
         total.bytes_sent += st.bytes_sent;
         total.latencies.merge(st.latencies);
+        total.lag.merge(st.lag);
         merge_errors(&mut total.errors, st.errors);
         for e in st.error_examples {
             if total.error_examples.len() < 5 {
@@ -737,6 +781,8 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         },
         mode: if args.max_rate {
             "max-rate"
+        } else if pace.is_some() {
+            "fixed-rate"
         } else {
             "real-time"
         }
@@ -752,6 +798,7 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         },
         churn_percent: args.churn,
         interval_ms: args.interval.as_millis() as u64,
+        target_samples_per_s: args.rate.unwrap_or(0.0),
         elapsed_s,
         prebuild_s,
         requests: total.requests,
@@ -761,6 +808,7 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
         accepted_samples_per_s: total.samples_accepted as f64 / elapsed_s,
         bytes_sent: total.bytes_sent,
         latency: total.latencies.summary(),
+        schedule_lag: total.lag.summary(),
         errors: total.errors,
         error_examples: total.error_examples,
         series_created_by_churn: shared.churned_series.load(Ordering::Relaxed),
@@ -775,6 +823,11 @@ pub async fn run(args: WriteArgs) -> anyhow::Result<WriteReport> {
             0.0
         },
     })
+}
+
+/// The period of one round of `series` samples at `rate` samples/s.
+pub fn round_period(series: usize, rate: f64) -> Duration {
+    Duration::from_secs_f64(series as f64 / rate)
 }
 
 fn spawn_progress(
@@ -821,7 +874,16 @@ pub fn print_human(r: &WriteReport) {
         r.samples_accepted,
         human(r.accepted_samples_per_s)
     );
+    if r.target_samples_per_s > 0.0 {
+        println!(
+            "  fixed rate asked for: {} samples/s",
+            human(r.target_samples_per_s)
+        );
+    }
     println!("  latency: {}", r.latency);
+    if r.schedule_lag.count > 0 {
+        println!("  behind schedule: {}", r.schedule_lag);
+    }
     if r.errors.is_empty() {
         println!("  errors: none");
     } else {
@@ -928,6 +990,44 @@ mod tests {
         assert_eq!(changed, SERIES_PER_TARGET);
         assert_eq!(shard.churn(0.05), 0);
         assert_eq!(shard.churn(0.05), SERIES_PER_TARGET as u64);
+    }
+
+    #[tokio::test]
+    async fn fixed_rate_paces_rounds() {
+        // 10 targets, one request per target, 4 rounds at one round per
+        // 100 ms: the last request is due at 390 ms.
+        let a = args(&[
+            "--series",
+            "2650",
+            "--batch-size",
+            "265",
+            "--concurrency",
+            "1",
+            "--rate",
+            "26500",
+            "--rounds",
+            "4",
+            "--start-time",
+            "now-1h",
+            "--start-round",
+            "10",
+            "--dry-run",
+            "--progress",
+            "0",
+        ]);
+        let r = run(a).await.unwrap();
+        assert_eq!(r.mode, "fixed-rate");
+        assert_eq!(r.requests, 40);
+        assert_eq!(r.samples_accepted, 4 * 2650);
+        assert_eq!(r.next_round, 14);
+        assert_eq!(r.stopped_by, "rounds");
+        assert!(r.elapsed_s >= 0.38, "{}", r.elapsed_s);
+        assert_eq!(r.schedule_lag.count, 40);
+        assert_eq!(
+            r.last_timestamp_ms - r.first_timestamp_ms,
+            3 * 15_000,
+            "synthetic timestamps, one interval per round"
+        );
     }
 
     #[test]

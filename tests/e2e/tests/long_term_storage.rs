@@ -520,7 +520,9 @@ async fn wait_drained(cluster: &Cluster, data: &Data) -> Vec<FlushState> {
                 // Each chunk the ingester held was written or found stored
                 // by another replica, once, and then dropped.
                 if s.flushed + s.deduped != s.dropped {
-                    return Err(format!("{s:?}: chunks flushed + deduped differ from dropped"));
+                    return Err(format!(
+                        "{s:?}: chunks flushed + deduped differ from dropped"
+                    ));
                 }
                 Ok(s)
             },
