@@ -86,6 +86,9 @@ struct Plan {
     /// The tenant's limits the plan was made under (the rate check uses
     /// them too: looked up once per push).
     limits: crate::DistributorLimits,
+    /// Every series and metadata entry of the request goes unchanged to
+    /// every batch: a single batch can be the request's own body.
+    unchanged: bool,
 }
 
 /// A push body: snappy-compressed from HTTP, or already raw in process.
@@ -361,7 +364,16 @@ impl Distributor {
                 "cannot decompress body: {other}; remote write bodies are snappy block-compressed"
             )),
         })?;
-        self.plan_decoded(tenant, &raw, ha)
+        let mut plan = self.plan_decoded(tenant, &raw, ha)?;
+        // The usual one-ingester case (the one-process mode): the batch
+        // would be a copy of the request, series by series. Send the
+        // request's own bytes instead.
+        if plan.unchanged && plan.batches.len() == 1 {
+            if let Some(batch) = plan.batches.first_mut() {
+                batch.body = raw;
+            }
+        }
+        Ok(plan)
     }
 
     /// Decodes, validates and places every series of an uncompressed
@@ -397,6 +409,7 @@ impl Distributor {
                     refused_samples: 0,
                     ha: Some(pending),
                     limits: limits.clone(),
+                    unchanged: false,
                 })
             }
         };
@@ -424,8 +437,10 @@ impl Distributor {
             refused_samples: 0,
             ha: None,
             limits: limits.clone(),
+            unchanged: true,
         };
         let refuse = |plan: &mut Plan, reason: &str, n: u64, msg: &dyn Fn() -> String| {
+            plan.unchanged = false;
             self.metrics.discarded(tenant, reason, n);
             plan.refused_samples += n;
             if plan.refused.is_none() {
@@ -513,6 +528,7 @@ impl Distributor {
             // Prometheus sends each exemplar in a series entry of its own,
             // without samples.
             if samples.is_empty() && exemplars.is_empty() {
+                plan.unchanged = false;
                 continue;
             }
 
@@ -540,6 +556,7 @@ impl Distributor {
                 && samples.len() == series.samples().len()
                 && series.histogram_count() == 0
                 && !exemplars_dropped;
+            plan.unchanged &= unchanged;
             for &t in targets.iter() {
                 let batch = &mut plan.batches[t];
                 if unchanged {
@@ -805,6 +822,87 @@ mod tests {
             })
             .collect();
         Bytes::from(compress(&encode_write_request(&series, &[])))
+    }
+
+    /// Keeps the bodies pushed to it.
+    #[derive(Default)]
+    struct Bodies(parking_lot::Mutex<Vec<Bytes>>);
+
+    #[async_trait::async_trait]
+    impl LocalIngester for Bodies {
+        fn instance_id(&self) -> &str {
+            // The one member of `one_member_ring`.
+            "ing-1"
+        }
+
+        async fn push(
+            &self,
+            _tenant: &str,
+            body: Bytes,
+        ) -> Result<strata_proto::ingester::PushResponse, tonic::Status> {
+            self.0.lock().push(body);
+            Ok(Default::default())
+        }
+
+        async fn query(
+            &self,
+            _tenant: &str,
+            _matchers: Vec<strata_model::Matcher>,
+            _start_ms: i64,
+            _end_ms: i64,
+        ) -> Result<strata_ingester_client::LocalQueryAnswer, tonic::Status> {
+            Ok(Default::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_going_unchanged_to_one_ingester_is_passed_on_as_is() {
+        let bodies = Arc::new(Bodies::default());
+        let ring = crate::test_support::one_member_ring().await;
+        let d = Arc::new(
+            Distributor::new(
+                DistributorConfig::default(),
+                Arc::new(ring),
+                Arc::new(IngesterClientPool::new(PoolConfig::default())),
+                DistributorMetrics::default(),
+            )
+            .with_local_ingester(bodies.clone()),
+        );
+        let compressed = body(3);
+        let raw = strata_remote_write::decompress(&compressed, 1 << 20).unwrap();
+        d.push("t", compressed).await.unwrap();
+        assert_eq!(
+            bodies.0.lock().pop().unwrap(),
+            raw,
+            "the request's own bytes"
+        );
+
+        // One series refused: the others go on, re-encoded.
+        let now = now_ms();
+        let series: Vec<OwnedTimeSeries> = ["ok", "bad name", "ok2"]
+            .iter()
+            .map(|m| {
+                OwnedTimeSeries::new(
+                    [("__name__".to_string(), m.to_string())],
+                    [Sample {
+                        timestamp: now,
+                        value: 1.0,
+                    }],
+                )
+            })
+            .collect();
+        let err = d
+            .push(
+                "t",
+                Bytes::from(compress(&encode_write_request(&series, &[]))),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("bad name"), "{err}");
+        let sent = bodies.0.lock().pop().unwrap();
+        let req = WriteRequestRef::decode(&sent).unwrap();
+        let names: Vec<&str> = req.series().filter_map(|s| s.metric_name()).collect();
+        assert_eq!(names, ["ok", "ok2"]);
     }
 
     #[tokio::test]
