@@ -22,8 +22,24 @@ impl Label {
 }
 
 /// A label set sorted by name, with unique names and no empty values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Labels(Vec<Label>);
+///
+/// Immutable and shared: a clone is a reference count, so the read path
+/// (ingester answer, replica merge, per-query storage, engine, answer)
+/// hands one label set along instead of copying its strings at each step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(std::sync::Arc<[Label]>);
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_ref().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Label>::deserialize(deserializer).map(|v| Labels(v.into()))
+    }
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order. Pairs with an empty value
@@ -41,13 +57,13 @@ impl Labels {
         labels.reverse();
         labels.dedup_by(|a, b| a.name == b.name);
         labels.reverse();
-        Self(labels)
+        Self(labels.into())
     }
 
     /// Wraps labels the caller guarantees are sorted by name and unique.
     pub fn from_sorted(labels: Vec<Label>) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        Self(labels)
+        Self(labels.into())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -77,8 +93,9 @@ impl Labels {
         &self.0
     }
 
+    /// The labels, copied when the set is shared.
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     pub fn fingerprint(&self) -> u64 {
@@ -87,7 +104,7 @@ impl Labels {
 
     /// Approximate heap bytes held by this label set.
     pub fn heap_size(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<Label>()
+        self.0.len() * std::mem::size_of::<Label>()
             + self
                 .0
                 .iter()
