@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use strata_model::{Label, Labels, METRIC_NAME};
 
-use crate::eval::{Builder, Evaluator, Steps, Val};
+use crate::eval::{Builder, Evaluator, Steps, VSeries, Val};
+use crate::grouping::{Groups, LabelFilter};
 use crate::numeric;
+use crate::parallel;
 use crate::plan::unparen;
 use crate::QueryError;
 
@@ -49,6 +51,44 @@ pub(crate) fn prometheus_hash(labels: &Labels) -> u64 {
     twox_hash::XxHash64::oneshot(0, &buf)
 }
 
+/// A part of an aggregation's steps, and its slice of every group's
+/// output values.
+type StepsPart<'a> = (std::ops::Range<usize>, Vec<&'a mut [Option<f64>]>);
+
+/// Accumulators of one block of steps, for every group, are at most this
+/// many (a few MiB).
+const MAX_ACCUMULATORS: usize = 1 << 16;
+
+/// The aggregations folded value by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SimpleOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+}
+
+impl SimpleOp {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "sum" => Self::Sum,
+            "avg" => Self::Avg,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "count" => Self::Count,
+            "group" => Self::Group,
+            "stddev" => Self::Stddev,
+            "stdvar" => Self::Stdvar,
+            _ => return None,
+        })
+    }
+}
+
+/// One group's aggregation at one step (Prometheus's `groupedAggregation`).
 #[derive(Clone, Copy, Default)]
 struct Acc {
     seen: bool,
@@ -57,6 +97,104 @@ struct Acc {
     comp: f64,
     count: f64,
     incremental: bool,
+}
+
+impl Acc {
+    /// The group's first value at the step.
+    #[inline]
+    fn start(&mut self, op: SimpleOp, f: f64) {
+        *self = Acc {
+            seen: true,
+            value: f,
+            mean: f,
+            comp: 0.0,
+            count: 1.0,
+            incremental: false,
+        };
+        match op {
+            SimpleOp::Stddev | SimpleOp::Stdvar => {
+                self.value = if f.is_nan() || f.is_infinite() {
+                    f64::NAN
+                } else {
+                    0.0
+                };
+            }
+            SimpleOp::Group => self.value = 1.0,
+            _ => {}
+        }
+    }
+
+    /// Another value of the group at the step.
+    #[inline]
+    fn add(&mut self, op: SimpleOp, f: f64) {
+        match op {
+            SimpleOp::Sum => {
+                (self.value, self.comp) = kahan_sum_inc(f, self.value, self.comp);
+            }
+            SimpleOp::Avg => {
+                self.count += 1.0;
+                if !self.incremental {
+                    let (nv, nc) = kahan_sum_inc(f, self.value, self.comp);
+                    if !nv.is_infinite() {
+                        self.value = nv;
+                        self.comp = nc;
+                        return;
+                    }
+                    self.incremental = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.comp /= self.count - 1.0;
+                }
+                if self.mean.is_infinite() {
+                    if f.is_infinite() && (self.mean > 0.0) == (f > 0.0) {
+                        return;
+                    }
+                    if !f.is_infinite() && !f.is_nan() {
+                        return;
+                    }
+                }
+                let q = (self.count - 1.0) / self.count;
+                (self.mean, self.comp) =
+                    kahan_sum_inc(f / self.count, q * self.mean, q * self.comp);
+            }
+            SimpleOp::Min => {
+                if self.value > f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            SimpleOp::Max => {
+                if self.value < f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            SimpleOp::Count => self.count += 1.0,
+            SimpleOp::Group => {}
+            SimpleOp::Stddev | SimpleOp::Stdvar => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+        }
+    }
+
+    /// The group's value at the step.
+    #[inline]
+    fn value(&self, op: SimpleOp) -> f64 {
+        match op {
+            SimpleOp::Sum => self.value + self.comp,
+            SimpleOp::Avg => {
+                if self.incremental {
+                    self.mean + self.comp
+                } else {
+                    (self.value + self.comp) / self.count
+                }
+            }
+            SimpleOp::Count => self.count,
+            SimpleOp::Stdvar => self.value / self.count,
+            SimpleOp::Stddev => (self.value / self.count).sqrt(),
+            SimpleOp::Min | SimpleOp::Max | SimpleOp::Group => self.value,
+        }
+    }
 }
 
 impl Evaluator<'_> {
@@ -100,20 +238,27 @@ impl Evaluator<'_> {
             Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
             None => (true, Vec::new()),
         };
-        let mut group_index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<(Labels, bool)> = Vec::new();
-        let mut gid = Vec::with_capacity(input.len());
-        for s in &input {
-            let labels = group_labels(&s.labels, by, &names);
-            let next = groups.len();
-            let g = *group_index.entry(labels.clone()).or_insert(next);
-            if g == next {
-                groups.push((labels, false));
+        let filter = if by {
+            LabelFilter::only(&names)
+        } else {
+            let mut dropped = names.clone();
+            dropped.push(METRIC_NAME.to_string());
+            LabelFilter::all_but(&dropped)
+        };
+        let labels: Vec<&Labels> = input.iter().map(|s| &s.labels).collect();
+        let Groups { gid, first } = self.group_by(&labels, &filter)?;
+        let mut groups: Vec<(Labels, bool)> = first
+            .iter()
+            .map(|&k| (filter.apply(&input[k].labels), false))
+            .collect();
+        // Only `by (__name__, …)` keeps the name; then it is dropped if any
+        // member's is.
+        if filter.keeps(METRIC_NAME) {
+            for (k, s) in input.iter().enumerate() {
+                if groups[gid[k]].0.get(METRIC_NAME).is_some() {
+                    groups[gid[k]].1 |= s.drop_name;
+                }
             }
-            if groups[g].0.get(METRIC_NAME).is_some() {
-                groups[g].1 |= s.drop_name;
-            }
-            gid.push(g);
         }
 
         match op.as_str() {
@@ -192,7 +337,10 @@ impl Evaluator<'_> {
                 Ok(Val::Vector(builder.finish()))
             }
             "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
-                self.aggregate_simple(&op, &input, &gid, &groups, n)
+                let op = SimpleOp::from_name(&op).ok_or_else(|| {
+                    QueryError::BadData(format!("unsupported aggregation operator {op:?}"))
+                })?;
+                self.aggregate_simple(op, &input, &gid, groups, n)
             }
             other => Err(QueryError::BadData(format!(
                 "unsupported aggregation operator {other:?}"
@@ -200,110 +348,116 @@ impl Evaluator<'_> {
         }
     }
 
+    /// `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar`.
+    ///
+    /// Series by series rather than step by step: each series' values are
+    /// read in order, into accumulators for a block of steps of every group
+    /// (as many steps as keep the accumulators small). Every group's value
+    /// at a step still folds in its series' values in series order, so
+    /// the result is the same to the last bit. Blocks of steps are split
+    /// over threads. Output series come in the order a step-by-step
+    /// evaluation creates them: by the first step a group has a value at,
+    /// then by its first series with a value there.
     fn aggregate_simple(
         &mut self,
-        op: &str,
-        input: &[crate::eval::VSeries],
+        op: SimpleOp,
+        input: &[VSeries],
         gid: &[usize],
-        groups: &[(Labels, bool)],
+        groups: Vec<(Labels, bool)>,
         n: usize,
     ) -> Result<Val, QueryError> {
-        let mut builder = Builder::new(n);
-        let mut accs = vec![Acc::default(); groups.len()];
-        let mut order = Vec::new();
-        for i in 0..n {
-            self.tick()?;
-            order.clear();
-            for (k, s) in input.iter().enumerate() {
-                let Some(f) = s.vals[i] else { continue };
-                let acc = &mut accs[gid[k]];
-                if !acc.seen {
-                    order.push(gid[k]);
-                    *acc = Acc {
-                        seen: true,
-                        value: f,
-                        mean: f,
-                        comp: 0.0,
-                        count: 1.0,
-                        incremental: false,
-                    };
-                    match op {
-                        "stddev" | "stdvar" => {
-                            acc.value = if f.is_nan() || f.is_infinite() {
-                                f64::NAN
-                            } else {
-                                0.0
-                            };
-                        }
-                        "group" => acc.value = 1.0,
-                        _ => {}
-                    }
-                    continue;
-                }
-                match op {
-                    "sum" => {
-                        (acc.value, acc.comp) = kahan_sum_inc(f, acc.value, acc.comp);
-                    }
-                    "avg" => {
-                        acc.count += 1.0;
-                        if !acc.incremental {
-                            let (nv, nc) = kahan_sum_inc(f, acc.value, acc.comp);
-                            if !nv.is_infinite() {
-                                acc.value = nv;
-                                acc.comp = nc;
-                                continue;
-                            }
-                            acc.incremental = true;
-                            acc.mean = acc.value / (acc.count - 1.0);
-                            acc.comp /= acc.count - 1.0;
-                        }
-                        if acc.mean.is_infinite() {
-                            if f.is_infinite() && (acc.mean > 0.0) == (f > 0.0) {
-                                continue;
-                            }
-                            if !f.is_infinite() && !f.is_nan() {
-                                continue;
-                            }
-                        }
-                        let q = (acc.count - 1.0) / acc.count;
-                        (acc.mean, acc.comp) =
-                            kahan_sum_inc(f / acc.count, q * acc.mean, q * acc.comp);
-                    }
-                    "min" if acc.value > f || acc.value.is_nan() => acc.value = f,
-                    "max" if acc.value < f || acc.value.is_nan() => acc.value = f,
-                    "count" => acc.count += 1.0,
-                    "group" => {}
-                    "stddev" | "stdvar" => {
-                        acc.count += 1.0;
-                        let delta = f - acc.mean;
-                        acc.mean += delta / acc.count;
-                        acc.value += delta * (f - acc.mean);
-                    }
-                    _ => {}
-                }
-            }
-            for &g in &order {
-                let acc = &mut accs[g];
-                let v = match op {
-                    "sum" => acc.value + acc.comp,
-                    "avg" => {
-                        if acc.incremental {
-                            acc.mean + acc.comp
-                        } else {
-                            (acc.value + acc.comp) / acc.count
-                        }
-                    }
-                    "count" => acc.count,
-                    "stdvar" => acc.value / acc.count,
-                    "stddev" => (acc.value / acc.count).sqrt(),
-                    _ => acc.value,
-                };
-                acc.seen = false;
-                let slot = builder.slot(&mut self.memory, groups[g].0.clone(), groups[g].1)?;
-                builder.put(slot, i, v)?;
+        let ng = groups.len();
+        self.hold(ng.saturating_mul(n))?;
+        let mut out: Vec<Vec<Option<f64>>> = vec![vec![None; n]; ng];
+        let nparts = self.par.parts(n, input.len().saturating_mul(n));
+        let ranges = parallel::ranges(n, nparts);
+        // Each part writes its steps of every group's output.
+        let mut parts: Vec<StepsPart<'_>> = ranges
+            .iter()
+            .map(|r| (r.clone(), Vec::with_capacity(ng)))
+            .collect();
+        for vals in out.iter_mut() {
+            let mut rest: &mut [Option<f64>] = vals;
+            for (r, slices) in parts.iter_mut() {
+                let (mine, tail) = rest.split_at_mut(r.len());
+                slices.push(mine);
+                rest = tail;
             }
         }
-        Ok(Val::Vector(builder.finish()))
+        let firsts = self.run_parts(parts, |w, (steps, mut outs)| {
+            let mut first: Vec<Option<(usize, usize)>> = vec![None; ng];
+            let block = (MAX_ACCUMULATORS / ng.max(1)).clamp(1, steps.len().max(1));
+            let mut accs = vec![Acc::default(); ng.saturating_mul(block)];
+            let mut from = steps.start;
+            while from < steps.end {
+                let len = block.min(steps.end - from);
+                for a in accs.iter_mut() {
+                    a.seen = false;
+                }
+                for (k, s) in input.iter().enumerate() {
+                    if k % 256 == 0 {
+                        w.tick()?;
+                    }
+                    let g = gid[k];
+                    let (Some(row), Some(vals)) = (
+                        accs.get_mut(g * len..(g + 1) * len),
+                        s.vals.get(from..from + len),
+                    ) else {
+                        continue;
+                    };
+                    for (j, (acc, v)) in row.iter_mut().zip(vals).enumerate() {
+                        let Some(f) = *v else { continue };
+                        if !acc.seen {
+                            acc.start(op, f);
+                            let step = from + j;
+                            if first[g].is_none_or(|(s, _)| step < s) {
+                                first[g] = Some((step, k));
+                            }
+                        } else {
+                            acc.add(op, f);
+                        }
+                    }
+                }
+                for (g, vals) in outs.iter_mut().enumerate() {
+                    let Some(row) = accs.get(g * len..(g + 1) * len) else {
+                        continue;
+                    };
+                    for (j, acc) in row.iter().enumerate() {
+                        if acc.seen {
+                            vals[from - steps.start + j] = Some(acc.value(op));
+                        }
+                    }
+                }
+                from += len;
+            }
+            Ok(first)
+        })?;
+        let mut first: Vec<Option<(usize, usize)>> = vec![None; ng];
+        for part in firsts {
+            for (g, f) in part.into_iter().enumerate() {
+                if first[g].is_none() {
+                    first[g] = f;
+                }
+            }
+        }
+        let mut order: Vec<(usize, usize, usize)> = first
+            .iter()
+            .enumerate()
+            .filter_map(|(g, f)| f.map(|(step, k)| (step, k, g)))
+            .collect();
+        order.sort_unstable();
+        self.release(n.saturating_mul(ng - order.len()));
+        let mut groups: Vec<Option<(Labels, bool)>> = groups.into_iter().map(Some).collect();
+        let mut result = Vec::with_capacity(order.len());
+        for (_, _, g) in order {
+            let (labels, drop_name) = groups[g].take().unwrap_or_default();
+            result.push(VSeries {
+                labels,
+                drop_name,
+                vals: std::mem::take(&mut out[g]),
+            });
+        }
+        Ok(Val::Vector(result))
     }
 
     fn aggregate_k(
@@ -424,24 +578,6 @@ impl Evaluator<'_> {
         }
         Ok(Val::Vector(builder.finish()))
     }
-}
-
-/// Output labels of a group: `by` keeps the listed labels, `without`
-/// drops them and the metric name.
-pub(crate) fn group_labels(labels: &Labels, by: bool, names: &[String]) -> Labels {
-    Labels::from_sorted(
-        labels
-            .iter()
-            .filter(|l| {
-                if by {
-                    names.contains(&l.name)
-                } else {
-                    l.name != METRIC_NAME && !names.contains(&l.name)
-                }
-            })
-            .cloned()
-            .collect(),
-    )
 }
 
 /// Formats like Go's `%g` for the values Prometheus prints in messages.

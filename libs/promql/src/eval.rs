@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::memory::{CancelFlag, QueryMemory};
+use crate::parallel::{self, split_vec, Par, Shared, Worker};
 
 use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 use strata_model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
@@ -218,6 +219,17 @@ pub(crate) fn for_each_window(
     range: i64,
     mut f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), QueryError>,
 ) -> Result<(), QueryError> {
+    for_each_window_at(samples, ends, range, |i, lo, hi| f(i, &samples[lo..hi]))
+}
+
+/// Calls `f(step, lo, hi)` for every step, `samples[lo..hi]` being the
+/// step's window; `ends` must be non-decreasing.
+pub(crate) fn for_each_window_at(
+    samples: &[(i64, f64)],
+    ends: &[i64],
+    range: i64,
+    mut f: impl FnMut(usize, usize, usize) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
     let (mut lo, mut hi) = (0usize, 0usize);
     for (i, &end) in ends.iter().enumerate() {
         let start = end.saturating_sub(range);
@@ -227,9 +239,51 @@ pub(crate) fn for_each_window(
         while lo < hi && samples[lo].0 <= start {
             lo += 1;
         }
-        f(i, &samples[lo.min(hi)..hi])?;
+        f(i, lo.min(hi), hi)?;
     }
     Ok(())
+}
+
+/// Decodes a range-vector series over `[mint, maxt]` into `buf` (stale
+/// markers left out) and accounts its samples as held; the caller releases
+/// them once done with the series. Returns the series' labels and whether
+/// its name is to be dropped.
+pub(crate) fn load_into(
+    w: &mut Worker<'_, '_>,
+    s: RangeSeries,
+    mint: i64,
+    maxt: i64,
+    buf: &mut Vec<(i64, f64)>,
+) -> Result<(Labels, bool), QueryError> {
+    let stored = match s {
+        RangeSeries::Computed(m) => {
+            w.hold(m.samples.len())?;
+            *buf = m.samples;
+            return Ok((m.labels, m.drop_name));
+        }
+        RangeSeries::Stored(stored) => stored,
+    };
+    buf.clear();
+    let mut it = Ordered::new(stored.source.samples(mint, maxt));
+    // Charged in blocks, ahead of the samples decoded into them.
+    const BLOCK: usize = 4096;
+    let mut charged = 0usize;
+    while let Some((t, v)) = it.next_sample()? {
+        if t < mint || t > maxt || is_stale_nan(v) {
+            continue;
+        }
+        if buf.len() == charged {
+            // A block ahead, or what is left under the limits: the
+            // limit fires at the first sample beyond it, not a block early.
+            let step = w.block(BLOCK);
+            w.hold(step)?;
+            charged += step;
+            w.tick()?;
+        }
+        buf.push((t, v));
+    }
+    w.release(charged - buf.len());
+    Ok((stored.labels, false))
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -247,6 +301,8 @@ pub(crate) struct Evaluator<'a> {
     /// Label-name candidates the query spells with bytes Go reads as
     /// invalid UTF-8 (see `golit`).
     pub invalid_literals: Vec<String>,
+    /// How far heavy work may be split over threads.
+    pub par: Par,
 }
 
 impl<'a> Evaluator<'a> {
@@ -267,7 +323,57 @@ impl<'a> Evaluator<'a> {
             annotations: Annotations::default(),
             ticks: 0,
             invalid_literals: Vec::new(),
+            par: Par::serial(),
         }
+    }
+
+    /// Runs `f` over `parts` (in parallel when there are several), merges
+    /// the parts' annotations in order and returns their results in order.
+    pub(crate) fn run_parts<T, R, F>(&mut self, parts: Vec<T>, f: F) -> Result<Vec<R>, QueryError>
+    where
+        T: Send,
+        R: Send,
+        F: Fn(&mut Worker<'_, '_>, T) -> Result<R, QueryError> + Sync,
+    {
+        let outputs = {
+            let shared = Shared::new(&mut self.memory, self.cancel.clone(), self.deadline);
+            parallel::run(&shared, parts, f)
+        };
+        let annotations = &mut self.annotations;
+        parallel::collect(outputs, |warnings, infos| {
+            for w in warnings {
+                if !annotations.warnings.contains(&w) {
+                    annotations.warnings.push(w);
+                }
+            }
+            for i in infos {
+                if !annotations.infos.contains(&i) {
+                    annotations.infos.push(i);
+                }
+            }
+        })
+    }
+
+    /// Runs `f` on the calling thread with a [`Worker`] of this query.
+    pub(crate) fn inline<R: Send>(
+        &mut self,
+        f: impl FnOnce(&mut Worker<'_, '_>) -> Result<R, QueryError> + Send,
+    ) -> Result<R, QueryError> {
+        let f = std::sync::Mutex::new(Some(f));
+        let mut out = self.run_parts(vec![()], |w, ()| {
+            let f = f
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match f {
+                Some(f) => f(w),
+                None => Err(QueryError::Execution(
+                    "internal error: part run twice".into(),
+                )),
+            }
+        })?;
+        out.pop()
+            .ok_or_else(|| QueryError::Execution("internal error: part lost".into()))
     }
 
     /// Checks cancellation, and the deadline every few hundred calls.
@@ -303,12 +409,6 @@ impl<'a> Evaluator<'a> {
     /// them, so a limit fires before the memory is spent.
     pub fn hold(&mut self, n: usize) -> Result<(), QueryError> {
         self.memory.hold(n)
-    }
-
-    /// A step vector of `n` empty values, accounted first.
-    pub fn steps_vec(&mut self, n: usize) -> Result<Vec<Option<f64>>, QueryError> {
-        self.hold(n)?;
-        Ok(vec![None; n])
     }
 
     pub fn warn(&mut self, msg: String) {
@@ -426,8 +526,10 @@ impl<'a> Evaluator<'a> {
                 start_ms: mint,
                 end_ms: maxt,
             };
-            for s in self.storage.select(&req)? {
-                if !matches_all(&matchers, &s.labels) {
+            let found = self.storage.select(&req)?;
+            let keep = self.matching(&found, &matchers)?;
+            for (s, keep) in found.into_iter().zip(keep) {
+                if !keep {
                     continue;
                 }
                 if several {
@@ -442,41 +544,39 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Whether each series matches every matcher (storage is not trusted
+    /// to have filtered exactly).
+    fn matching(
+        &mut self,
+        series: &[StoredSeries],
+        matchers: &[Matcher],
+    ) -> Result<Vec<bool>, QueryError> {
+        let work = series
+            .len()
+            .saturating_mul(matchers.len())
+            .saturating_mul(8);
+        let parts = parallel::ranges(series.len(), self.par.parts(series.len(), work));
+        let keep = self.run_parts(parts, |_, r| {
+            Ok(series[r]
+                .iter()
+                .map(|s| matches_all(matchers, &s.labels))
+                .collect::<Vec<bool>>())
+        })?;
+        Ok(concat(keep))
+    }
+
     /// Decodes a range-vector series over `[mint, maxt]` (stale markers
     /// left out) and accounts its samples as held; the caller releases them
     /// with [`Self::release`] once done with the series.
     pub fn load(&mut self, s: RangeSeries, mint: i64, maxt: i64) -> Result<MSeries, QueryError> {
-        let stored = match s {
-            RangeSeries::Computed(m) => {
-                self.hold(m.samples.len())?;
-                return Ok(m);
-            }
-            RangeSeries::Stored(stored) => stored,
-        };
-        let mut it = Ordered::new(stored.source.samples(mint, maxt));
-        let mut samples = Vec::new();
-        // Charged in blocks, ahead of the samples decoded into them.
-        const BLOCK: usize = 4096;
-        let mut charged = 0usize;
-        while let Some((t, v)) = it.next_sample()? {
-            if t < mint || t > maxt || is_stale_nan(v) {
-                continue;
-            }
-            if samples.len() == charged {
-                // A block ahead, or what is left under the limits: the
-                // limit fires at the first sample beyond it, not a block early.
-                let step = BLOCK.min(self.memory.headroom()).max(1);
-                self.hold(step)?;
-                charged += step;
-                self.tick()?;
-            }
-            samples.push((t, v));
-        }
-        self.release(charged - samples.len());
-        Ok(MSeries {
-            labels: stored.labels,
-            drop_name: false,
-            samples,
+        self.inline(|w| {
+            let mut samples = Vec::new();
+            let (labels, drop_name) = load_into(w, s, mint, maxt, &mut samples)?;
+            Ok(MSeries {
+                labels,
+                drop_name,
+                samples,
+            })
         })
     }
 
@@ -499,44 +599,52 @@ impl<'a> Evaluator<'a> {
         let (first, last) = shifted_times(st.start, st.end, at, offset);
         let lookback = self.lookback;
         let series = self.select(vs, first.saturating_sub(lookback).saturating_add(1), last)?;
-        let mut out = Vec::with_capacity(series.len());
         let (mint, maxt) = (first.saturating_sub(lookback).saturating_add(1), last);
-        for s in series {
-            self.tick()?;
-            // One pass over the series' samples, streamed from storage:
-            // `cur` is the latest sample at or before the step's time,
-            // `next` the first one after it.
-            let mut it = Ordered::new(s.source.samples(mint, maxt));
-            let mut cur: Option<(i64, f64)> = None;
-            let mut next = it.next_sample()?;
-            let mut vals = self.steps_vec(n)?;
-            let mut any = false;
-            for (i, val) in vals.iter_mut().enumerate() {
-                let t = match at {
-                    Some(a) => a.saturating_sub(offset),
-                    None => st.ts(i).saturating_sub(offset),
-                };
-                while let Some(p) = next.filter(|p| p.0 <= t) {
-                    cur = Some(p);
-                    next = it.next_sample()?;
+        // A series costs its steps, and the samples decoded to reach them.
+        let work = series.len().saturating_mul(n.saturating_add(16));
+        let nparts = self.par.parts(series.len(), work);
+        let parts = split_vec(series, nparts);
+        let outputs = self.run_parts(parts, |w, part| {
+            let mut out = Vec::with_capacity(part.len());
+            for s in part {
+                w.tick()?;
+                // One pass over the series' samples, streamed from storage:
+                // `cur` is the latest sample at or before the step's time,
+                // `next` the first one after it.
+                let mut it = Ordered::new(s.source.samples(mint, maxt));
+                let mut cur: Option<(i64, f64)> = None;
+                let mut next = it.next_sample()?;
+                w.hold(n)?;
+                let mut vals = vec![None; n];
+                let mut any = false;
+                for (i, val) in vals.iter_mut().enumerate() {
+                    let t = match at {
+                        Some(a) => a.saturating_sub(offset),
+                        None => st.ts(i).saturating_sub(offset),
+                    };
+                    while let Some(p) = next.filter(|p| p.0 <= t) {
+                        cur = Some(p);
+                        next = it.next_sample()?;
+                    }
+                    let Some((ts, v)) = cur else { continue };
+                    if ts > t.saturating_sub(lookback) && !is_stale_nan(v) {
+                        *val = Some(if timestamps { ts as f64 / 1000.0 } else { v });
+                        any = true;
+                    }
                 }
-                let Some((ts, v)) = cur else { continue };
-                if ts > t.saturating_sub(lookback) && !is_stale_nan(v) {
-                    *val = Some(if timestamps { ts as f64 / 1000.0 } else { v });
-                    any = true;
+                if any {
+                    out.push(VSeries {
+                        labels: s.labels,
+                        drop_name: false,
+                        vals,
+                    });
+                } else {
+                    w.release(n);
                 }
             }
-            if any {
-                out.push(VSeries {
-                    labels: s.labels,
-                    drop_name: false,
-                    vals,
-                });
-            } else {
-                self.release(n);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })?;
+        Ok(concat(outputs))
     }
 
     /// The raw series and per-step windows of a matrix selector or subquery.
@@ -676,15 +784,37 @@ fn broadcast(v: Val, n: usize) -> Val {
     }
 }
 
+/// The parts' outputs one after the other.
+pub(crate) fn concat<T>(parts: Vec<Vec<T>>) -> Vec<T> {
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().unwrap_or_default();
+    for p in parts {
+        out.extend(p);
+    }
+    out
+}
+
 pub(crate) fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers
         .iter()
-        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+        .all(|m| m.matches(label_value(labels, &m.name).unwrap_or("")))
+}
+
+/// `labels.get(name)`, looking at the first label first: the metric name,
+/// the label most asked for, nearly always sorts first, and each label
+/// compared is a string to fetch from memory.
+pub(crate) fn label_value<'l>(labels: &'l Labels, name: &str) -> Option<&'l str> {
+    let first = labels.as_slice().first()?;
+    match first.name.as_str().cmp(name) {
+        std::cmp::Ordering::Equal => Some(&first.value),
+        std::cmp::Ordering::Greater => None,
+        std::cmp::Ordering::Less => labels.get(name),
+    }
 }
 
 /// Labels without `__name__`.
 pub(crate) fn without_name(labels: &Labels) -> Labels {
-    if labels.get(METRIC_NAME).is_none() {
+    if label_value(labels, METRIC_NAME).is_none() {
         return labels.clone();
     }
     Labels::from_sorted(

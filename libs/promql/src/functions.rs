@@ -3,16 +3,20 @@
 //! needs the evaluator: argument evaluation, label handling, `absent`,
 //! sorting and classic-histogram quantiles.
 
-use std::collections::HashMap;
-
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
 use strata_model::{Label, Labels, METRIC_NAME};
 
 use crate::aggregate::format_go_g;
-use crate::eval::{for_each_window, prune, Builder, Evaluator, Steps, VSeries, Val};
-use crate::numeric;
+use crate::eval::{
+    for_each_window, for_each_window_at, label_value, load_into, prune, Builder, Evaluator,
+    RangeInput, Steps, VSeries, Val,
+};
+use crate::grouping::{Groups, LabelFilter};
+use crate::numeric::{self, RangeFn};
+use crate::parallel::{self, split_vec};
 use crate::plan::unparen;
+use crate::rangefn;
 use crate::QueryError;
 
 const DATE_FUNCTIONS: &[&str] = &[
@@ -179,6 +183,110 @@ fn absent_labels(e: &Expr) -> Labels {
         }
     }
     Labels::from_pairs(set)
+}
+
+/// A range function over the windows of every step of a series.
+struct Windows<'a> {
+    fun: RangeFn,
+    /// The function's scalar arguments, one value per step.
+    params: &'a [Vec<f64>],
+    ends: &'a [i64],
+    range: i64,
+    steps: Steps,
+    quantile_fn: bool,
+}
+
+/// Buffers reused from series to series.
+#[derive(Default)]
+struct WindowScratch {
+    /// `resets[j]`: counter resets among the samples up to `j`.
+    resets: Vec<usize>,
+    params: Vec<f64>,
+    /// The last out-of-range quantile met, for the warning.
+    bad_quantile: Option<f64>,
+}
+
+impl Windows<'_> {
+    /// Fills `vals` with the function's value at every step; true when
+    /// any step has one.
+    fn eval(
+        &self,
+        samples: &[(i64, f64)],
+        vals: &mut [Option<f64>],
+        scratch: &mut WindowScratch,
+    ) -> Result<bool, QueryError> {
+        let mut any = false;
+        if let Some((counter, rate)) = self.fun.extrapolated() {
+            // Most windows hold no counter reset: knowing it from running
+            // counts skips the search for them, the result is the same.
+            let resets = &mut scratch.resets;
+            resets.clear();
+            if counter {
+                let mut count = 0usize;
+                resets.push(0);
+                for w in samples.windows(2) {
+                    if w[1].1 < w[0].1 {
+                        count += 1;
+                    }
+                    resets.push(count);
+                }
+            }
+            let resets = &scratch.resets;
+            let range_seconds = rangefn::duration_seconds(self.range);
+            for_each_window_at(samples, self.ends, self.range, |i, lo, hi| {
+                if hi <= lo {
+                    return Ok(());
+                }
+                let may_reset = counter && resets.get(hi - 1) != resets.get(lo);
+                let end = self.ends[i];
+                let start = end.saturating_sub(self.range);
+                let v = rangefn::extrapolated_rate_with(
+                    &samples[lo..hi],
+                    start,
+                    end,
+                    counter,
+                    rate,
+                    may_reset,
+                    if end.wrapping_sub(start) == self.range {
+                        range_seconds
+                    } else {
+                        rangefn::duration_seconds(end.wrapping_sub(start))
+                    },
+                );
+                if v.is_some() {
+                    any = true;
+                }
+                vals[i] = v;
+                Ok(())
+            })?;
+            return Ok(any);
+        }
+        let p = &mut scratch.params;
+        p.clear();
+        p.resize(self.params.len(), 0.0);
+        let bad_quantile = &mut scratch.bad_quantile;
+        for_each_window(samples, self.ends, self.range, |i, w| {
+            if w.is_empty() {
+                return Ok(());
+            }
+            for (k, param) in self.params.iter().enumerate() {
+                p[k] = param[i];
+            }
+            if self.quantile_fn && !(0.0..=1.0).contains(&p[0]) {
+                *bad_quantile = Some(p[0]);
+            }
+            let end = self.ends[i];
+            let v = self
+                .fun
+                .eval(w, end.saturating_sub(self.range), end, self.steps.ts(i), p);
+            if v.is_some() {
+                any = true;
+            }
+            vals[i] = v;
+            Ok(())
+        })?;
+        Ok(any)
+    }
 }
 
 impl Evaluator<'_> {
@@ -361,64 +469,74 @@ impl Evaluator<'_> {
             }
             numeric::validate_params(name, &p).map_err(QueryError::BadData)?;
         }
-        let input = self.range_input(&args[mi], st)?;
+        let fun = RangeFn::from_name(name)
+            .ok_or_else(|| QueryError::BadData(format!("function {name:?} is not supported")))?;
+        let RangeInput {
+            series,
+            range,
+            ends,
+            mint,
+            maxt,
+        } = self.range_input(&args[mi], st)?;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let counter_fn = matches!(name, "rate" | "increase");
         let quantile_fn = name == "quantile_over_time";
-        let mut out = Vec::new();
-        let mut bad_quantile = None;
-        for s in input.series {
-            self.tick()?;
-            let s = self.load(s, input.mint, input.maxt)?;
-            let mut vals = self.steps_vec(n)?;
-            let mut any = false;
-            for_each_window(&s.samples, &input.ends, input.range, |i, w| {
-                if w.is_empty() {
-                    return Ok(());
-                }
-                for (k, param) in params.iter().enumerate() {
-                    p[k] = param[i];
-                }
-                if quantile_fn && !(0.0..=1.0).contains(&p[0]) {
-                    bad_quantile = Some(p[0]);
-                }
-                let end = input.ends[i];
-                let v = numeric::eval_range_fn(
-                    name,
-                    w,
-                    end.saturating_sub(input.range),
-                    end,
-                    st.ts(i),
-                    &p,
-                );
-                if v.is_some() {
-                    any = true;
-                }
-                vals[i] = v;
-                Ok(())
-            })?;
-            if counter_fn && !s.samples.is_empty() {
-                if let Some(metric) = s.labels.get(METRIC_NAME) {
-                    if !["_total", "_sum", "_count", "_bucket"]
-                        .iter()
-                        .any(|x| metric.ends_with(x))
-                    {
-                        self.info(format!(
-                            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                        ));
+        // A series costs its steps and its samples (guessed from a 15 s
+        // interval: only decoding tells).
+        let per_series = usize::try_from(maxt.saturating_sub(mint) / 15_000)
+            .unwrap_or(0)
+            .clamp(1, 4096);
+        let work = series.len().saturating_mul(n.saturating_add(per_series));
+        let nparts = self.par.parts(series.len(), work);
+        let parts = split_vec(series, nparts);
+        let windows = Windows {
+            fun,
+            params: &params,
+            ends: &ends,
+            range,
+            steps: *st,
+            quantile_fn,
+        };
+        let outputs = self.run_parts(parts, |w, part| {
+            let mut out = Vec::new();
+            let mut scratch = WindowScratch::default();
+            let mut samples = Vec::new();
+            for s in part {
+                w.tick()?;
+                let (labels, drop_name) = load_into(w, s, mint, maxt, &mut samples)?;
+                w.hold(n)?;
+                let mut vals = vec![None; n];
+                let any = windows.eval(&samples, &mut vals, &mut scratch)?;
+                if counter_fn && !samples.is_empty() {
+                    if let Some(metric) = label_value(&labels, METRIC_NAME) {
+                        if !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|x| metric.ends_with(x))
+                        {
+                            w.info(format!(
+                                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                            ));
+                        }
                     }
                 }
+                w.release(samples.len());
+                if any {
+                    out.push(VSeries {
+                        labels,
+                        drop_name: drop_name || !keep_name,
+                        vals,
+                    });
+                } else {
+                    w.release(n);
+                }
             }
-            self.release(s.samples.len());
-            if any {
-                out.push(VSeries {
-                    labels: s.labels,
-                    drop_name: s.drop_name || !keep_name,
-                    vals,
-                });
-            } else {
-                self.release(n);
-            }
+            Ok((out, scratch.bad_quantile))
+        })?;
+        let mut bad_quantile = None;
+        let mut out = Vec::new();
+        for (part, bad) in outputs {
+            out.extend(part);
+            bad_quantile = bad.or(bad_quantile);
         }
         if let Some(q) = bad_quantile {
             self.warn(format!(
@@ -557,39 +675,37 @@ impl Evaluator<'_> {
                 format_go_g(*q)
             ));
         }
-        self.classic_histogram(&args[1], st, |ev, i, name, buckets| {
+        self.classic_histogram(&args[1], st, |i, buckets| {
             let (v, info) = numeric::bucket_quantile_with_info(qs[i], buckets);
-            if info.forced_monotonicity {
-                ev.info(format!(
-                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-                ));
-            }
-            v
+            (v, info.forced_monotonicity)
         })
     }
 
     fn histogram_fraction(&mut self, args: &[Box<Expr>], st: &Steps) -> Result<Val, QueryError> {
         let lower = self.eval_scalar(&args[0], st)?;
         let upper = self.eval_scalar(&args[1], st)?;
-        self.classic_histogram(&args[2], st, |_, i, _, buckets| {
-            bucket_fraction(lower[i], upper[i], buckets)
+        self.classic_histogram(&args[2], st, |i, buckets| {
+            (bucket_fraction(lower[i], upper[i], buckets), false)
         })
     }
 
     /// Groups classic-histogram bucket series (by their labels without
     /// `le`) and calls `f` per group and step with `(upper bound,
-    /// cumulative count)` pairs.
+    /// cumulative count)` pairs; `f` says whether the counts had to be
+    /// made monotonic (an info names the metric).
+    ///
+    /// Group by group (split over threads when there are many), each
+    /// group's buckets read along the steps; output series and infos come
+    /// in the order a step-by-step evaluation gives them.
     fn classic_histogram(
         &mut self,
         arg: &Expr,
         st: &Steps,
-        mut f: impl FnMut(&mut Self, usize, &str, &mut Vec<(f64, f64)>) -> f64,
+        f: impl Fn(usize, &mut Vec<(f64, f64)>) -> (f64, bool) + Sync,
     ) -> Result<Val, QueryError> {
         let n = st.len();
         let vs = self.eval_vector(arg, st)?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<Labels> = Vec::new();
-        let mut members: Vec<Vec<(f64, usize)>> = Vec::new();
+        let mut buckets_of: Vec<(f64, usize)> = Vec::with_capacity(vs.len());
         for (k, s) in vs.iter().enumerate() {
             let le = s.labels.get("le");
             let Some(upper) = le.and_then(parse_go_float) else {
@@ -600,42 +716,81 @@ impl Evaluator<'_> {
                 ));
                 continue;
             };
-            let key = Labels::from_sorted(
-                s.labels
-                    .iter()
-                    .filter(|l| l.name != "le")
-                    .cloned()
-                    .collect(),
-            );
-            let next = groups.len();
-            let g = *index.entry(key.clone()).or_insert(next);
-            if g == next {
-                groups.push(key);
-                members.push(Vec::new());
-            }
-            members[g].push((upper, k));
+            buckets_of.push((upper, k));
         }
-        let mut builder = Builder::new(n);
-        let mut buckets: Vec<(f64, f64)> = Vec::new();
-        for i in 0..n {
-            self.tick()?;
-            for (g, m) in members.iter().enumerate() {
-                buckets.clear();
-                for &(upper, k) in m {
-                    if let Some(v) = vs[k].vals[i] {
-                        buckets.push((upper, v));
+        let filter = LabelFilter::all_but(&["le".to_string()]);
+        let labels: Vec<&Labels> = buckets_of.iter().map(|&(_, k)| &vs[k].labels).collect();
+        let Groups { gid, first } = self.group_by(&labels, &filter)?;
+        let mut members: Vec<Vec<(f64, usize)>> = vec![Vec::new(); first.len()];
+        for (b, &g) in buckets_of.iter().zip(&gid) {
+            members[g].push(*b);
+        }
+        let work = buckets_of.len().saturating_mul(n);
+        let nparts = self.par.parts(members.len(), work);
+        let (vs, members) = (&vs, &members);
+        let parts = self.run_parts(parallel::ranges(members.len(), nparts), |w, groups| {
+            let mut out = Vec::with_capacity(groups.len());
+            let mut buckets: Vec<(f64, f64)> = Vec::new();
+            for m in &members[groups] {
+                w.tick()?;
+                w.hold(n)?;
+                let mut vals = vec![None; n];
+                let mut first_step = None;
+                let mut forced_at = None;
+                for (i, val) in vals.iter_mut().enumerate() {
+                    buckets.clear();
+                    for &(upper, k) in m {
+                        if let Some(v) = vs[k].vals[i] {
+                            buckets.push((upper, v));
+                        }
                     }
+                    if buckets.is_empty() {
+                        continue;
+                    }
+                    let (v, forced) = f(i, &mut buckets);
+                    if forced && forced_at.is_none() {
+                        forced_at = Some(i);
+                    }
+                    first_step.get_or_insert(i);
+                    *val = Some(v);
                 }
-                if buckets.is_empty() {
-                    continue;
+                if first_step.is_none() {
+                    w.release(n);
                 }
-                let name = groups[g].get(METRIC_NAME).unwrap_or("").to_string();
-                let v = f(self, i, &name, &mut buckets);
-                let slot = builder.slot(&mut self.memory, groups[g].clone(), true)?;
-                builder.put(slot, i, v)?;
+                out.push((vals, first_step, forced_at));
+            }
+            Ok(out)
+        })?;
+        let results = crate::eval::concat(parts);
+        let mut order = Vec::with_capacity(results.len());
+        let mut forced = Vec::new();
+        for (g, (_, first_step, forced_at)) in results.iter().enumerate() {
+            if let Some(i) = first_step {
+                order.push((*i, g));
+            }
+            if let Some(i) = forced_at {
+                forced.push((*i, g));
             }
         }
-        Ok(Val::Vector(builder.finish()))
+        forced.sort_unstable();
+        for (_, g) in forced {
+            let name = labels[first[g]].get(METRIC_NAME).unwrap_or("");
+            self.info(format!(
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+            ));
+        }
+        order.sort_unstable();
+        let mut results: Vec<Option<Vec<Option<f64>>>> =
+            results.into_iter().map(|r| Some(r.0)).collect();
+        let out = order
+            .into_iter()
+            .map(|(_, g)| VSeries {
+                labels: filter.apply(labels[first[g]]),
+                drop_name: true,
+                vals: results[g].take().unwrap_or_default(),
+            })
+            .collect();
+        Ok(Val::Vector(out))
     }
 }
 
@@ -737,4 +892,69 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         return None;
     }
     t.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-series fast path of `rate`, `increase` and `delta` (resets
+    /// counted once, the window length computed once) gives exactly what
+    /// evaluating each window on its own gives.
+    #[test]
+    fn window_fast_path_is_exact() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let mut t = (next() % 10_000) as i64;
+            let mut v = (next() % 1000) as f64 / 7.0;
+            let samples: Vec<(i64, f64)> = (0..(next() % 120))
+                .map(|_| {
+                    t += 1 + (next() % 30_000) as i64;
+                    v = match next() % 10 {
+                        0 => (next() % 50) as f64 / 3.0,
+                        1 if round % 3 == 0 => f64::NAN,
+                        _ => v + (next() % 1000) as f64 / 13.0,
+                    };
+                    (t, v)
+                })
+                .collect();
+            let range = [60_000, 300_000, 61_001][round % 3];
+            let steps = Steps {
+                start: 0,
+                end: t + 120_000,
+                step: 17_000,
+            };
+            let ends: Vec<i64> = (0..steps.len()).map(|i| steps.ts(i)).collect();
+            for fun in [RangeFn::Rate, RangeFn::Increase, RangeFn::Delta] {
+                let windows = Windows {
+                    fun,
+                    params: &[],
+                    ends: &ends,
+                    range,
+                    steps,
+                    quantile_fn: false,
+                };
+                let mut vals = vec![None; steps.len()];
+                windows
+                    .eval(&samples, &mut vals, &mut WindowScratch::default())
+                    .unwrap();
+                let mut want = vec![None; steps.len()];
+                for_each_window(&samples, &ends, range, |i, w| {
+                    want[i] = fun.eval(w, ends[i] - range, ends[i], ends[i], &[]);
+                    Ok(())
+                })
+                .unwrap();
+                let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
+                    v.iter().map(|x| x.map(f64::to_bits)).collect()
+                };
+                assert_eq!(bits(&vals), bits(&want), "{fun:?} round {round}");
+            }
+        }
+    }
 }

@@ -9,6 +9,12 @@
 //! every node produces its values for all steps at once (see `eval`).
 //! Semantics follow Prometheus 3: left-open range selectors, a left-open
 //! lookback window, staleness markers, delayed `__name__` removal.
+//!
+//! Heavy work (range functions and selectors over many series, grouping,
+//! aggregations over many steps, classic-histogram quantiles over many
+//! groups) is split over up to [`Engine::parallelism`] threads and put
+//! back together in order, so results are the same, bit for bit and in
+//! the same order, as serial evaluation (see `parallel`).
 
 mod aggregate;
 mod binop;
@@ -16,9 +22,11 @@ mod eval;
 mod functions;
 pub mod fuzzing;
 mod golit;
+mod grouping;
 pub mod mathfn;
 pub mod memory;
 mod numeric;
+mod parallel;
 mod plan;
 pub mod promqltest;
 pub mod rangefn;
@@ -26,6 +34,7 @@ pub mod rangefn;
 mod tests;
 
 pub use memory::{CancelFlag, CancelOnDrop, MemoryPool};
+pub use parallel::DEFAULT_MIN_PARALLEL_WORK;
 pub use plan::{parse, DEFAULT_SUBQUERY_STEP_MS, MAX_EXPR_DEPTH};
 
 use std::sync::Arc;
@@ -285,15 +294,79 @@ impl QueryError {
 
 pub struct Engine {
     options: EngineOptions,
+    par: parallel::Par,
+}
+
+/// Cores this process may run on.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Engine {
+    /// An engine that splits heavy work over every available core (see
+    /// [`Engine::with_parallelism`]).
     pub fn new(options: EngineOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            par: parallel::Par {
+                threads: available_cores(),
+                min_work: parallel::DEFAULT_MIN_PARALLEL_WORK,
+            },
+        }
+    }
+
+    /// Most threads one query uses: heavy work (a range function or a
+    /// selector over many series, an aggregation over many steps) is split
+    /// into that many parts, evaluated at once and put back together in
+    /// order, so results are the same as serial evaluation. 0 means every
+    /// available core, 1 serial evaluation; more than the available cores
+    /// is capped to them. Work under [`DEFAULT_MIN_PARALLEL_WORK`] units
+    /// (series × steps) is never split.
+    ///
+    /// (A method rather than an [`EngineOptions`] field, so that callers
+    /// building the options field by field keep compiling.)
+    pub fn with_parallelism(mut self, threads: usize) -> Self {
+        let cores = available_cores();
+        self.par.threads = if threads == 0 {
+            cores
+        } else {
+            threads.min(cores)
+        };
+        self
+    }
+
+    /// Splits every split-able piece of work into `parts` parts, however
+    /// small it is and whatever the number of cores: for tests that check
+    /// parallel evaluation gives the same answers as serial evaluation.
+    #[doc(hidden)]
+    pub fn with_forced_parts(mut self, parts: usize) -> Self {
+        self.par = parallel::Par {
+            threads: parts.max(1),
+            min_work: 0,
+        };
+        self
+    }
+
+    /// Threads one query may use (see [`Engine::with_parallelism`]).
+    pub fn parallelism(&self) -> usize {
+        self.par.threads
     }
 
     pub fn options(&self) -> &EngineOptions {
         &self.options
+    }
+
+    fn evaluator<'a>(
+        &self,
+        storage: &'a dyn Storage,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> eval::Evaluator<'a> {
+        let mut ev = eval::Evaluator::new(storage, &self.options, start_ms, end_ms);
+        ev.invalid_literals = golit::invalid_utf8_literals(query);
+        ev.par = self.par;
+        ev
     }
 
     /// The data a query evaluated over `[start_ms, end_ms]` needs (an
@@ -345,8 +418,7 @@ impl Engine {
         time_ms: i64,
     ) -> Result<QueryOutput, QueryError> {
         let expr = plan::parse(query)?;
-        let mut ev = eval::Evaluator::new(storage, &self.options, time_ms, time_ms);
-        ev.invalid_literals = golit::invalid_utf8_literals(query);
+        let mut ev = self.evaluator(storage, query, time_ms, time_ms);
         let val = ev.eval(&expr, &eval::Steps::single(time_ms))?;
         let value = match val {
             eval::Val::Scalar(v) => Value::Scalar {
@@ -441,8 +513,7 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let mut ev = eval::Evaluator::new(storage, &self.options, start_ms, end_ms);
-        ev.invalid_literals = golit::invalid_utf8_literals(query);
+        let mut ev = self.evaluator(storage, query, start_ms, end_ms);
         let val = ev.eval(&expr, &steps)?;
         let series: Vec<eval::VSeries> = match val {
             eval::Val::Scalar(v) => vec![eval::VSeries {

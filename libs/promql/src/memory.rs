@@ -160,6 +160,16 @@ impl QueryMemory {
         by_samples.min((self.max_bytes / BYTES_PER_POINT).saturating_sub(self.held))
     }
 
+    /// Points that may be held before any limit is reached and without
+    /// taking more from the process pool.
+    pub fn spare(&self) -> usize {
+        let headroom = self.headroom();
+        match self.pool {
+            None => headroom,
+            Some(_) => headroom.min((self.taken / BYTES_PER_POINT).saturating_sub(self.held)),
+        }
+    }
+
     /// Accounts `n` more points, before they are allocated.
     pub fn hold(&mut self, n: usize) -> Result<(), QueryError> {
         self.set(self.held.saturating_add(n))

@@ -678,6 +678,10 @@ fn parse_eval_line(line: &str) -> Result<EvalCmd, String> {
 struct Runner {
     storage: MemStorage,
     engine: Engine,
+    /// Evaluates every query again, for [`run_dir_differential`].
+    twin: Option<Engine>,
+    /// Queries whose results differ between `engine` and `twin`.
+    differences: Vec<String>,
     file: String,
     results: Vec<CaseResult>,
 }
@@ -691,18 +695,59 @@ fn is_command(line: &str) -> bool {
             || first.starts_with("eval"))
 }
 
+/// The engine scripts run with.
+fn script_engine() -> Engine {
+    Engine::new(EngineOptions {
+        lookback_delta: Duration::from_secs(300),
+        max_samples: 50_000_000,
+        max_bytes: 0,
+        memory_pool: None,
+        cancel: None,
+        timeout: Duration::from_secs(60),
+    })
+}
+
 /// Runs one test script; `file` names it in the results.
 pub fn run_script(file: &str, text: &str) -> Vec<CaseResult> {
+    run_script_with(file, text, script_engine(), None).0
+}
+
+/// Runs every `*.test` file of a directory with an engine split into
+/// `parts` parts wherever it can be (see `Engine::with_forced_parts`),
+/// evaluating every query serially too. Returns the results (checked
+/// against the scripts' expectations) and a line for every query whose
+/// answer (values bit for bit, order, annotations, error) differs between
+/// the two.
+pub fn run_dir_differential(
+    dir: &Path,
+    parts: usize,
+) -> std::io::Result<(Vec<CaseResult>, Vec<String>)> {
+    let mut results = Vec::new();
+    let mut differences = Vec::new();
+    for (name, text) in read_scripts(dir)? {
+        let (r, d) = run_script_with(
+            &name,
+            &text,
+            script_engine().with_forced_parts(parts),
+            Some(script_engine().with_parallelism(1)),
+        );
+        results.extend(r);
+        differences.extend(d);
+    }
+    Ok((results, differences))
+}
+
+fn run_script_with(
+    file: &str,
+    text: &str,
+    engine: Engine,
+    twin: Option<Engine>,
+) -> (Vec<CaseResult>, Vec<String>) {
     let mut runner = Runner {
         storage: MemStorage::new(),
-        engine: Engine::new(EngineOptions {
-            lookback_delta: Duration::from_secs(300),
-            max_samples: 50_000_000,
-            max_bytes: 0,
-            memory_pool: None,
-            cancel: None,
-            timeout: Duration::from_secs(60),
-        }),
+        engine,
+        twin,
+        differences: Vec::new(),
         file: file.to_string(),
         results: Vec::new(),
     };
@@ -762,11 +807,11 @@ pub fn run_script(file: &str, text: &str) -> Vec<CaseResult> {
             }),
         }
     }
-    runner.results
+    (runner.results, runner.differences)
 }
 
-/// Runs every `*.test` file of a directory, in name order.
-pub fn run_dir(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
+/// The `*.test` files of a directory, in name order: (name, text).
+fn read_scripts(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -780,6 +825,15 @@ pub fn run_dir(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        out.push((name, text));
+    }
+    Ok(out)
+}
+
+/// Runs every `*.test` file of a directory, in name order.
+pub fn run_dir(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
+    let mut out = Vec::new();
+    for (name, text) in read_scripts(dir)? {
         out.extend(run_script(&name, &text));
     }
     Ok(out)
@@ -892,10 +946,7 @@ impl Runner {
         let parsed = promql_parser::parser::parse(&cmd.query);
         (result.class, result.class_reason) = classify(&self.file, &cmd, &parsed);
         self.storage.take_touched_histogram();
-        let outcome = match cmd.range {
-            None => self.engine.instant_query(&self.storage, &cmd.query, cmd.at),
-            Some((s, e, st)) => self.engine.range_query(&self.storage, &cmd.query, s, e, st),
-        };
+        let outcome = self.query(&cmd.query, cmd.at, cmd.range);
         if self.storage.take_touched_histogram() && result.class == CaseClass::FloatOnly {
             result.class = CaseClass::NativeHistogram;
             result.class_reason = "reads series that hold native-histogram samples".into();
@@ -915,13 +966,37 @@ impl Runner {
         result
     }
 
+    /// Evaluates a query (an instant one at `at`, or over `range`), and
+    /// with the twin engine too when there is one, noting any difference.
+    fn query(
+        &mut self,
+        query: &str,
+        at: i64,
+        range: Option<(i64, i64, i64)>,
+    ) -> Result<QueryOutput, QueryError> {
+        let run = |engine: &Engine| match range {
+            None => engine.instant_query(&self.storage, query, at),
+            Some((s, e, st)) => engine.range_query(&self.storage, query, s, e, st),
+        };
+        let outcome = run(&self.engine);
+        if let Some(twin) = &self.twin {
+            let (got, want) = (format!("{outcome:?}"), format!("{:?}", run(twin)));
+            if got != want {
+                self.differences.push(format!(
+                    "{}: `{query}` at {at} range {range:?}:\n  split:  {got}\n  serial: {want}",
+                    self.file
+                ));
+            }
+        }
+        outcome
+    }
+
     /// As Prometheus's runner: an instant query must give the same result
     /// as the middle step of a range query around it.
-    fn check_range_mode(&self, cmd: &EvalCmd) -> Result<(), String> {
+    fn check_range_mode(&mut self, cmd: &EvalCmd) -> Result<(), String> {
         let t = cmd.at;
         let out = self
-            .engine
-            .range_query(&self.storage, &cmd.query, t - 60_000, t + 60_000, 60_000)
+            .query(&cmd.query, t, Some((t - 60_000, t + 60_000, 60_000)))
             .map_err(|e| format!("range mode: unexpected error: {e}"))?;
         let Value::Matrix(series) = out.value else {
             return Err("range mode: expected a matrix".into());

@@ -173,7 +173,7 @@ pub fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
 /// A range length in seconds computed like Go's `time.Duration.Seconds()`
 /// (whole seconds plus the fractional part), so that per-second rates round
 /// exactly as in Prometheus.
-fn duration_seconds(ms: i64) -> f64 {
+pub(crate) fn duration_seconds(ms: i64) -> f64 {
     let secs = ms / 1000;
     let rem_ms = ms % 1000;
     secs as f64 + (rem_ms * 1_000_000) as f64 / 1e9
@@ -194,6 +194,31 @@ fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    extrapolated_rate_with(
+        samples,
+        range_start_ms,
+        range_end_ms,
+        is_counter,
+        is_rate,
+        true,
+        duration_seconds(range_end_ms.wrapping_sub(range_start_ms)),
+    )
+}
+
+/// [`extrapolated_rate`] told whether the counter may reset inside the
+/// window (when the caller knows it does not, the search for resets, which
+/// would find none, is skipped) and the window's length in seconds
+/// (`duration_seconds(range_end_ms - range_start_ms)`, the same for every
+/// step of a query).
+pub(crate) fn extrapolated_rate_with(
+    samples: &[(i64, f64)],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+    may_reset: bool,
+    range_seconds: f64,
+) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -202,7 +227,7 @@ fn extrapolated_rate(
     let num_samples_minus_one = (samples.len() - 1) as f64;
 
     let mut result = last_v - first_v;
-    if is_counter {
+    if is_counter && may_reset {
         for w in samples.windows(2) {
             if w[1].1 < w[0].1 {
                 result += w[0].1;
@@ -236,7 +261,7 @@ fn extrapolated_rate(
 
     let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     if is_rate {
-        factor /= duration_seconds(range_end_ms - range_start_ms);
+        factor /= range_seconds;
     }
     Some(result * factor)
 }
@@ -244,7 +269,7 @@ fn extrapolated_rate(
 /// `irate` and `idelta` (Prometheus's `instantValue`): the difference of the
 /// last two samples, per second for `irate`. For `irate` a decrease counts as
 /// a counter reset, in which case the last value itself is the increase.
-fn instant_value(samples: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+pub(crate) fn instant_value(samples: &[(i64, f64)], is_rate: bool) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -310,7 +335,7 @@ fn linear_regression(samples: &[(i64, f64)], intercept_time_ms: i64) -> (f64, f6
 
 /// `deriv`: per-second slope of the least-squares fit (needs 2 samples).
 /// The regression is anchored at the first sample to limit rounding errors.
-fn deriv(samples: &[(i64, f64)]) -> Option<f64> {
+pub(crate) fn deriv(samples: &[(i64, f64)]) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -319,7 +344,11 @@ fn deriv(samples: &[(i64, f64)]) -> Option<f64> {
 
 /// `predict_linear`: the least-squares fit evaluated `duration_s` seconds
 /// after the evaluation timestamp (needs 2 samples).
-fn predict_linear(samples: &[(i64, f64)], eval_ts_ms: i64, duration_s: f64) -> Option<f64> {
+pub(crate) fn predict_linear(
+    samples: &[(i64, f64)],
+    eval_ts_ms: i64,
+    duration_s: f64,
+) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -330,7 +359,11 @@ fn predict_linear(samples: &[(i64, f64)], eval_ts_ms: i64, duration_s: f64) -> O
 /// `double_exponential_smoothing` (formerly `holt_winters`): Holt's linear
 /// smoothing with smoothing factor `sf` and trend factor `tf`, returning the
 /// last smoothed value. Needs 2 samples; invalid factors yield `None`.
-fn double_exponential_smoothing(samples: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+pub(crate) fn double_exponential_smoothing(
+    samples: &[(i64, f64)],
+    sf: f64,
+    tf: f64,
+) -> Option<f64> {
     if sf <= 0.0 || sf >= 1.0 || tf <= 0.0 || tf >= 1.0 {
         return None;
     }
@@ -354,13 +387,13 @@ fn double_exponential_smoothing(samples: &[(i64, f64)], sf: f64, tf: f64) -> Opt
 }
 
 /// `resets`: number of decreases between consecutive samples.
-fn resets(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn resets(samples: &[(i64, f64)]) -> f64 {
     samples.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64
 }
 
 /// `changes`: number of value changes between consecutive samples; two NaNs
 /// in a row do not count as a change.
-fn changes(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn changes(samples: &[(i64, f64)]) -> f64 {
     samples
         .windows(2)
         .filter(|w| {
@@ -373,7 +406,7 @@ fn changes(samples: &[(i64, f64)]) -> f64 {
 /// `avg_over_time`: Kahan-compensated sum divided by the count; if the running
 /// sum would overflow, switches to an incremental (running) mean, as
 /// Prometheus 3 does.
-fn avg_over_time(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn avg_over_time(samples: &[(i64, f64)]) -> f64 {
     let mut sum = samples[0].1;
     let mut count = 1.0;
     let mut mean = 0.0;
@@ -403,7 +436,7 @@ fn avg_over_time(samples: &[(i64, f64)]) -> f64 {
 }
 
 /// `sum_over_time`: Kahan-compensated sum (an infinite sum is returned as is).
-fn sum_over_time(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn sum_over_time(samples: &[(i64, f64)]) -> f64 {
     let (mut sum, mut c) = (0.0, 0.0);
     for &(_, v) in samples {
         (sum, c) = kahan_sum_inc(v, sum, c);
@@ -418,7 +451,7 @@ fn sum_over_time(samples: &[(i64, f64)]) -> f64 {
 /// Shared body of `min_over_time`/`max_over_time`: keeps the first value and
 /// replaces it whenever `better(cur, acc)` holds. The comparators also replace
 /// a NaN accumulator, so NaN is only returned if all values are NaN.
-fn compare_over_time(samples: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> f64 {
+pub(crate) fn compare_over_time(samples: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> f64 {
     let mut acc = samples[0].1;
     for &(_, v) in samples {
         if better(v, acc) {
@@ -430,7 +463,7 @@ fn compare_over_time(samples: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) 
 
 /// Population variance with a Kahan-compensated running mean (Welford's
 /// method), shared by `stddev_over_time` and `stdvar_over_time`.
-fn variance_over_time(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn variance_over_time(samples: &[(i64, f64)]) -> f64 {
     let mut count = 0.0;
     let (mut mean, mut c_mean) = (0.0, 0.0);
     let (mut aux, mut c_aux) = (0.0, 0.0);
@@ -445,7 +478,7 @@ fn variance_over_time(samples: &[(i64, f64)]) -> f64 {
 
 /// `mad_over_time`: median of the absolute deviations from the median. Any
 /// NaN sample makes the result NaN (Prometheus 3.14 behaviour).
-fn mad_over_time(samples: &[(i64, f64)]) -> f64 {
+pub(crate) fn mad_over_time(samples: &[(i64, f64)]) -> f64 {
     if samples.iter().any(|s| s.1.is_nan()) {
         return f64::NAN;
     }

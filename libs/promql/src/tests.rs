@@ -238,3 +238,89 @@ fn lookback_delta_is_configurable() {
     let r = one_minute.select_requests("old", t, t).unwrap();
     assert_eq!((r[0].start_ms, r[0].end_ms), (t - 60_000 + 1, t));
 }
+
+#[test]
+fn parallelism_is_capped_at_the_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(engine().parallelism(), cores);
+    assert_eq!(engine().with_parallelism(0).parallelism(), cores);
+    assert_eq!(engine().with_parallelism(1).parallelism(), 1);
+    assert_eq!(engine().with_parallelism(1000).parallelism(), cores);
+}
+
+/// Many series over many steps, so work is split for real.
+fn wide_storage() -> MemStorage {
+    let mut s = MemStorage::new();
+    for i in 0..300 {
+        s.add(
+            Labels::from_pairs([
+                ("__name__", "c_total".to_string()),
+                ("g", (i % 7).to_string()),
+                ("le", ["0.1", "1", "+Inf"][i % 3].to_string()),
+                ("i", i.to_string()),
+            ]),
+            (0..200).map(move |k| (k * 15_000, (k * (i as i64 % 5 + 1)) as f64)),
+        );
+    }
+    s
+}
+
+#[test]
+fn split_evaluation_gives_the_serial_answer_and_respects_limits() {
+    let s = wide_storage();
+    let serial = engine().with_parallelism(1);
+    let split = engine().with_forced_parts(3);
+    for q in [
+        "sum by (g) (rate(c_total[5m]))",
+        "histogram_quantile(0.9, sum by (le, g) (rate(c_total[5m])))",
+        "avg without (i) (c_total)",
+        "count(c_total > 100)",
+    ] {
+        let a = serial
+            .range_query(&s, q, 600_000, 2_900_000, 30_000)
+            .unwrap();
+        let b = split
+            .range_query(&s, q, 600_000, 2_900_000, 30_000)
+            .unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{q}");
+        let a = serial.instant_query(&s, q, 2_000_000).unwrap();
+        let b = split.instant_query(&s, q, 2_000_000).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{q}");
+    }
+    let tiny = Engine::new(EngineOptions {
+        max_samples: 5_000,
+        ..EngineOptions::default()
+    })
+    .with_forced_parts(3);
+    assert!(matches!(
+        tiny.range(&s, "sum(rate(c_total[5m]))", 600_000, 2_900_000, 30_000),
+        Err(QueryError::TooManySamples(_))
+    ));
+    let pool = std::sync::Arc::new(crate::MemoryPool::new(0));
+    let pooled = Engine::new(EngineOptions {
+        memory_pool: Some(pool.clone()),
+        ..EngineOptions::default()
+    })
+    .with_forced_parts(3);
+    pooled
+        .range(
+            &s,
+            "sum by (g) (rate(c_total[5m]))",
+            600_000,
+            2_900_000,
+            30_000,
+        )
+        .unwrap();
+    assert_eq!(pool.used(), 0, "every part gave its memory back");
+    let cancel = crate::CancelFlag::new();
+    cancel.cancel();
+    let canceled = Engine::new(EngineOptions {
+        cancel: Some(cancel),
+        ..EngineOptions::default()
+    })
+    .with_forced_parts(3);
+    assert!(matches!(
+        canceled.range(&s, "sum(rate(c_total[5m]))", 600_000, 2_900_000, 30_000),
+        Err(QueryError::Canceled(_))
+    ));
+}

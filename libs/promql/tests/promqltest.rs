@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use strata_promql::promqltest::{
-    render_report, run_dir, run_script, summarize_results, with_hand_kept, CaseClass, CaseResult,
+    render_report, run_dir, run_dir_differential, run_script, summarize_results, with_hand_kept,
+    CaseClass, CaseResult,
 };
 
 fn manifest_dir() -> PathBuf {
@@ -313,4 +314,34 @@ fn report_lists_every_non_passing_case_by_reason() {
         "{doc}"
     );
     assert!(!doc.contains("old"), "{doc}");
+}
+
+/// Splitting work over threads changes nothing: every query of our scripts
+/// and of Prometheus's suite, evaluated with every split-able piece of work
+/// split (into 2 and 3 parts, whatever its size), gives the same answer bit
+/// for bit (values, order, annotations, errors) as serial evaluation, and
+/// passes the same cases.
+#[test]
+fn split_evaluation_matches_serial() {
+    let mut dirs = vec![manifest_dir().join("testdata")];
+    let reference = manifest_dir().join("../../../shared/reference/promql-testdata");
+    if reference.is_dir() {
+        dirs.push(reference);
+    }
+    for dir in dirs {
+        let serial = run_dir(&dir).expect("read tests");
+        for parts in [2, 3] {
+            let (results, differences) = run_dir_differential(&dir, parts).expect("read tests");
+            assert!(
+                differences.is_empty(),
+                "{} queries differ when split into {parts} parts:\n{}",
+                differences.len(),
+                differences.join("\n")
+            );
+            let passed = |rs: &[CaseResult]| -> Vec<String> {
+                rs.iter().filter(|r| r.passed()).map(|r| r.id()).collect()
+            };
+            assert_eq!(passed(&results), passed(&serial), "{}", dir.display());
+        }
+    }
 }
